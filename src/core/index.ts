@@ -2,3 +2,4 @@ export * from './errors.ts';
 export * from './events.ts';
 export * from './lifecycle.ts';
 export * from './pool-view.ts';
+export * from './duration.ts';

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type FieldIssue } from '../core/index.ts';
+import { configSchema, type PoolConfig } from './schema.ts';
+
+const maxConfigBytes = 1 << 20;
+
+export function loadConfigFile(path: string): PoolConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: '(file)', message: `cannot read ${path}: ${(err as Error).message}` }], path);
+  }
+  return parseConfig(text, path);
+}
+
+export function parseConfig(text: string, source = 'config'): PoolConfig {
+  if (text.length > maxConfigBytes) throw new ConfigError([{ path: '(file)', message: 'is larger than 1 MB' }], source);
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 100 });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? `line ${err.linePos[0].line}` : '(yaml)';
+    throw new ConfigError([{ path: where, message: (err as Error).message.split('\n')[0]! }], source);
+  }
+  return validateConfig(raw, source);
+}
+
+export function validateConfig(raw: unknown, source = 'config'): PoolConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map(toFieldIssue), source);
+  const issues = crossFieldIssues(result.data);
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  return result.data;
+}
+
+/** `members[1].services[0].listeners[0].port` from zod's path array. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  }
+  return out || '(root)';
+}
+
+function toFieldIssue(issue: z.core.$ZodIssue): FieldIssue {
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+  if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
+  return { path: formatPath(issue.path), message };
+}
+
+/** Rules that span fields: unique ids, and no two listeners on the same address, port and transport. */
+function crossFieldIssues(config: PoolConfig): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const memberIds = new Set<string>();
+  const bound = new Map<string, string>();
+  config.members.forEach((member, m) => {
+    if (memberIds.has(member.id)) issues.push({ path: `members[${m}].id`, message: `duplicate member id "${member.id}"` });
+    memberIds.add(member.id);
+    const serviceIds = new Set<string>();
+    member.services.forEach((service, s) => {
+      const at = `members[${m}].services[${s}]`;
+      if (serviceIds.has(service.id)) issues.push({ path: `${at}.id`, message: `duplicate service id "${service.id}"` });
+      serviceIds.add(service.id);
+      service.listeners.forEach((listener, l) => {
+        const key = `${member.address}:${listener.port}/${listener.transport}`;
+        const path = `${at}.listeners[${l}].port`;
+        const other = bound.get(key);
+        if (other) issues.push({ path, message: `${key} is already used by ${other}` });
+        else bound.set(key, path.replace(/\.port$/, ''));
+      });
+    });
+    if (member.agentCheckPort !== undefined) {
+      const key = `${member.address}:${member.agentCheckPort}/tcp`;
+      if (bound.has(key)) issues.push({ path: `members[${m}].agentCheckPort`, message: `${key} is already used by ${bound.get(key)}` });
+    }
+  });
+  return issues;
+}

@@ -1,0 +1,329 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { StoreError } from '../core/index.ts';
+import type { Compare, KeyValue, Lease, Store, TxnOp, TxnResult, WatchEvent, Watcher } from './store.ts';
+
+/** How often each process looks for commits made by other processes (`PRAGMA data_version`). */
+const pollIntervalMs = 10;
+/** How often expired leases are swept (their keys deleted, as etcd does). */
+const sweepIntervalMs = 200;
+/** How many change records are kept for watchers that fall behind. */
+const changeHistory = 10_000;
+
+interface Row {
+  key: string;
+  value: string;
+  mod_rev: number;
+  lease: string | null;
+}
+interface ChangeRow {
+  rev: number;
+  key: string;
+  value: string | null;
+}
+
+/**
+ * The embedded store (SPEC §6): one SQLite file in WAL mode, shared by every Ebb process on the machine.
+ * Revisions come from a change log; watchers are fed from it, so a commit by another process reaches
+ * watchers here within `pollIntervalMs`. The schema version is part of the table names.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  private readonly db: DatabaseSync;
+  private readonly stmt: Record<string, StatementSync>;
+  private readonly watchers = new Set<{ prefix: string; onEvents: (events: WatchEvent[]) => void }>();
+  private readonly leases = new Map<string, SqliteLease>();
+  private lastSeenRev: number;
+  private lastDataVersion = -1;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(path: string) {
+    this.path = path;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = new DatabaseSync(path, { timeout: 5000 });
+      this.db.exec(`
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = NORMAL;
+        CREATE TABLE IF NOT EXISTS kv_v1 (key TEXT PRIMARY KEY, value TEXT NOT NULL, mod_rev INTEGER NOT NULL, lease TEXT);
+        CREATE INDEX IF NOT EXISTS kv_v1_lease ON kv_v1 (lease) WHERE lease IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS changes_v1 (rev INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, value TEXT);
+        CREATE TABLE IF NOT EXISTS leases_v1 (id TEXT PRIMARY KEY, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+      `);
+    } catch (err) {
+      throw new StoreError(`cannot open SQLite store at ${path}: ${(err as Error).message}`, err);
+    }
+    const prepare = (sql: string) => this.db.prepare(sql);
+    this.stmt = {
+      get: prepare('SELECT key, value, mod_rev, lease FROM kv_v1 WHERE key = ?'),
+      list: prepare('SELECT key, value, mod_rev, lease FROM kv_v1 WHERE key >= ? AND key < ? ORDER BY key'),
+      upsert: prepare(
+        'INSERT INTO kv_v1 (key, value, mod_rev, lease) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, lease = excluded.lease',
+      ),
+      remove: prepare('DELETE FROM kv_v1 WHERE key = ?'),
+      logChange: prepare('INSERT INTO changes_v1 (key, value) VALUES (?, ?)'),
+      changesSince: prepare('SELECT rev, key, value FROM changes_v1 WHERE rev > ? ORDER BY rev LIMIT 5000'),
+      headRev: prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes_v1'), 0) AS rev"),
+      trimChanges: prepare('DELETE FROM changes_v1 WHERE rev < ?'),
+      dataVersion: prepare('PRAGMA data_version'),
+      leaseInsert: prepare('INSERT INTO leases_v1 (id, ttl_ms, expires_at) VALUES (?, ?, ?)'),
+      leaseRenew: prepare('UPDATE leases_v1 SET expires_at = ? WHERE id = ?'),
+      leaseDelete: prepare('DELETE FROM leases_v1 WHERE id = ?'),
+      leaseKeys: prepare('SELECT key FROM kv_v1 WHERE lease = ?'),
+      expiredLeases: prepare('SELECT id FROM leases_v1 WHERE expires_at < ?'),
+    };
+    this.lastSeenRev = this.headRevision();
+  }
+
+  static open(spec: string): SqliteStore {
+    return new SqliteStore(spec.replace(/^sqlite:/, ''));
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const row = this.stmt.get!.get(key) as Row | undefined;
+    return row ? toKeyValue(row) : undefined;
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    return (this.stmt.list!.all(prefix, prefixEnd(prefix)) as unknown as Row[]).map(toKeyValue);
+  }
+
+  async put(key: string, value: string, options: { lease?: Lease } = {}): Promise<number> {
+    const result = await this.txn([], [{ type: 'put', key, value, ...(options.lease ? { lease: options.lease } : {}) }]);
+    return result.revision;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const existed = (await this.get(key)) !== undefined;
+    if (existed) await this.txn([], [{ type: 'delete', key }]);
+    return existed;
+  }
+
+  async txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult> {
+    this.assertOpen();
+    const result = this.inWriteTransaction(() => {
+      for (const compare of compares) {
+        const row = this.stmt.get!.get(compare.key) as Row | undefined;
+        if ((row?.mod_rev ?? 0) !== compare.modRevision) return { succeeded: false, revision: this.headRevision() };
+      }
+      for (const op of ops) this.applyOp(op);
+      return { succeeded: true, revision: this.headRevision() };
+    });
+    if (result.succeeded && ops.length > 0) this.pump();
+    return result;
+  }
+
+  async watch(prefix: string, onEvents: (events: WatchEvent[]) => void): Promise<Watcher> {
+    this.assertOpen();
+    const entry = { prefix, onEvents };
+    this.pump();
+    this.watchers.add(entry);
+    this.startTimers();
+    return { close: () => this.watchers.delete(entry) };
+  }
+
+  async grantLease(ttlMs: number): Promise<Lease> {
+    this.assertOpen();
+    const lease = new SqliteLease(randomUUID(), ttlMs, this);
+    this.inWriteTransaction(() => this.stmt.leaseInsert!.run(lease.id, ttlMs, Date.now() + ttlMs));
+    this.leases.set(lease.id, lease);
+    this.startTimers();
+    return lease;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const lease of [...this.leases.values()]) lease.stopRenewing();
+    this.leases.clear();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.watchers.clear();
+    this.closed = true;
+    this.db.close();
+  }
+
+  /** @internal Renews a lease; false when it has already expired and been swept. */
+  renewLease(id: string, ttlMs: number): boolean {
+    if (this.closed) return false;
+    const result = this.inWriteTransaction(() => this.stmt.leaseRenew!.run(Date.now() + ttlMs, id));
+    return Number(result.changes) > 0;
+  }
+
+  /** @internal */
+  revokeLease(id: string): void {
+    this.leases.delete(id);
+    if (this.closed) return;
+    this.inWriteTransaction(() => this.dropLease(id));
+    this.pump();
+  }
+
+  private applyOp(op: TxnOp): void {
+    if (op.type === 'put') {
+      this.stmt.logChange!.run(op.key, op.value);
+      this.stmt.upsert!.run(op.key, op.value, this.headRevision(), op.lease?.id ?? null);
+    } else if (this.stmt.get!.get(op.key)) {
+      this.stmt.remove!.run(op.key);
+      this.stmt.logChange!.run(op.key, null);
+    }
+  }
+
+  private dropLease(id: string): void {
+    for (const { key } of this.stmt.leaseKeys!.all(id) as Array<{ key: string }>) this.applyOp({ type: 'delete', key });
+    this.stmt.leaseDelete!.run(id);
+  }
+
+  private inWriteTransaction<T>(work: () => T): T {
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      throw new StoreError(`SQLite store ${this.path} is busy: ${(err as Error).message}`, err);
+    }
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err instanceof StoreError ? err : new StoreError(`SQLite store write failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  private headRevision(): number {
+    return Number((this.stmt.headRev!.get() as { rev: number }).rev);
+  }
+
+  private startTimers(): void {
+    if (this.closed) return;
+    if (!this.pollTimer && this.watchers.size > 0) {
+      this.pollTimer = setInterval(() => this.pollForeignCommits(), pollIntervalMs);
+      this.pollTimer.unref();
+    }
+    if (!this.sweepTimer) {
+      this.sweepTimer = setInterval(() => this.sweepExpiredLeases(), sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** `PRAGMA data_version` changes only when another connection commits: a cheap test before reading. */
+  private pollForeignCommits(): void {
+    if (this.closed) return;
+    try {
+      const version = Number((this.stmt.dataVersion!.get() as { data_version: number }).data_version);
+      if (version === this.lastDataVersion) return;
+      this.lastDataVersion = version;
+      this.pump();
+    } catch {
+      // A busy or briefly locked database: the next tick tries again.
+    }
+  }
+
+  /** Delivers every change after `lastSeenRev` to the watchers. */
+  private pump(): void {
+    if (this.closed) return;
+    for (;;) {
+      const rows = this.stmt.changesSince!.all(this.lastSeenRev) as unknown as ChangeRow[];
+      if (rows.length === 0) return;
+      this.lastSeenRev = Number(rows[rows.length - 1]!.rev);
+      const events: WatchEvent[] = rows.map((r) => ({
+        type: r.value === null ? 'delete' : 'put',
+        key: r.key,
+        value: r.value,
+        modRevision: Number(r.rev),
+      }));
+      for (const watcher of [...this.watchers]) {
+        const mine = events.filter((e) => e.key.startsWith(watcher.prefix));
+        if (mine.length === 0) continue;
+        try {
+          watcher.onEvents(mine);
+        } catch {
+          // A watcher's bug must not stop other watchers from being fed.
+        }
+      }
+    }
+  }
+
+  private sweepExpiredLeases(): void {
+    if (this.closed) return;
+    try {
+      const now = Date.now();
+      if ((this.stmt.expiredLeases!.all(now) as unknown[]).length > 0) {
+        this.inWriteTransaction(() => {
+          for (const { id } of this.stmt.expiredLeases!.all(now) as Array<{ id: string }>) this.dropLease(id);
+          const head = this.headRevision();
+          if (head > changeHistory) this.stmt.trimChanges!.run(head - changeHistory);
+        });
+        this.pump();
+      }
+      for (const lease of [...this.leases.values()]) lease.checkAlive();
+    } catch {
+      // Busy: try at the next sweep.
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('the store is closed');
+  }
+}
+
+class SqliteLease implements Lease {
+  readonly id: string;
+  readonly ttlMs: number;
+  private readonly store: SqliteStore;
+  private readonly lostListeners: Array<() => void> = [];
+  private timer: NodeJS.Timeout | null;
+  private lost = false;
+
+  constructor(id: string, ttlMs: number, store: SqliteStore) {
+    this.id = id;
+    this.ttlMs = ttlMs;
+    this.store = store;
+    // Renew at a third of the TTL, as etcd clients do, so one missed renewal is not fatal.
+    this.timer = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  async revoke(): Promise<void> {
+    this.stopRenewing();
+    this.store.revokeLease(this.id);
+  }
+
+  /** @internal */
+  checkAlive(): void {
+    if (this.lost || !this.timer) return;
+    let alive = false;
+    try {
+      alive = this.store.renewLease(this.id, this.ttlMs);
+    } catch {
+      return; // busy: renew next time
+    }
+    if (!alive) {
+      this.lost = true;
+      this.stopRenewing();
+      for (const listener of this.lostListeners) listener();
+    }
+  }
+
+  /** @internal */
+  stopRenewing(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+function toKeyValue(row: Row): KeyValue {
+  return { key: row.key, value: row.value, modRevision: Number(row.mod_rev), lease: row.lease };
+}
+
+/** The smallest string greater than every string with this prefix. */
+function prefixEnd(prefix: string): string {
+  return prefix + '\uffff';
+}

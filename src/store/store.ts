@@ -1,0 +1,63 @@
+/**
+ * The shared state of a pool: a small key-value interface shaped after etcd's (revisions, compare-and-set
+ * transactions, watches, leases) so the embedded SQLite store and the etcd store are interchangeable
+ * (SPEC §6). One conformance suite (`store-conformance.ts`) runs against every implementation.
+ */
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Store revision of the last write to this key. */
+  modRevision: number;
+  /** Lease the key is attached to, if any. */
+  lease: string | null;
+}
+
+export interface WatchEvent {
+  type: 'put' | 'delete';
+  key: string;
+  /** The new value for a put; null for a delete. */
+  value: string | null;
+  modRevision: number;
+}
+
+/** Holds when the key's modRevision equals the given one; 0 means "the key does not exist". */
+export interface Compare {
+  key: string;
+  modRevision: number;
+}
+
+export type TxnOp = { type: 'put'; key: string; value: string; lease?: Lease } | { type: 'delete'; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  revision: number;
+}
+
+export interface Watcher {
+  close(): void;
+}
+
+/** A liveness token: keys put with a lease disappear when its holder stops renewing it. */
+export interface Lease {
+  readonly id: string;
+  readonly ttlMs: number;
+  /** Called once if the lease is found expired or the store lost it; the holder should grant a new one. */
+  onLost(listener: () => void): void;
+  revoke(): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'etcd';
+  get(key: string): Promise<KeyValue | undefined>;
+  /** Every key starting with `prefix`, sorted by key. */
+  list(prefix: string): Promise<KeyValue[]>;
+  put(key: string, value: string, options?: { lease?: Lease }): Promise<number>;
+  delete(key: string): Promise<boolean>;
+  /** Atomically: if every compare holds, apply every op. */
+  txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult>;
+  /** Calls `onEvents` with every change under `prefix` after the watch is set up, in revision order. */
+  watch(prefix: string, onEvents: (events: WatchEvent[]) => void): Promise<Watcher>;
+  /** A lease kept alive by this store until revoked or the store closes. */
+  grantLease(ttlMs: number): Promise<Lease>;
+  close(): Promise<void>;
+}
