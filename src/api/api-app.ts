@@ -1,0 +1,124 @@
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { formatPath } from '../config/index.ts';
+import type { Controller, PoolState } from '../control/index.ts';
+import { BadRequestError, EbbError, NotFoundError, parseDuration, type EbbEvent, type StartupType } from '../core/index.ts';
+import { openApiDocument } from './openapi.ts';
+import { commandBodies, commandNames, type CommandName } from './request-schemas.ts';
+
+const maxBodyBytes = 16 * 1024;
+
+/** The union of every command body's fields, each already validated by its schema. */
+interface CommandBody {
+  service?: string;
+  reason?: string;
+  deadline?: string;
+  graceful?: boolean;
+  force?: boolean;
+  startup?: StartupType;
+}
+
+export interface ApiDeps {
+  state: PoolState;
+  controller: Controller;
+}
+
+/** The HTTP API (SPEC §7), as a Hono app so tests can call it without a socket. */
+export function createApiApp({ state, controller }: ApiDeps): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const ebb = err instanceof EbbError ? err : new EbbError('EBB_INTERNAL', 'internal error', { cause: err });
+    return c.json({ error: ebb.toJSON() }, ebb.httpStatus as 400);
+  });
+  app.notFound((c) => c.json({ error: new NotFoundError(`route ${c.req.method} ${c.req.path}`).toJSON() }, 404));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  // For load balancers and orchestrators that are not DNS-based (SPEC §4.3).
+  app.get('/ready/:member/:service', (c) => {
+    const { member, service } = c.req.param();
+    const found = state.snapshot().members.find((m) => m.id === member)?.services.find((s) => s.id === service);
+    if (!found) throw new NotFoundError(`service "${service}" on member "${member}"`);
+    return c.json({ member, service, accepting: found.accepting, state: found.state }, found.accepting ? 200 : 503);
+  });
+
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
+  app.get('/v1/pool', (c) => c.json(state.snapshot()));
+  app.get('/v1/members/:member', (c) => c.json(findMember(state, c.req.param('member'))));
+  app.get('/v1/audit', async (c) => {
+    const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 200) || 200));
+    return c.json(await controller.auditLog(limit));
+  });
+
+  for (const name of commandNames) {
+    app.post(`/v1/members/:member/${name}`, async (c) => {
+      const body = (await readBody(c, name)) as CommandBody;
+      const result = await controller.execute({
+        action: name,
+        member: c.req.param('member'),
+        by: 'local',
+        ...(body.service ? { service: body.service } : {}),
+        ...(body.reason ? { reason: body.reason } : {}),
+        ...(body.deadline ? { deadlineMs: parseDuration(body.deadline, 'deadline') } : {}),
+        ...(body.graceful !== undefined ? { graceful: body.graceful } : {}),
+        ...(body.force !== undefined ? { force: body.force } : {}),
+        ...(body.startup ? { startup: body.startup } : {}),
+      });
+      return c.json(result);
+    });
+  }
+
+  app.get('/v1/events', (c) =>
+    streamSSE(c, async (stream) => {
+      const queue: EbbEvent[] = [];
+      let wake: (() => void) | null = null;
+      const unsubscribe = state.onEvent((event) => {
+        queue.push(event);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      await stream.writeSSE({ event: 'hello', data: JSON.stringify(state.snapshot()) });
+      while (!stream.aborted) {
+        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        for (const event of queue.splice(0)) await stream.writeSSE({ event: event.code, data: JSON.stringify(event) });
+      }
+      unsubscribe();
+    }),
+  );
+
+  return app;
+}
+
+function findMember(state: PoolState, id: string) {
+  const member = state.snapshot().members.find((m) => m.id === id);
+  if (!member) throw new NotFoundError(`member "${id}"`);
+  return member;
+}
+
+async function readBody<N extends CommandName>(c: Context, name: N) {
+  const text = await c.req.text();
+  if (text.length > maxBodyBytes) throw new BadRequestError([{ path: '(body)', message: 'is larger than 16 KB' }]);
+  let raw: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new BadRequestError([{ path: '(body)', message: 'is not valid JSON' }]);
+    }
+  }
+  const parsed = commandBodies[name].safeParse(raw);
+  if (!parsed.success) {
+    throw new BadRequestError(
+      parsed.error.issues.map((i) => ({
+        path: formatPath(i.path),
+        message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+      })),
+    );
+  }
+  return parsed.data;
+}

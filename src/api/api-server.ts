@@ -1,0 +1,53 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { splitHostPort } from '../config/index.ts';
+import { EbbError, ExitCode, ListenError } from '../core/index.ts';
+import { createApiApp, type ApiDeps } from './api-app.ts';
+
+/** SPEC §8: the API binds loopback unless tokens protect it (tokens arrive with access control). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+export class ApiServer {
+  private server: ServerType | null = null;
+  private readonly deps: ApiDeps;
+  private readonly listen: string;
+  url = '';
+
+  constructor(deps: ApiDeps, listen: string) {
+    this.deps = deps;
+    this.listen = listen;
+  }
+
+  async start(): Promise<string> {
+    const address = splitHostPort(this.listen);
+    if (!address) throw new EbbError('EBB_BAD_LISTEN', `api.listen: "${this.listen}" must be host:port`, { exitCode: ExitCode.usage });
+    if (!isLoopback(address.host)) {
+      throw new EbbError(
+        'EBB_API_NOT_LOOPBACK',
+        `api.listen: refusing to serve the API on ${address.host} without access tokens; bind 127.0.0.1`,
+        { exitCode: ExitCode.usage },
+      );
+    }
+    const app = createApiApp(this.deps);
+    await new Promise<void>((resolve, reject) => {
+      const server = serve({ fetch: app.fetch, hostname: address.host, port: address.port }, () => resolve());
+      server.once('error', (err) => reject(new ListenError(`api ${this.listen}: ${err.message}`, err)));
+      this.server = server;
+    });
+    const bound = this.server!.address() as AddressInfo;
+    this.url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    });
+  }
+}

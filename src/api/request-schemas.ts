@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { startupTypes } from '../core/index.ts';
+
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as 30s, 10m, 2h');
+const serviceId = z.string().regex(/^[a-z0-9-]{1,63}$/, 'must be a service id');
+const reason = z.string().max(500, 'must be at most 500 characters');
+
+/** Request bodies of the state-changing endpoints; anything else is a 400 naming the field (SPEC §8). */
+export const commandBodies = {
+  pause: z.object({ service: serviceId.optional(), reason: reason.optional(), deadline: duration.optional(), force: z.boolean().optional() }).strict(),
+  resume: z.object({ service: serviceId.optional(), reason: reason.optional() }).strict(),
+  start: z.object({ service: serviceId.optional(), reason: reason.optional() }).strict(),
+  stop: z
+    .object({
+      service: serviceId.optional(),
+      reason: reason.optional(),
+      graceful: z.boolean().optional(),
+      deadline: duration.optional(),
+      force: z.boolean().optional(),
+    })
+    .strict(),
+  startup: z.object({ service: serviceId, startup: z.enum(startupTypes), reason: reason.optional() }).strict(),
+} as const;
+
+export type CommandName = keyof typeof commandBodies;
+export const commandNames = Object.keys(commandBodies) as CommandName[];

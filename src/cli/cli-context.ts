@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfigFile, type PoolConfig } from '../config/index.ts';
+import { EbbError, ExitCode } from '../core/index.ts';
+import { ApiClient } from './api-client.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  api?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function globals(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+/** The config named by --config / EBB_CONFIG / an argument, or ./ebb.yaml when it exists. */
+export function findConfigPath(options: GlobalOptions, argument?: string): string | undefined {
+  return argument ?? options.config ?? (existsSync('ebb.yaml') ? 'ebb.yaml' : undefined);
+}
+
+export function requireConfig(options: GlobalOptions, argument?: string): PoolConfig {
+  const path = findConfigPath(options, argument);
+  if (!path) {
+    throw new EbbError('EBB_NO_CONFIG', 'no configuration: pass a file, --config FILE, or set EBB_CONFIG', {
+      exitCode: ExitCode.usage,
+    });
+  }
+  return loadConfigFile(path);
+}
+
+/** --api / EBB_API, else the config's api.listen, else the default address. */
+export function apiClient(options: GlobalOptions): ApiClient {
+  if (options.api) return new ApiClient(options.api, options.token);
+  const path = findConfigPath(options);
+  const listen = path ? loadConfigFile(path).api.listen : '127.0.0.1:7070';
+  return new ApiClient(`http://${listen}`, options.token);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import type { AuditRecord, PoolStatus } from '../control/index.ts';
+import { apiClient, globals, printJson } from './cli-context.ts';
+import { formatTable } from './format-table.ts';
+
+export function registerStatusCommands(program: Command): void {
+  program
+    .command('status')
+    .description('the pool: members × services with state, startup type, accepting, sessions, drained, forced')
+    .action(async (_opts, command: Command) => {
+      const options = globals(command);
+      const status = await apiClient(options).get<PoolStatus>('/v1/pool');
+      if (options.json) return printJson(status);
+      process.stdout.write(`${renderStatus(status)}\n`);
+    });
+
+  program
+    .command('audit')
+    .description('who did what, when, why, with what result')
+    .option('--limit <n>', 'how many records', '50')
+    .action(async (opts: { limit: string }, command: Command) => {
+      const options = globals(command);
+      const records = await apiClient(options).get<AuditRecord[]>(`/v1/audit?limit=${Number(opts.limit) || 50}`);
+      if (options.json) return printJson(records);
+      const rows = records.map((r) => [
+        new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
+        r.by,
+        r.action,
+        r.service ? `${r.member}/${r.service}` : r.member,
+        r.result + (r.force ? ' (forced)' : ''),
+        r.reason,
+        r.detail,
+      ]);
+      process.stdout.write(`${formatTable(['TIME (UTC)', 'BY', 'ACTION', 'TARGET', 'RESULT', 'REASON', 'DETAIL'], rows)}\n`);
+    });
+}
+
+export function renderStatus(status: PoolStatus): string {
+  const rows: string[][] = [];
+  for (const member of status.members) {
+    member.services.forEach((service, i) => {
+      rows.push([
+        i === 0 ? member.id : '',
+        i === 0 ? member.address : '',
+        i === 0 ? member.agent : '',
+        service.id,
+        service.state + (service.error ? ' (error)' : ''),
+        service.startup,
+        service.accepting ? 'yes' : 'no',
+        String(service.sessions),
+        service.state === 'paused' || service.state === 'stopping' ? (service.drained ? 'yes' : 'no') : '-',
+        String(service.forced),
+        i === 0 ? (member.readyForOffline ? 'yes' : 'no') : '',
+      ]);
+    });
+  }
+  const header = ['MEMBER', 'ADDRESS', 'AGENT', 'SERVICE', 'STATE', 'STARTUP', 'ACCEPTING', 'SESSIONS', 'DRAINED', 'FORCED', 'READY FOR OFFLINE'];
+  return `pool ${status.pool.name} (${status.pool.fqdn}), min accepting ${status.pool.minAccepting}\n${formatTable(header, rows)}`;
+}

@@ -1,0 +1,290 @@
+import { randomUUID } from 'node:crypto';
+import {
+  EbbError,
+  EventCode,
+  GuardRefusedError,
+  InvalidTransitionError,
+  NotFoundError,
+  StoreError,
+  defaultIntent,
+  parseIntent,
+  type DesiredRun,
+  type ServiceIntent,
+  type StartupType,
+} from '../core/index.ts';
+import type { Compare, Store, TxnOp } from '../store/index.ts';
+import { checkCapacity, type GuardVerdict } from './capacity-guard.ts';
+import type { MemberStatus, PoolState } from './pool-state.ts';
+
+export const Action = {
+  pause: 'pause',
+  resume: 'resume',
+  start: 'start',
+  stop: 'stop',
+  startup: 'startup',
+} as const;
+export type Action = (typeof Action)[keyof typeof Action];
+
+export interface CommandRequest {
+  action: Action;
+  member: string;
+  /** One service, or every service of the member when absent (SPEC §2, member-level commands). */
+  service?: string;
+  reason?: string;
+  /** From now, in ms: when remaining sessions are ended and counted as forced. */
+  deadlineMs?: number;
+  graceful?: boolean;
+  force?: boolean;
+  startup?: StartupType;
+  /** Who asked (token name, or `local`). */
+  by: string;
+}
+
+export interface ServiceChange {
+  service: string;
+  from: DesiredRun;
+  to: DesiredRun;
+  revision: number;
+}
+
+export interface CommandResult {
+  action: Action;
+  member: string;
+  changed: ServiceChange[];
+  /** Services the command left as they were, and why. */
+  unchanged: Array<{ service: string; why: string }>;
+  /** True when the member's agent confirmed every change (a pause: its listeners refuse). */
+  applied: boolean;
+  forced: boolean;
+  status: MemberStatus;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  by: string;
+  action: Action;
+  member: string;
+  service: string | null;
+  reason: string;
+  force: boolean;
+  result: 'ok' | 'refused' | 'error';
+  detail: string;
+}
+
+const casAttempts = 20;
+
+/**
+ * Turns operator commands into intents in the store (SPEC §2, §3, §5): validates them against the service's
+ * state and startup type, applies the capacity guard and the write in one compare-and-set, waits until the
+ * member's agent has applied them, and audits every attempt.
+ */
+export class Controller {
+  private readonly state: PoolState;
+  private readonly store: Store;
+  private readonly ackTimeoutMs: number;
+
+  constructor(state: PoolState, store: Store, options: { ackTimeoutMs?: number } = {}) {
+    this.state = state;
+    this.store = store;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+  }
+
+  async execute(request: CommandRequest): Promise<CommandResult> {
+    try {
+      const result = await this.run(request);
+      await this.audit(request, 'ok', describe(result));
+      return result;
+    } catch (err) {
+      const refused = err instanceof GuardRefusedError;
+      if (refused) {
+        this.state.emit({
+          code: EventCode.guardRefused,
+          member: request.member,
+          ...(request.service ? { service: request.service } : {}),
+          at: Date.now(),
+          data: { action: request.action, by: request.by, ...err.details },
+        });
+      }
+      await this.audit(request, refused ? 'refused' : 'error', (err as Error).message).catch(() => {});
+      throw err;
+    }
+  }
+
+  async auditLog(limit = 200): Promise<AuditRecord[]> {
+    const rows = await this.store.list(this.state.keys.audits());
+    return rows
+      .slice(-limit)
+      .map((r) => JSON.parse(r.value) as AuditRecord)
+      .reverse();
+  }
+
+  private async run(request: CommandRequest): Promise<CommandResult> {
+    const member = this.state.config.members.find((m) => m.id === request.member);
+    if (!member) throw new NotFoundError(`member "${request.member}"`);
+    if (request.service !== undefined && !member.services.some((s) => s.id === request.service)) {
+      throw new NotFoundError(`service "${request.service}" on member "${member.id}"`);
+    }
+    const targets = request.service ? [request.service] : member.services.map((s) => s.id);
+
+    for (let attempt = 0; attempt < casAttempts; attempt++) {
+      const plan = await this.plan(request, targets);
+      const txn = await this.store.txn(plan.compares, plan.ops);
+      if (!txn.succeeded) continue; // someone else changed the same services: look again
+      const changed = plan.changes.map((c) => ({ ...c, revision: txn.revision }));
+      const applied = await this.waitApplied(member.id, changed);
+      return {
+        action: request.action,
+        member: member.id,
+        changed,
+        unchanged: plan.unchanged,
+        applied,
+        forced: plan.forced,
+        status: this.state.snapshot().members.find((m) => m.id === member.id)!,
+      };
+    }
+    throw new StoreError(`could not apply ${request.action}: the intents kept changing under it`);
+  }
+
+  /** Reads the current intents from the store and works out the writes, the guard and the compares. */
+  private async plan(request: CommandRequest, targets: string[]) {
+    const members = this.state.config.members;
+    const compares: Compare[] = [];
+    const current = new Map<string, { intent: ServiceIntent; revision: number }>();
+    const agentUp = new Map<string, boolean>();
+    for (const m of members) {
+      const agentKey = this.state.keys.agent(m.id);
+      const agent = await this.store.get(agentKey);
+      agentUp.set(m.id, agent !== undefined);
+      compares.push({ key: agentKey, modRevision: agent?.modRevision ?? 0 });
+      for (const s of m.services) {
+        if (!targets.includes(s.id)) continue;
+        const key = this.state.keys.intent(m.id, s.id);
+        const row = await this.store.get(key);
+        const intent = (row && parseIntent(row.value)) || defaultIntent(s.startup);
+        current.set(`${m.id}/${s.id}`, { intent, revision: row?.modRevision ?? 0 });
+        compares.push({ key, modRevision: row?.modRevision ?? 0 });
+      }
+    }
+
+    const ops: TxnOp[] = [];
+    const changes: Array<Omit<ServiceChange, 'revision'>> = [];
+    const unchanged: Array<{ service: string; why: string }> = [];
+    const after = new Map<string, DesiredRun>();
+    for (const service of targets) {
+      const { intent } = current.get(`${request.member}/${service}`)!;
+      const next = nextIntent(request, intent, targets.length === 1);
+      if (typeof next === 'string') {
+        unchanged.push({ service, why: next });
+        continue;
+      }
+      ops.push({ type: 'put', key: this.state.keys.intent(request.member, service), value: JSON.stringify(next) });
+      changes.push({ service, from: intent.run, to: next.run });
+      after.set(service, next.run);
+    }
+
+    let forced = false;
+    for (const service of after.keys()) {
+      const verdict = this.guard(service, request.member, after.get(service)!, current, agentUp);
+      if (verdict.allowed) continue;
+      if (!request.force) {
+        throw new GuardRefusedError(
+          `refused by the capacity guard: ${request.action} ${request.member}/${service} would leave ` +
+            `${verdict.acceptingAfter} member(s) accepting ${service}; the pool needs at least ${verdict.minAccepting} ` +
+            `(use --force to override; it is audited)`,
+          { ...verdict },
+        );
+      }
+      forced = true;
+    }
+    return { compares, ops, changes, unchanged, forced };
+  }
+
+  private guard(
+    service: string,
+    member: string,
+    afterRun: DesiredRun,
+    current: Map<string, { intent: ServiceIntent }>,
+    agentUp: Map<string, boolean>,
+  ): GuardVerdict {
+    const config = this.state.serviceConfig(member, service);
+    const members = this.state.config.members
+      .filter((m) => m.services.some((s) => s.id === service))
+      .map((m) => {
+        const before = current.get(`${m.id}/${service}`)!.intent.run;
+        return { member: m.id, agentUp: agentUp.get(m.id) ?? false, before, after: m.id === member ? afterRun : before };
+      });
+    return checkCapacity({
+      service,
+      minAccepting: config?.minAccepting ?? this.state.config.pool.minAccepting,
+      members,
+    });
+  }
+
+  /** Waits until the member's agent reports every change applied; false when its agent is down or slow. */
+  private async waitApplied(member: string, changed: ServiceChange[]): Promise<boolean> {
+    if (changed.length === 0) return true;
+    if (!this.state.agentUp(member)) return false;
+    return this.state.waitFor(
+      () =>
+        changed.every((c) => {
+          const status = this.state.status(member, c.service);
+          return status !== undefined && status.intentRevision >= c.revision;
+        }),
+      this.ackTimeoutMs,
+    );
+  }
+
+  private async audit(request: CommandRequest, result: AuditRecord['result'], detail: string): Promise<void> {
+    const record: AuditRecord = {
+      id: randomUUID(),
+      at: Date.now(),
+      by: request.by,
+      action: request.action,
+      member: request.member,
+      service: request.service ?? null,
+      reason: request.reason ?? '',
+      force: request.force === true,
+      result,
+      detail,
+    };
+    await this.store.put(this.state.keys.audit(record.at, record.id), JSON.stringify(record));
+  }
+}
+
+/**
+ * The intent a command leads to, or why it changes nothing. `single`: the command names one service, so
+ * a command that does not fit is an error rather than a skip.
+ */
+function nextIntent(request: CommandRequest, intent: ServiceIntent, single: boolean): ServiceIntent | string {
+  const base = { ...intent, by: request.by, at: Date.now(), reason: request.reason ?? '' };
+  const deadlineAt = request.deadlineMs === undefined ? null : Date.now() + request.deadlineMs;
+  const skip = (why: string): string => {
+    if (single) throw new InvalidTransitionError(`${request.member}/${request.service}: ${why}`);
+    return why;
+  };
+  switch (request.action) {
+    case 'pause':
+      if (intent.run === 'stopped') return skip('is stopped; only a running service can be paused');
+      if (intent.run === 'paused' && deadlineAt === null) return 'already paused';
+      return { ...base, run: 'paused', graceful: false, deadlineAt };
+    case 'resume':
+    case 'start':
+      if (intent.startup === 'disabled') return skip('its startup type is disabled; it cannot be started');
+      if (intent.run === 'running') return 'already running';
+      if (request.action === 'start' && intent.run === 'paused') return 'is paused; use resume';
+      return { ...base, run: 'running', graceful: false, deadlineAt: null };
+    case 'stop':
+      if (intent.run === 'stopped' && !(intent.graceful && request.graceful === false)) return 'already stopped';
+      return { ...base, run: 'stopped', graceful: request.graceful === true, deadlineAt };
+    case 'startup':
+      if (!request.startup) throw new EbbError('EBB_BAD_REQUEST', 'startup type is required', { httpStatus: 400, exitCode: 2 });
+      if (intent.startup === request.startup) return `startup is already ${request.startup}`;
+      return { ...base, reason: intent.reason, startup: request.startup };
+  }
+}
+
+function describe(result: CommandResult): string {
+  const changed = result.changed.map((c) => `${c.service}: ${c.from} → ${c.to}`).join(', ');
+  return `${changed || 'no change'}${result.forced ? ' (forced past the capacity guard)' : ''}${result.applied ? '' : ' (not yet applied by the agent)'}`;
+}

@@ -1,0 +1,251 @@
+import type { PoolConfig, ServiceConfig } from '../config/index.ts';
+import {
+  EventCode,
+  defaultIntent,
+  isDrained,
+  isReadyForOffline,
+  parseIntent,
+  type EbbEvent,
+  type PoolView,
+  type ServiceIntent,
+  type ServiceStatus,
+} from '../core/index.ts';
+import { PoolKeys, type Store, type WatchEvent, type Watcher } from '../store/index.ts';
+
+/** `ebb status --json` (SPEC §7), and the API's `GET /v1/pool`. */
+export interface PoolStatus {
+  pool: { name: string; fqdn: string; minAccepting: number };
+  members: MemberStatus[];
+}
+export interface MemberStatus {
+  id: string;
+  address: string;
+  agent: 'up' | 'down';
+  readyForOffline: boolean;
+  services: ServiceStatusView[];
+}
+export interface ServiceStatusView {
+  id: string;
+  name: string;
+  components: string[];
+  state: ServiceStatus['state'];
+  startup: ServiceIntent['startup'];
+  intent: ServiceIntent['run'];
+  accepting: boolean;
+  sessions: number;
+  drained: boolean;
+  forced: number;
+  accepted: number;
+  upstreamFailures: number;
+  drainStartedAt: number | null;
+  drainedAt: number | null;
+  deadlineAt: number | null;
+  reason: string;
+  error: string | null;
+}
+
+export interface IntentEntry {
+  intent: ServiceIntent;
+  /** Store revision of the intent key; 0 when the default from the config applies. */
+  revision: number;
+}
+
+/**
+ * The pool as the store describes it, kept current by a watch: the read model behind the API, DNS,
+ * readiness and the capacity guard. Listeners hear every change and every event.
+ */
+export class PoolState {
+  readonly config: PoolConfig;
+  readonly keys: PoolKeys;
+  private readonly store: Store;
+  private readonly intents = new Map<string, IntentEntry>();
+  private readonly statuses = new Map<string, ServiceStatus>();
+  private readonly agents = new Set<string>();
+  private readonly changeListeners = new Set<() => void>();
+  private readonly eventListeners = new Set<(event: EbbEvent) => void>();
+  private watcher: Watcher | null = null;
+
+  constructor(config: PoolConfig, store: Store) {
+    this.config = config;
+    this.store = store;
+    this.keys = new PoolKeys(config.pool.name);
+  }
+
+  async start(): Promise<void> {
+    const rows = await this.store.list(this.keys.prefix);
+    this.watcher = await this.store.watch(this.keys.prefix, (events) => this.apply(events));
+    this.apply(
+      rows.map((r) => ({ type: 'put' as const, key: r.key, value: r.value, modRevision: r.modRevision })),
+      false,
+    );
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  onEvent(listener: (event: EbbEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  agentUp(member: string): boolean {
+    return this.agents.has(member);
+  }
+
+  intent(member: string, service: string): IntentEntry {
+    const stored = this.intents.get(`${member}/${service}`);
+    if (stored) return stored;
+    const config = this.serviceConfig(member, service);
+    return { intent: defaultIntent(config?.startup ?? 'automatic'), revision: 0 };
+  }
+
+  status(member: string, service: string): ServiceStatus | undefined {
+    return this.statuses.get(`${member}/${service}`);
+  }
+
+  serviceConfig(member: string, service: string): ServiceConfig | undefined {
+    return this.config.members.find((m) => m.id === member)?.services.find((s) => s.id === service);
+  }
+
+  snapshot(): PoolStatus {
+    const { name, fqdn, minAccepting } = this.config.pool;
+    return {
+      pool: { name, fqdn, minAccepting },
+      members: this.config.members.map((member) => {
+        const agentUp = this.agents.has(member.id);
+        const services = member.services.map((service): ServiceStatusView => {
+          const { intent } = this.intent(member.id, service.id);
+          const status = this.status(member.id, service.id);
+          const state = status?.state ?? 'stopped';
+          const sessions = status?.sessions ?? 0;
+          return {
+            id: service.id,
+            name: service.name ?? service.id,
+            components: service.components,
+            state,
+            startup: intent.startup,
+            intent: intent.run,
+            accepting: agentUp && (status?.accepting ?? false),
+            sessions,
+            drained: isDrained(state, sessions),
+            forced: status?.forced ?? 0,
+            accepted: status?.accepted ?? 0,
+            upstreamFailures: status?.upstreamFailures ?? 0,
+            drainStartedAt: status?.drainStartedAt ?? null,
+            drainedAt: status?.drainedAt ?? null,
+            deadlineAt: intent.deadlineAt,
+            reason: intent.reason,
+            error: status?.error ?? null,
+          };
+        });
+        return {
+          id: member.id,
+          address: member.address,
+          agent: agentUp ? 'up' : 'down',
+          readyForOffline: isReadyForOffline(services),
+          services,
+        };
+      }),
+    };
+  }
+
+  /** The snapshot the re-routing parts (DNS, agent-check, readiness) answer from. */
+  view(): PoolView {
+    const { name, fqdn, dnsTtl } = this.config.pool;
+    return {
+      name,
+      fqdn,
+      dnsTtl,
+      members: this.config.members.map((member) => {
+        const agentUp = this.agents.has(member.id);
+        return {
+          id: member.id,
+          addresses: [member.address],
+          agentUp,
+          services: member.services.map((service) => {
+            const status = this.status(member.id, service.id);
+            return {
+              id: service.id,
+              state: status?.state ?? 'stopped',
+              startup: this.intent(member.id, service.id).intent.startup,
+              accepting: agentUp && (status?.accepting ?? false),
+              sessions: status?.sessions ?? 0,
+              listeners: service.listeners.map((l) => ({ protocol: l.protocol, transport: l.transport, port: l.port })),
+            };
+          }),
+        };
+      }),
+    };
+  }
+
+  /** Resolves true when `predicate` holds, checking after every change; false after `timeoutMs`. */
+  waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        resolve(false);
+      }, timeoutMs);
+      const unsubscribe = this.onChange(() => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(true);
+      });
+    });
+  }
+
+  /** For events that are not the agents' own (capacity guard refusals, lapsed leases). */
+  emit(event: EbbEvent): void {
+    for (const listener of [...this.eventListeners]) listener(event);
+  }
+
+  private apply(events: WatchEvent[], announce = true): void {
+    let changed = false;
+    for (const event of events) {
+      const parsed = this.keys.parse(event.key);
+      if (!parsed) continue;
+      const id = `${parsed.member}/${parsed.service}`;
+      if (parsed.kind === 'intent') {
+        const intent = event.value === null ? null : parseIntent(event.value);
+        if (intent) this.intents.set(id, { intent, revision: event.modRevision });
+        else this.intents.delete(id);
+        changed = true;
+      } else if (parsed.kind === 'status') {
+        const status = event.value === null ? null : parseJson<ServiceStatus>(event.value, 'state');
+        if (status) this.statuses.set(id, status);
+        else this.statuses.delete(id);
+        changed = true;
+      } else if (parsed.kind === 'agent') {
+        const wasUp = this.agents.has(parsed.member);
+        if (event.value === null) this.agents.delete(parsed.member);
+        else this.agents.add(parsed.member);
+        // An agent announces itself; only its disappearance (a lapsed lease) needs telling here.
+        if (announce && wasUp && event.value === null) {
+          this.emit({ code: EventCode.agentDown, member: parsed.member, at: Date.now(), data: { reason: 'agent gone' } });
+        }
+        changed = true;
+      } else if (parsed.kind === 'event' && announce && event.value !== null) {
+        const agentEvent = parseJson<EbbEvent>(event.value, 'code');
+        if (agentEvent) this.emit(agentEvent);
+      }
+    }
+    if (changed) for (const listener of [...this.changeListeners]) listener();
+  }
+}
+
+function parseJson<T>(text: string, requiredField: string): T | null {
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    return value && typeof value[requiredField] === 'string' ? (value as T) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,1 @@
+export { PoolRunner, type PoolRunnerOptions } from './pool-runner.ts';

@@ -1,0 +1,69 @@
+import type { Logger } from 'pino';
+import { ApiServer } from '../api/index.ts';
+import type { PoolConfig } from '../config/index.ts';
+import { Controller, PoolState } from '../control/index.ts';
+import { MemberAgent } from '../service/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+
+export interface PoolRunnerOptions {
+  config: PoolConfig;
+  logger: Logger;
+  /** Which parts to run; `ebb up` runs them all. */
+  agents?: string[] | 'all';
+  api?: { listen: string } | false;
+}
+
+/**
+ * Composes the parts of Ebb for one process: the store, the read model, the agents of some members and
+ * the API. `ebb up` runs everything; `ebb agent` and `ebb api` run one part each on a shared store.
+ */
+export class PoolRunner {
+  readonly config: PoolConfig;
+  readonly agents: MemberAgent[] = [];
+  store!: Store;
+  state!: PoolState;
+  controller!: Controller;
+  api: ApiServer | null = null;
+  private readonly options: PoolRunnerOptions;
+  private stopping: Promise<void> | null = null;
+
+  constructor(options: PoolRunnerOptions) {
+    this.options = options;
+    this.config = options.config;
+  }
+
+  async start(): Promise<void> {
+    this.store = await openStore(this.config.store);
+    this.state = new PoolState(this.config, this.store);
+    await this.state.start();
+    this.controller = new Controller(this.state, this.store);
+    const wanted = this.options.agents ?? 'all';
+    const members = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
+    try {
+      for (const member of members) {
+        const agent = new MemberAgent({ config: this.config, member, store: this.store, logger: this.options.logger });
+        this.agents.push(agent);
+        await agent.start();
+      }
+      const api = this.options.api ?? { listen: this.config.api.listen };
+      if (api) {
+        this.api = new ApiServer({ state: this.state, controller: this.controller }, api.listen);
+        await this.api.start();
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Idempotent: the same promise however often it is called. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.api?.close();
+      await Promise.all(this.agents.map((a) => a.stop()));
+      this.state?.stop();
+      await this.store?.close();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,253 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { MemberConfig, PoolConfig } from '../config/index.ts';
+import {
+  EventCode,
+  defaultIntent,
+  parseDuration,
+  parseIntent,
+  type EbbEvent,
+  type ServiceIntent,
+} from '../core/index.ts';
+import { createListener } from '../listeners/index.ts';
+import { PoolKeys, type Lease, type Store, type Watcher } from '../store/index.ts';
+import { bootIntent } from './boot-intent.ts';
+import { LocalIntents, type LocalIntent } from './local-intents.ts';
+import { ServiceRuntime } from './service-runtime.ts';
+
+/** Session-count changes are written at most this often; state changes are written at once. */
+const statusCoalesceMs = 50;
+/** Events kept in the store per member, for late readers. */
+const eventsKept = 500;
+/** How long boot waits for the shared store before using the local copy of the intents. */
+const storeBootTimeoutMs = 3000;
+
+export interface MemberAgentOptions {
+  config: PoolConfig;
+  member: string;
+  store: Store;
+  logger: Logger;
+  /** Also told of every event, for in-process listeners (the API's event stream). */
+  onEvent?: (event: EbbEvent) => void;
+}
+
+/**
+ * The agent of one member: runs its services, applies the intents written to the store, reports each
+ * service's status back, and holds a lease so the pool knows it is alive (SPEC §2, §3, §6).
+ */
+export class MemberAgent {
+  readonly member: MemberConfig;
+  private readonly options: MemberAgentOptions;
+  private readonly keys: PoolKeys;
+  private readonly runtimes = new Map<string, ServiceRuntime>();
+  private readonly intents = new Map<string, LocalIntent>();
+  private readonly local: LocalIntents;
+  private readonly applying = new Map<string, Promise<void>>();
+  private readonly flushTimers = new Map<string, NodeJS.Timeout>();
+  private readonly statusWrites = new Map<string, Promise<void>>();
+  private readonly recentEventKeys: string[] = [];
+  private eventSeq = 0;
+  private lease: Lease | null = null;
+  private watcher: Watcher | null = null;
+  private stopped = false;
+
+  constructor(options: MemberAgentOptions) {
+    const member = options.config.members.find((m) => m.id === options.member);
+    if (!member) throw new Error(`member ${options.member} is not in the config`);
+    this.member = member;
+    this.options = options;
+    this.keys = new PoolKeys(options.config.pool.name);
+    this.local = new LocalIntents(options.config.agent.localState, options.config.pool.name, member.id);
+    for (const service of member.services) {
+      const runtime = new ServiceRuntime({
+        member: member.id,
+        service: service.id,
+        listeners: (sink) => service.listeners.map((l) => createListener(member.address, l, sink)),
+        onEvent: (event) => this.publish(event),
+        onChange: (urgent) => this.scheduleStatus(service.id, urgent),
+      });
+      this.runtimes.set(service.id, runtime);
+    }
+  }
+
+  runtime(service: string): ServiceRuntime | undefined {
+    return this.runtimes.get(service);
+  }
+
+  async start(): Promise<void> {
+    const stored = await this.readStoredIntents();
+    const now = Date.now();
+    for (const service of this.member.services) {
+      const current = stored.get(service.id) ?? { intent: defaultIntent(service.startup, now), revision: 0 };
+      const boot = bootIntent(current.intent, service.onRestart, now);
+      let revision = current.revision;
+      if (boot !== current.intent) {
+        revision = await this.options.store
+          .put(this.keys.intent(this.member.id, service.id), JSON.stringify(boot))
+          .catch(() => current.revision);
+      }
+      this.intents.set(service.id, { intent: boot, revision });
+    }
+    this.saveLocalCopy();
+    this.watcher = await this.options.store.watch(this.keys.intents(this.member.id), (events) => {
+      for (const event of events) {
+        const parsed = this.keys.parse(event.key);
+        if (!parsed?.service || !this.runtimes.has(parsed.service) || event.value === null) continue;
+        const intent = parseIntent(event.value);
+        if (!intent) continue;
+        this.intents.set(parsed.service, { intent, revision: event.modRevision });
+        this.saveLocalCopy();
+        void this.apply(parsed.service);
+      }
+    });
+    await Promise.all(this.member.services.map((s) => this.apply(s.id)));
+    await this.holdLease();
+    this.publish({ code: EventCode.agentUp, member: this.member.id, at: Date.now(), data: { pid: process.pid } });
+  }
+
+  /** Ends the agent: listeners close (ending any sessions left), the lease is revoked. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.watcher?.close();
+    for (const timer of this.flushTimers.values()) clearTimeout(timer);
+    await Promise.all([...this.applying.values()]);
+    await Promise.all([...this.runtimes.values()].map((r) => r.shutdown()));
+    await Promise.all([...this.statusWrites.values()]);
+    // Revoking the lease removes the agent key; readers of the store announce agent.down from that.
+    await this.lease?.revoke().catch(() => {});
+  }
+
+  /** Drives one service towards its intent; applications for one service run one after another. */
+  private apply(serviceId: string): Promise<void> {
+    const previous = this.applying.get(serviceId) ?? Promise.resolve();
+    const next = previous.then(() => this.applyNow(serviceId));
+    this.applying.set(serviceId, next);
+    return next;
+  }
+
+  private async applyNow(serviceId: string): Promise<void> {
+    const runtime = this.runtimes.get(serviceId)!;
+    const entry = this.intents.get(serviceId)!;
+    const { intent, revision } = entry;
+    if (this.stopped || revision < runtime.intentRevision) return;
+    try {
+      await this.drive(runtime, intent);
+    } catch (err) {
+      this.options.logger.error({ member: this.member.id, service: serviceId, err: (err as Error).message }, 'apply failed');
+    }
+    runtime.intentRevision = revision;
+    await this.writeStatus(serviceId);
+  }
+
+  private async drive(runtime: ServiceRuntime, intent: ServiceIntent): Promise<void> {
+    const state = runtime.state;
+    if (intent.run === 'running') {
+      if (state === 'stopped') await runtime.start(false);
+      else if (state === 'paused' || state === 'stopping') await runtime.resume();
+    } else if (intent.run === 'paused') {
+      if (state === 'stopped') await runtime.start(true);
+      else await runtime.pause(intent.deadlineAt);
+    } else {
+      await runtime.stop(intent.graceful, intent.deadlineAt);
+    }
+  }
+
+  private async holdLease(): Promise<void> {
+    const ttl = parseDuration(this.options.config.agent.leaseTtl, 'agent.leaseTtl');
+    const lease = await this.options.store.grantLease(ttl);
+    this.lease = lease;
+    lease.onLost(() => {
+      if (this.stopped) return;
+      this.options.logger.warn({ member: this.member.id }, 'agent lease lost; taking a new one');
+      void this.holdLease().catch((err) =>
+        this.options.logger.error({ member: this.member.id, err: (err as Error).message }, 'cannot renew agent lease'),
+      );
+    });
+    const info = { pid: process.pid, host: hostname(), startedAt: Date.now() };
+    await this.options.store.put(this.keys.agent(this.member.id), JSON.stringify(info), { lease });
+  }
+
+  private async readStoredIntents(): Promise<Map<string, LocalIntent>> {
+    const prefix = this.keys.intents(this.member.id);
+    try {
+      const rows = await withTimeout(this.options.store.list(prefix), storeBootTimeoutMs);
+      const out = new Map<string, LocalIntent>();
+      for (const row of rows) {
+        const parsed = this.keys.parse(row.key);
+        const intent = parseIntent(row.value);
+        if (parsed?.service && intent) out.set(parsed.service, { intent, revision: row.modRevision });
+      }
+      return out;
+    } catch (err) {
+      this.options.logger.warn(
+        { member: this.member.id, err: (err as Error).message },
+        'store unreachable at boot: using the local copy of the intents',
+      );
+      return this.local.read();
+    }
+  }
+
+  private saveLocalCopy(): void {
+    try {
+      this.local.write(this.intents);
+    } catch (err) {
+      this.options.logger.error({ err: (err as Error).message, path: this.local.path }, 'cannot write local intents');
+    }
+  }
+
+  private scheduleStatus(serviceId: string, urgent: boolean): void {
+    if (this.stopped) return;
+    if (urgent) {
+      void this.writeStatus(serviceId);
+      return;
+    }
+    if (this.flushTimers.has(serviceId)) return;
+    const timer = setTimeout(() => {
+      this.flushTimers.delete(serviceId);
+      void this.writeStatus(serviceId);
+    }, statusCoalesceMs);
+    this.flushTimers.set(serviceId, timer);
+  }
+
+  /** Writes the service's status as it is when the write runs, after any write already under way. */
+  private writeStatus(serviceId: string): Promise<void> {
+    const runtime = this.runtimes.get(serviceId)!;
+    const previous = this.statusWrites.get(serviceId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      try {
+        await this.options.store.put(this.keys.status(this.member.id, serviceId), JSON.stringify(runtime.status()));
+      } catch (err) {
+        this.options.logger.warn({ member: this.member.id, service: serviceId, err: (err as Error).message }, 'status write failed');
+      }
+    });
+    this.statusWrites.set(serviceId, next);
+    return next;
+  }
+
+  private publish(event: EbbEvent): void {
+    this.options.logger.info({ event: event.code, member: event.member, service: event.service, ...event.data }, event.code);
+    this.options.onEvent?.(event);
+    const key = this.keys.event(event.at, event.member, ++this.eventSeq);
+    this.recentEventKeys.push(key);
+    const store = this.options.store;
+    void store.put(key, JSON.stringify(event)).catch(() => {});
+    if (this.recentEventKeys.length > eventsKept) void store.delete(this.recentEventKeys.shift()!).catch(() => {});
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

@@ -1,0 +1,4 @@
+export type { Store, KeyValue, WatchEvent, Compare, TxnOp, TxnResult, Watcher, Lease } from './store.ts';
+export { SqliteStore } from './sqlite-store.ts';
+export { PoolKeys } from './pool-keys.ts';
+export { openStore } from './open-store.ts';

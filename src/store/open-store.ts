@@ -1,0 +1,11 @@
+import { EbbError, ExitCode } from '../core/index.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type { Store } from './store.ts';
+
+/** `sqlite:<path>` or `etcd://host:port[,...]` (SPEC §6). */
+export async function openStore(spec: string): Promise<Store> {
+  if (spec.startsWith('sqlite:')) return SqliteStore.open(spec);
+  throw new EbbError('EBB_STORE_UNSUPPORTED', `store ${spec}: only sqlite: is available in this build`, {
+    exitCode: ExitCode.usage,
+  });
+}
