@@ -31,7 +31,8 @@ export class ApiClient {
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const inner = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (err as Error).name;
       if (cause === 'TimeoutError') throw new TimeoutError(`the Ebb API at ${this.baseUrl} did not answer in 60 s`);
       throw new EbbError(
         'EBB_API_UNREACHABLE',

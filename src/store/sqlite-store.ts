@@ -11,6 +11,8 @@ const pollIntervalMs = 10;
 const sweepIntervalMs = 200;
 /** How many change records are kept for watchers that fall behind. */
 const changeHistory = 10_000;
+/** Trim the change log every this many sweeps (about every 5 s). */
+const trimEverySweeps = 25;
 
 interface Row {
   key: string;
@@ -19,6 +21,7 @@ interface Row {
   lease: string | null;
 }
 interface ChangeRow {
+  seq: number;
   rev: number;
   key: string;
   value: string | null;
@@ -36,11 +39,13 @@ export class SqliteStore implements Store {
   private readonly stmt: Record<string, StatementSync>;
   private readonly watchers = new Set<{ prefix: string; onEvents: (events: WatchEvent[]) => void }>();
   private readonly leases = new Map<string, SqliteLease>();
-  private lastSeenRev: number;
+  /** The last change record delivered to watchers. */
+  private lastSeenSeq: number;
   private lastDataVersion = -1;
   private pollTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private sweeps = 0;
 
   constructor(path: string) {
     this.path = path;
@@ -52,7 +57,9 @@ export class SqliteStore implements Store {
         PRAGMA synchronous = NORMAL;
         CREATE TABLE IF NOT EXISTS kv_v1 (key TEXT PRIMARY KEY, value TEXT NOT NULL, mod_rev INTEGER NOT NULL, lease TEXT);
         CREATE INDEX IF NOT EXISTS kv_v1_lease ON kv_v1 (lease) WHERE lease IS NOT NULL;
-        CREATE TABLE IF NOT EXISTS changes_v1 (rev INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, value TEXT);
+        CREATE TABLE IF NOT EXISTS changes_v1 (seq INTEGER PRIMARY KEY AUTOINCREMENT, rev INTEGER NOT NULL, key TEXT NOT NULL, value TEXT);
+        CREATE TABLE IF NOT EXISTS revision_v1 (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
+        INSERT OR IGNORE INTO revision_v1 (id, rev) VALUES (1, 0);
         CREATE TABLE IF NOT EXISTS leases_v1 (id TEXT PRIMARY KEY, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
       `);
     } catch (err) {
@@ -66,10 +73,12 @@ export class SqliteStore implements Store {
         'INSERT INTO kv_v1 (key, value, mod_rev, lease) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, lease = excluded.lease',
       ),
       remove: prepare('DELETE FROM kv_v1 WHERE key = ?'),
-      logChange: prepare('INSERT INTO changes_v1 (key, value) VALUES (?, ?)'),
-      changesSince: prepare('SELECT rev, key, value FROM changes_v1 WHERE rev > ? ORDER BY rev LIMIT 5000'),
-      headRev: prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes_v1'), 0) AS rev"),
-      trimChanges: prepare('DELETE FROM changes_v1 WHERE rev < ?'),
+      logChange: prepare('INSERT INTO changes_v1 (rev, key, value) VALUES (?, ?, ?)'),
+      changesSince: prepare('SELECT seq, rev, key, value FROM changes_v1 WHERE seq > ? ORDER BY seq LIMIT 5000'),
+      headRev: prepare('SELECT rev FROM revision_v1 WHERE id = 1'),
+      bumpRev: prepare('UPDATE revision_v1 SET rev = rev + 1 WHERE id = 1'),
+      headSeq: prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes_v1'), 0) AS seq"),
+      trimChanges: prepare('DELETE FROM changes_v1 WHERE seq < ?'),
       dataVersion: prepare('PRAGMA data_version'),
       leaseInsert: prepare('INSERT INTO leases_v1 (id, ttl_ms, expires_at) VALUES (?, ?, ?)'),
       leaseRenew: prepare('UPDATE leases_v1 SET expires_at = ? WHERE id = ?'),
@@ -77,7 +86,7 @@ export class SqliteStore implements Store {
       leaseKeys: prepare('SELECT key FROM kv_v1 WHERE lease = ?'),
       expiredLeases: prepare('SELECT id FROM leases_v1 WHERE expires_at < ?'),
     };
-    this.lastSeenRev = this.headRevision();
+    this.lastSeenSeq = Number((this.stmt.headSeq!.get() as { seq: number }).seq);
   }
 
   static open(spec: string): SqliteStore {
@@ -111,8 +120,10 @@ export class SqliteStore implements Store {
         const row = this.stmt.get!.get(compare.key) as Row | undefined;
         if ((row?.mod_rev ?? 0) !== compare.modRevision) return { succeeded: false, revision: this.headRevision() };
       }
-      for (const op of ops) this.applyOp(op);
-      return { succeeded: true, revision: this.headRevision() };
+      if (ops.length === 0) return { succeeded: true, revision: this.headRevision() };
+      const revision = this.nextRevision();
+      for (const op of ops) this.applyOp(op, revision);
+      return { succeeded: true, revision };
     });
     if (result.succeeded && ops.length > 0) this.pump();
     return result;
@@ -162,18 +173,28 @@ export class SqliteStore implements Store {
     this.pump();
   }
 
-  private applyOp(op: TxnOp): void {
+  /** Every key one transaction writes shares its revision, as in etcd. */
+  private nextRevision(): number {
+    this.stmt.bumpRev!.run();
+    return this.headRevision();
+  }
+
+  private applyOp(op: TxnOp, revision: number): void {
     if (op.type === 'put') {
-      this.stmt.logChange!.run(op.key, op.value);
-      this.stmt.upsert!.run(op.key, op.value, this.headRevision(), op.lease?.id ?? null);
+      this.stmt.logChange!.run(revision, op.key, op.value);
+      this.stmt.upsert!.run(op.key, op.value, revision, op.lease?.id ?? null);
     } else if (this.stmt.get!.get(op.key)) {
       this.stmt.remove!.run(op.key);
-      this.stmt.logChange!.run(op.key, null);
+      this.stmt.logChange!.run(revision, op.key, null);
     }
   }
 
   private dropLease(id: string): void {
-    for (const { key } of this.stmt.leaseKeys!.all(id) as Array<{ key: string }>) this.applyOp({ type: 'delete', key });
+    const keys = this.stmt.leaseKeys!.all(id) as Array<{ key: string }>;
+    if (keys.length > 0) {
+      const revision = this.nextRevision();
+      for (const { key } of keys) this.applyOp({ type: 'delete', key }, revision);
+    }
     this.stmt.leaseDelete!.run(id);
   }
 
@@ -226,9 +247,9 @@ export class SqliteStore implements Store {
   private pump(): void {
     if (this.closed) return;
     for (;;) {
-      const rows = this.stmt.changesSince!.all(this.lastSeenRev) as unknown as ChangeRow[];
+      const rows = this.stmt.changesSince!.all(this.lastSeenSeq) as unknown as ChangeRow[];
       if (rows.length === 0) return;
-      this.lastSeenRev = Number(rows[rows.length - 1]!.rev);
+      this.lastSeenSeq = Number(rows[rows.length - 1]!.seq);
       const events: WatchEvent[] = rows.map((r) => ({
         type: r.value === null ? 'delete' : 'put',
         key: r.key,
@@ -254,15 +275,20 @@ export class SqliteStore implements Store {
       if ((this.stmt.expiredLeases!.all(now) as unknown[]).length > 0) {
         this.inWriteTransaction(() => {
           for (const { id } of this.stmt.expiredLeases!.all(now) as Array<{ id: string }>) this.dropLease(id);
-          const head = this.headRevision();
-          if (head > changeHistory) this.stmt.trimChanges!.run(head - changeHistory);
         });
         this.pump();
       }
       for (const lease of [...this.leases.values()]) lease.checkAlive();
+      if (++this.sweeps % trimEverySweeps === 0) this.trimChangeLog();
     } catch {
       // Busy: try at the next sweep.
     }
+  }
+
+  /** Keeps the change log bounded; a watcher further behind than this re-reads from `list()`. */
+  private trimChangeLog(): void {
+    const head = Number((this.stmt.headSeq!.get() as { seq: number }).seq);
+    if (head > changeHistory) this.inWriteTransaction(() => this.stmt.trimChanges!.run(head - changeHistory));
   }
 
   private assertOpen(): void {

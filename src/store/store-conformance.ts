@@ -70,6 +70,9 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
       assert.equal(fresh.succeeded, true);
       assert.equal((await store.get(`${p}k`))?.value, 'v2');
       assert.equal((await store.get(`${p}other`))?.value, 'o');
+      // As in etcd, every key one transaction writes carries that transaction's revision.
+      assert.equal((await store.get(`${p}k`))?.modRevision, fresh.revision);
+      assert.equal((await store.get(`${p}other`))?.modRevision, fresh.revision);
       const exists = await store.txn([{ key: `${p}k`, modRevision: 0 }], [{ type: 'delete', key: `${p}k` }]);
       assert.equal(exists.succeeded, false, 'modRevision 0 means the key must not exist');
     });
