@@ -35,7 +35,12 @@ describe('drain core: pause, drain, guard, restarts', () => {
     pool = testPool({
       store: `sqlite:${ws.dir}/state.db`,
       localState: `${ws.dir}/local`,
-      services: [{ id: 'alpha' }, { id: 'beta' }, { id: 'gamma', startup: 'manual' }, { id: 'delta', startup: 'disabled' }],
+      services: [
+        { id: 'alpha' },
+        { id: 'beta' },
+        { id: 'gamma', startup: 'manual' },
+        { id: 'delta', startup: 'disabled' },
+      ],
     });
     config = ws.file('pool.yaml', pool.yaml);
     server = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
@@ -72,9 +77,15 @@ describe('drain core: pause, drain, guard, restarts', () => {
     assert.equal(pause.code, 0, pause.stderr);
     // The command has returned: from now on every new connect is refused.
     for (let i = 0; i < 20; i++) assert.equal(await tryConnect(m1.address, m1.ports.alpha!), 'ECONNREFUSED');
-    assert.equal(await tryConnect(m1.address, m1.ports.beta!), 'connected', 'the other service of the member accepts');
-    for (const other of pool.members.slice(1)) assert.equal(await tryConnect(other.address, other.ports.alpha!), 'connected');
-    for (const [i, socket] of sockets.entries()) assert.equal(await roundTrip(socket, `still here ${i}\n`), `still here ${i}\n`);
+    assert.equal(
+      await tryConnect(m1.address, m1.ports.beta!),
+      'connected',
+      'the other service of the member accepts',
+    );
+    for (const other of pool.members.slice(1))
+      assert.equal(await tryConnect(other.address, other.ports.alpha!), 'connected');
+    for (const [i, socket] of sockets.entries())
+      assert.equal(await roundTrip(socket, `still here ${i}\n`), `still here ${i}\n`);
 
     const alpha = await service('m1', 'alpha');
     assert.equal(alpha.state, 'paused');
@@ -119,7 +130,11 @@ describe('drain core: pause, drain, guard, restarts', () => {
     assert.equal(afterwards.state, 'running');
     assert.equal(afterwards.accepting, before.accepting);
     assert.equal(await tryConnect(pool.members[2]!.address, pool.members[2]!.ports.alpha!), 'connected');
-    const audit = JSON.parse((await ebb('audit', '--json')).stdout) as Array<{ action: string; result: string; member: string }>;
+    const audit = JSON.parse((await ebb('audit', '--json')).stdout) as Array<{
+      action: string;
+      result: string;
+      member: string;
+    }>;
     assert.ok(audit.some((r) => r.action === 'pause' && r.member === 'm3' && r.result === 'refused'));
   });
 

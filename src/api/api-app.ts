@@ -2,7 +2,14 @@ import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { formatPath } from '../config/index.ts';
 import type { Controller, PoolState } from '../control/index.ts';
-import { BadRequestError, EbbError, NotFoundError, parseDuration, type EbbEvent, type StartupType } from '../core/index.ts';
+import {
+  BadRequestError,
+  EbbError,
+  NotFoundError,
+  parseDuration,
+  type EbbEvent,
+  type StartupType,
+} from '../core/index.ts';
 import { openApiDocument } from './openapi.ts';
 import { commandBodies, commandNames, type CommandName } from './request-schemas.ts';
 
@@ -28,19 +35,28 @@ export function createApiApp({ state, controller }: ApiDeps): Hono {
   const app = new Hono();
 
   app.onError((err, c) => {
-    const ebb = err instanceof EbbError ? err : new EbbError('EBB_INTERNAL', 'internal error', { cause: err });
+    const ebb =
+      err instanceof EbbError ? err : new EbbError('EBB_INTERNAL', 'internal error', { cause: err });
     return c.json({ error: ebb.toJSON() }, ebb.httpStatus as 400);
   });
-  app.notFound((c) => c.json({ error: new NotFoundError(`route ${c.req.method} ${c.req.path}`).toJSON() }, 404));
+  app.notFound((c) =>
+    c.json({ error: new NotFoundError(`route ${c.req.method} ${c.req.path}`).toJSON() }, 404),
+  );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   // For load balancers and orchestrators that are not DNS-based (SPEC §4.3).
   app.get('/ready/:member/:service', (c) => {
     const { member, service } = c.req.param();
-    const found = state.snapshot().members.find((m) => m.id === member)?.services.find((s) => s.id === service);
+    const found = state
+      .snapshot()
+      .members.find((m) => m.id === member)
+      ?.services.find((s) => s.id === service);
     if (!found) throw new NotFoundError(`service "${service}" on member "${member}"`);
-    return c.json({ member, service, accepting: found.accepting, state: found.state }, found.accepting ? 200 : 503);
+    return c.json(
+      { member, service, accepting: found.accepting, state: found.state },
+      found.accepting ? 200 : 503,
+    );
   });
 
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
@@ -85,7 +101,8 @@ export function createApiApp({ state, controller }: ApiDeps): Hono {
       while (!stream.aborted) {
         if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
-        for (const event of queue.splice(0)) await stream.writeSSE({ event: event.code, data: JSON.stringify(event) });
+        for (const event of queue.splice(0))
+          await stream.writeSSE({ event: event.code, data: JSON.stringify(event) });
       }
       unsubscribe();
     }),
@@ -102,7 +119,8 @@ function findMember(state: PoolState, id: string) {
 
 async function readBody<N extends CommandName>(c: Context, name: N) {
   const text = await c.req.text();
-  if (text.length > maxBodyBytes) throw new BadRequestError([{ path: '(body)', message: 'is larger than 16 KB' }]);
+  if (text.length > maxBodyBytes)
+    throw new BadRequestError([{ path: '(body)', message: 'is larger than 16 KB' }]);
   let raw: unknown = {};
   if (text.trim() !== '') {
     try {

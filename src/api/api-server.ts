@@ -22,7 +22,10 @@ export class ApiServer {
 
   async start(): Promise<string> {
     const address = splitHostPort(this.listen);
-    if (!address) throw new EbbError('EBB_BAD_LISTEN', `api.listen: "${this.listen}" must be host:port`, { exitCode: ExitCode.usage });
+    if (!address)
+      throw new EbbError('EBB_BAD_LISTEN', `api.listen: "${this.listen}" must be host:port`, {
+        exitCode: ExitCode.usage,
+      });
     if (!isLoopback(address.host)) {
       throw new EbbError(
         'EBB_API_NOT_LOOPBACK',

@@ -24,7 +24,10 @@ export function openApiDocument(): Record<string, unknown> {
             '401': error,
             '403': error,
             '404': error,
-            '409': { ...error, description: 'Invalid transition, or refused by the capacity guard (code EBB_GUARD_REFUSED)' },
+            '409': {
+              ...error,
+              description: 'Invalid transition, or refused by the capacity guard (code EBB_GUARD_REFUSED)',
+            },
           },
         },
       },
@@ -32,20 +35,36 @@ export function openApiDocument(): Record<string, unknown> {
   );
   return {
     openapi: '3.1.0',
-    info: { title: 'Ebb API', version: '1', description: 'Drain pool members for maintenance without dropping a session.' },
+    info: {
+      title: 'Ebb API',
+      version: '1',
+      description: 'Drain pool members for maintenance without dropping a session.',
+    },
     paths: {
-      '/healthz': { get: { summary: 'Liveness of the API process', responses: { '200': { description: 'OK' } } } },
+      '/healthz': {
+        get: { summary: 'Liveness of the API process', responses: { '200': { description: 'OK' } } },
+      },
       '/ready/{member}/{service}': {
         get: {
-          summary: 'Readiness of one service for load balancers: 200 while it accepts new sessions, 503 otherwise',
+          summary:
+            'Readiness of one service for load balancers: 200 while it accepts new sessions, 503 otherwise',
           parameters: [
             { name: 'member', in: 'path', required: true, schema: { type: 'string' } },
             { name: 'service', in: 'path', required: true, schema: { type: 'string' } },
           ],
-          responses: { '200': { description: 'accepting' }, '503': { description: 'not accepting' }, '404': error },
+          responses: {
+            '200': { description: 'accepting' },
+            '503': { description: 'not accepting' },
+            '404': error,
+          },
         },
       },
-      '/v1/pool': { get: { summary: 'The pool: members × services with state and sessions', responses: { '200': { description: 'PoolStatus' } } } },
+      '/v1/pool': {
+        get: {
+          summary: 'The pool: members × services with state and sessions',
+          responses: { '200': { description: 'PoolStatus' } },
+        },
+      },
       '/v1/members/{member}': {
         get: {
           summary: 'One member',
@@ -54,8 +73,15 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       ...commandPaths,
-      '/v1/audit': { get: { summary: 'Audit trail, newest first', responses: { '200': { description: 'AuditRecord[]' } } } },
-      '/v1/events': { get: { summary: 'Server-sent events (SPEC §2 codes)', responses: { '200': { description: 'text/event-stream' } } } },
+      '/v1/audit': {
+        get: { summary: 'Audit trail, newest first', responses: { '200': { description: 'AuditRecord[]' } } },
+      },
+      '/v1/events': {
+        get: {
+          summary: 'Server-sent events (SPEC §2 codes)',
+          responses: { '200': { description: 'text/event-stream' } },
+        },
+      },
     },
     components: {
       schemas: {
@@ -64,7 +90,11 @@ export function openApiDocument(): Record<string, unknown> {
           properties: {
             error: {
               type: 'object',
-              properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                details: { type: 'object' },
+              },
               required: ['code', 'message'],
             },
           },

@@ -7,7 +7,14 @@ const reason = z.string().max(500, 'must be at most 500 characters');
 
 /** Request bodies of the state-changing endpoints; anything else is a 400 naming the field (SPEC §8). */
 export const commandBodies = {
-  pause: z.object({ service: serviceId.optional(), reason: reason.optional(), deadline: duration.optional(), force: z.boolean().optional() }).strict(),
+  pause: z
+    .object({
+      service: serviceId.optional(),
+      reason: reason.optional(),
+      deadline: duration.optional(),
+      force: z.boolean().optional(),
+    })
+    .strict(),
   resume: z.object({ service: serviceId.optional(), reason: reason.optional() }).strict(),
   start: z.object({ service: serviceId.optional(), reason: reason.optional() }).strict(),
   stop: z
@@ -19,7 +26,9 @@ export const commandBodies = {
       force: z.boolean().optional(),
     })
     .strict(),
-  startup: z.object({ service: serviceId, startup: z.enum(startupTypes), reason: reason.optional() }).strict(),
+  startup: z
+    .object({ service: serviceId, startup: z.enum(startupTypes), reason: reason.optional() })
+    .strict(),
 } as const;
 
 export type CommandName = keyof typeof commandBodies;

@@ -33,7 +33,8 @@ export class ApiClient {
     } catch (err) {
       const inner = (err as { cause?: { code?: string; message?: string } }).cause;
       const cause = inner?.code ?? inner?.message ?? (err as Error).name;
-      if (cause === 'TimeoutError') throw new TimeoutError(`the Ebb API at ${this.baseUrl} did not answer in 60 s`);
+      if (cause === 'TimeoutError')
+        throw new TimeoutError(`the Ebb API at ${this.baseUrl} did not answer in 60 s`);
       throw new EbbError(
         'EBB_API_UNREACHABLE',
         `cannot reach the Ebb API at ${this.baseUrl} (${cause}); is \`ebb up\` or \`ebb api\` running? (--api URL or EBB_API)`,
@@ -44,13 +45,19 @@ export class ApiClient {
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
-      throw new EbbError('EBB_BAD_RESPONSE', `the API answered ${response.status} with something that is not JSON`);
+      throw new EbbError(
+        'EBB_BAD_RESPONSE',
+        `the API answered ${response.status} with something that is not JSON`,
+      );
     }
     if (response.ok) return parsed as T;
-    const error = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
+    const error = (
+      parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } }
+    )?.error;
     const code = error?.code ?? 'EBB_HTTP_ERROR';
     const message = error?.message ?? `HTTP ${response.status}`;
-    if (response.status === 401 || response.status === 403) throw new UnauthorisedError(message, response.status);
+    if (response.status === 401 || response.status === 403)
+      throw new UnauthorisedError(message, response.status);
     throw new EbbError(code, message, {
       httpStatus: response.status,
       exitCode: exitCodeFor(code, response.status),

@@ -29,7 +29,14 @@ export function registerControlCommands(program: Command): void {
     .option('--wait', 'wait until the paused services are drained')
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 3)')
     .action((member: string, opts: ControlOptions, command: Command) =>
-      control(command, 'pause', member, opts, { deadline: opts.deadline, force: opts.force }, opts.wait ? 'drained' : null),
+      control(
+        command,
+        'pause',
+        member,
+        opts,
+        { deadline: opts.deadline, force: opts.force },
+        opts.wait ? 'drained' : null,
+      ),
     );
 
   program
@@ -38,7 +45,9 @@ export function registerControlCommands(program: Command): void {
     .argument('<member>')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
-    .action((member: string, opts: ControlOptions, command: Command) => control(command, 'resume', member, opts, {}, null));
+    .action((member: string, opts: ControlOptions, command: Command) =>
+      control(command, 'resume', member, opts, {}, null),
+    );
 
   program
     .command('start')
@@ -46,7 +55,9 @@ export function registerControlCommands(program: Command): void {
     .argument('<member>')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
-    .action((member: string, opts: ControlOptions, command: Command) => control(command, 'start', member, opts, {}, null));
+    .action((member: string, opts: ControlOptions, command: Command) =>
+      control(command, 'start', member, opts, {}, null),
+    );
 
   program
     .command('stop')
@@ -90,7 +101,15 @@ export function registerControlCommands(program: Command): void {
     .option('--deadline <duration>', 'end remaining sessions after this long (counted as forced)')
     .addOption(new Option('--force', 'override the capacity guard (audited)'))
     .action((member: string, opts: ControlOptions, command: Command) =>
-      control(command, 'pause', member, { ...opts, service: undefined }, { deadline: opts.deadline, force: opts.force }, 'ready', true),
+      control(
+        command,
+        'pause',
+        member,
+        { ...opts, service: undefined },
+        { deadline: opts.deadline, force: opts.force },
+        'ready',
+        true,
+      ),
     );
 }
 
@@ -113,9 +132,14 @@ async function control(
   }
   const client = apiClient(options);
   const body = Object.fromEntries(
-    Object.entries({ service: opts.service, reason: opts.reason, ...extra }).filter(([, v]) => v !== undefined),
+    Object.entries({ service: opts.service, reason: opts.reason, ...extra }).filter(
+      ([, v]) => v !== undefined,
+    ),
   );
-  const result = await client.post<CommandResult>(`/v1/members/${encodeURIComponent(member)}/${action}`, body);
+  const result = await client.post<CommandResult>(
+    `/v1/members/${encodeURIComponent(member)}/${action}`,
+    body,
+  );
   if (!options.json) printResult(result, isDrain ? 'drain' : action);
   if (waitFor === null) {
     if (options.json) printJson(result);
@@ -134,7 +158,8 @@ function printResult(result: CommandResult, action: string): void {
   });
   for (const u of result.unchanged) lines.push(`${result.member}/${u.service}: unchanged, ${u.why}`);
   if (result.forced) lines.push('forced past the capacity guard (audited)');
-  if (!result.applied) lines.push(`warning: the agent of ${result.member} has not confirmed it yet (agent down or busy)`);
+  if (!result.applied)
+    lines.push(`warning: the agent of ${result.member} has not confirmed it yet (agent down or busy)`);
   process.stdout.write(`${action}: ${lines.join('\n  ')}\n`);
 }
 
@@ -167,11 +192,20 @@ async function waitUntil(
     }
     if (timeoutMs !== null && Date.now() - startedAt >= timeoutMs) {
       progress?.finish(`${member}: timed out with ${left} session(s) left`);
-      throw new TimeoutError(`${member} is not ${waitFor === 'ready' ? 'ready for offline' : waitFor} after ${formatDuration(timeoutMs)}: ${left} session(s) left`, {
-        sessions: left,
-      });
+      throw new TimeoutError(
+        `${member} is not ${waitFor === 'ready' ? 'ready for offline' : waitFor} after ${formatDuration(timeoutMs)}: ${left} session(s) left`,
+        {
+          sessions: left,
+        },
+      );
     }
-    progress?.update(left, targeted.filter((s) => !s.drained && s.state !== 'stopped').map((s) => s.id).join(', '));
+    progress?.update(
+      left,
+      targeted
+        .filter((s) => !s.drained && s.state !== 'stopped')
+        .map((s) => s.id)
+        .join(', '),
+    );
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

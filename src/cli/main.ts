@@ -9,10 +9,17 @@ import { registerStatusCommands } from './status-commands.ts';
  * throws EbbErrors whose exitCode says how the command ends.
  */
 const program = new Command('ebb')
-  .description('Take a server, or one service on it, out of a pool for maintenance without dropping a session.')
+  .description(
+    'Take a server, or one service on it, out of a pool for maintenance without dropping a session.',
+  )
   .version('0.1.0')
   .addOption(new Option('--config <file>', 'pool configuration (YAML)').env('EBB_CONFIG'))
-  .addOption(new Option('--api <url>', 'URL of the Ebb API (default: from the config, else http://127.0.0.1:7070)').env('EBB_API'))
+  .addOption(
+    new Option(
+      '--api <url>',
+      'URL of the Ebb API (default: from the config, else http://127.0.0.1:7070)',
+    ).env('EBB_API'),
+  )
   .addOption(new Option('--token <token>', 'API token').env('EBB_TOKEN'))
   .option('--json', 'print JSON for scripts')
   .showHelpAfterError()

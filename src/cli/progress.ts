@@ -23,7 +23,9 @@ export class DrainProgress {
       const width = 30;
       const done = Math.round(width * (1 - Math.min(sessionsLeft, this.initial) / this.initial));
       const bar = `${'█'.repeat(done)}${'░'.repeat(width - done)}`;
-      this.out.write(`\r\x1b[2K${this.label} ${bar} ${sessionsLeft} session(s) left · ${elapsed}${detail ? ` · ${detail}` : ''}`);
+      this.out.write(
+        `\r\x1b[2K${this.label} ${bar} ${sessionsLeft} session(s) left · ${elapsed}${detail ? ` · ${detail}` : ''}`,
+      );
       return;
     }
     const line = `${this.label}: ${sessionsLeft} session(s) left${detail ? ` (${detail})` : ''}`;

@@ -23,7 +23,9 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { member: string }, command: Command) => {
       const config = requireConfig(globals(command));
       const runner = new PoolRunner({ config, logger: createLogger(), agents: [opts.member], api: false });
-      await runUntilSignal(runner, () => process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`));
+      await runUntilSignal(runner, () =>
+        process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
+      );
     });
 
   program
@@ -32,7 +34,12 @@ export function registerServerCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (default: api.listen of the config)')
     .action(async (opts: { listen?: string }, command: Command) => {
       const config = requireConfig(globals(command));
-      const runner = new PoolRunner({ config, logger: createLogger(), agents: [], api: { listen: opts.listen ?? config.api.listen } });
+      const runner = new PoolRunner({
+        config,
+        logger: createLogger(),
+        agents: [],
+        api: { listen: opts.listen ?? config.api.listen },
+      });
       await runUntilSignal(runner, () => process.stdout.write(`ebb api: ${runner.api?.url}\n`));
     });
 }

@@ -6,7 +6,9 @@ import { formatTable } from './format-table.ts';
 export function registerStatusCommands(program: Command): void {
   program
     .command('status')
-    .description('the pool: members × services with state, startup type, accepting, sessions, drained, forced')
+    .description(
+      'the pool: members × services with state, startup type, accepting, sessions, drained, forced',
+    )
     .action(async (_opts, command: Command) => {
       const options = globals(command);
       const status = await apiClient(options).get<PoolStatus>('/v1/pool');
@@ -20,7 +22,9 @@ export function registerStatusCommands(program: Command): void {
     .option('--limit <n>', 'how many records', '50')
     .action(async (opts: { limit: string }, command: Command) => {
       const options = globals(command);
-      const records = await apiClient(options).get<AuditRecord[]>(`/v1/audit?limit=${Number(opts.limit) || 50}`);
+      const records = await apiClient(options).get<AuditRecord[]>(
+        `/v1/audit?limit=${Number(opts.limit) || 50}`,
+      );
       if (options.json) return printJson(records);
       const rows = records.map((r) => [
         new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
@@ -31,7 +35,9 @@ export function registerStatusCommands(program: Command): void {
         r.reason,
         r.detail,
       ]);
-      process.stdout.write(`${formatTable(['TIME (UTC)', 'BY', 'ACTION', 'TARGET', 'RESULT', 'REASON', 'DETAIL'], rows)}\n`);
+      process.stdout.write(
+        `${formatTable(['TIME (UTC)', 'BY', 'ACTION', 'TARGET', 'RESULT', 'REASON', 'DETAIL'], rows)}\n`,
+      );
     });
 }
 
@@ -54,6 +60,18 @@ export function renderStatus(status: PoolStatus): string {
       ]);
     });
   }
-  const header = ['MEMBER', 'ADDRESS', 'AGENT', 'SERVICE', 'STATE', 'STARTUP', 'ACCEPTING', 'SESSIONS', 'DRAINED', 'FORCED', 'READY FOR OFFLINE'];
+  const header = [
+    'MEMBER',
+    'ADDRESS',
+    'AGENT',
+    'SERVICE',
+    'STATE',
+    'STARTUP',
+    'ACCEPTING',
+    'SESSIONS',
+    'DRAINED',
+    'FORCED',
+    'READY FOR OFFLINE',
+  ];
   return `pool ${status.pool.name} (${status.pool.fqdn}), min accepting ${status.pool.minAccepting}\n${formatTable(header, rows)}`;
 }

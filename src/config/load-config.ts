@@ -11,13 +11,17 @@ export function loadConfigFile(path: string): PoolConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ path: '(file)', message: `cannot read ${path}: ${(err as Error).message}` }], path);
+    throw new ConfigError(
+      [{ path: '(file)', message: `cannot read ${path}: ${(err as Error).message}` }],
+      path,
+    );
   }
   return parseConfig(text, path);
 }
 
 export function parseConfig(text: string, source = 'config'): PoolConfig {
-  if (text.length > maxConfigBytes) throw new ConfigError([{ path: '(file)', message: 'is larger than 1 MB' }], source);
+  if (text.length > maxConfigBytes)
+    throw new ConfigError([{ path: '(file)', message: 'is larger than 1 MB' }], source);
   let raw: unknown;
   try {
     raw = parseYaml(text, { maxAliasCount: 100 });
@@ -58,12 +62,14 @@ function crossFieldIssues(config: PoolConfig): FieldIssue[] {
   const memberIds = new Set<string>();
   const bound = new Map<string, string>();
   config.members.forEach((member, m) => {
-    if (memberIds.has(member.id)) issues.push({ path: `members[${m}].id`, message: `duplicate member id "${member.id}"` });
+    if (memberIds.has(member.id))
+      issues.push({ path: `members[${m}].id`, message: `duplicate member id "${member.id}"` });
     memberIds.add(member.id);
     const serviceIds = new Set<string>();
     member.services.forEach((service, s) => {
       const at = `members[${m}].services[${s}]`;
-      if (serviceIds.has(service.id)) issues.push({ path: `${at}.id`, message: `duplicate service id "${service.id}"` });
+      if (serviceIds.has(service.id))
+        issues.push({ path: `${at}.id`, message: `duplicate service id "${service.id}"` });
       serviceIds.add(service.id);
       service.listeners.forEach((listener, l) => {
         const key = `${member.address}:${listener.port}/${listener.transport}`;
@@ -75,7 +81,11 @@ function crossFieldIssues(config: PoolConfig): FieldIssue[] {
     });
     if (member.agentCheckPort !== undefined) {
       const key = `${member.address}:${member.agentCheckPort}/tcp`;
-      if (bound.has(key)) issues.push({ path: `members[${m}].agentCheckPort`, message: `${key} is already used by ${bound.get(key)}` });
+      if (bound.has(key))
+        issues.push({
+          path: `members[${m}].agentCheckPort`,
+          message: `${key} is already used by ${bound.get(key)}`,
+        });
     }
   });
   return issues;

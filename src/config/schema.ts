@@ -5,9 +5,16 @@ import { startupTypes } from '../core/index.ts';
 /** A DNS label, so ids can appear in names like `<member>.<pool.fqdn>` (RFC 1035 §2.3.1). */
 const id = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes (a DNS label)');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be lower-case letters, digits and dashes (a DNS label)',
+  );
 
-const port = z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+const port = z
+  .number({ error: 'must be a number' })
+  .int('must be an integer')
+  .min(1, 'must be 1-65535')
+  .max(65535, 'must be 1-65535');
 
 const hostPort = z.string().refine((v) => splitHostPort(v) !== null, 'must be host:port with a port 1-65535');
 
@@ -30,7 +37,11 @@ const listener = z
   .strict()
   .superRefine((l, ctx) => {
     if (l.protocol !== 'sip' && l.transport === 'udp') {
-      ctx.addIssue({ code: 'custom', path: ['transport'], message: `must be tcp for protocol ${l.protocol}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transport'],
+        message: `must be tcp for protocol ${l.protocol}`,
+      });
     }
     if (l.upstream === 'builtin:sip-uas' && l.protocol !== 'sip') {
       ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'builtin:sip-uas needs protocol sip' });
@@ -70,7 +81,9 @@ const token = z
   .object({
     name: z.string().min(1).max(100),
     role: z.enum(['viewer', 'operator', 'admin']),
-    token: z.string().regex(/^env:[A-Za-z_][A-Za-z0-9_]*$/, 'must be env:NAME (token values come from the environment)'),
+    token: z
+      .string()
+      .regex(/^env:[A-Za-z_][A-Za-z0-9_]*$/, 'must be env:NAME (token values come from the environment)'),
   })
   .strict();
 
@@ -81,7 +94,10 @@ export const configSchema = z
         name: id,
         fqdn: z
           .string()
-          .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/i, 'must be a DNS name')
+          .regex(
+            /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/i,
+            'must be a DNS name',
+          )
           .transform((v) => v.replace(/\.$/, '').toLowerCase()),
         minAccepting: z.number().int().min(0).default(1),
         dnsTtl: z.number().int().min(0).max(86_400).default(5),
@@ -91,7 +107,10 @@ export const configSchema = z
       .string()
       .regex(/^(sqlite:.+|etcd:\/\/.+)$/, 'must be sqlite:<path> or etcd://host:port[,host:port...]')
       .default('sqlite:.ebb/state.db'),
-    dns: z.object({ listen: hostPort.default('127.0.0.1:5353') }).strict().default({ listen: '127.0.0.1:5353' }),
+    dns: z
+      .object({ listen: hostPort.default('127.0.0.1:5353') })
+      .strict()
+      .default({ listen: '127.0.0.1:5353' }),
     api: z
       .object({ listen: hostPort.default('127.0.0.1:7070'), tokens: z.array(token).default([]) })
       .strict()

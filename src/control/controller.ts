@@ -178,7 +178,11 @@ export class Controller {
         unchanged.push({ service, why: next });
         continue;
       }
-      ops.push({ type: 'put', key: this.state.keys.intent(request.member, service), value: JSON.stringify(next) });
+      ops.push({
+        type: 'put',
+        key: this.state.keys.intent(request.member, service),
+        value: JSON.stringify(next),
+      });
       changes.push({ service, from: intent.run, to: next.run });
       after.set(service, next.run);
     }
@@ -212,7 +216,12 @@ export class Controller {
       .filter((m) => m.services.some((s) => s.id === service))
       .map((m) => {
         const before = current.get(`${m.id}/${service}`)!.intent.run;
-        return { member: m.id, agentUp: agentUp.get(m.id) ?? false, before, after: m.id === member ? afterRun : before };
+        return {
+          member: m.id,
+          agentUp: agentUp.get(m.id) ?? false,
+          before,
+          after: m.id === member ? afterRun : before,
+        };
       });
     return checkCapacity({
       service,
@@ -275,10 +284,12 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
       if (request.action === 'start' && intent.run === 'paused') return 'is paused; use resume';
       return { ...base, run: 'running', graceful: false, deadlineAt: null };
     case 'stop':
-      if (intent.run === 'stopped' && !(intent.graceful && request.graceful === false)) return 'already stopped';
+      if (intent.run === 'stopped' && !(intent.graceful && request.graceful === false))
+        return 'already stopped';
       return { ...base, run: 'stopped', graceful: request.graceful === true, deadlineAt };
     case 'startup':
-      if (!request.startup) throw new EbbError('EBB_BAD_REQUEST', 'startup type is required', { httpStatus: 400, exitCode: 2 });
+      if (!request.startup)
+        throw new EbbError('EBB_BAD_REQUEST', 'startup type is required', { httpStatus: 400, exitCode: 2 });
       if (intent.startup === request.startup) return `startup is already ${request.startup}`;
       return { ...base, reason: intent.reason, startup: request.startup };
   }

@@ -177,7 +177,11 @@ export class PoolState {
               startup: this.intent(member.id, service.id).intent.startup,
               accepting: agentUp && (status?.accepting ?? false),
               sessions: status?.sessions ?? 0,
-              listeners: service.listeners.map((l) => ({ protocol: l.protocol, transport: l.transport, port: l.port })),
+              listeners: service.listeners.map((l) => ({
+                protocol: l.protocol,
+                transport: l.transport,
+                port: l.port,
+              })),
             };
           }),
         };
@@ -229,7 +233,12 @@ export class PoolState {
         else this.agents.add(parsed.member);
         // An agent announces itself; only its disappearance (a lapsed lease) needs telling here.
         if (announce && wasUp && event.value === null) {
-          this.emit({ code: EventCode.agentDown, member: parsed.member, at: Date.now(), data: { reason: 'agent gone' } });
+          this.emit({
+            code: EventCode.agentDown,
+            member: parsed.member,
+            at: Date.now(),
+            data: { reason: 'agent gone' },
+          });
         }
         changed = true;
       } else if (parsed.kind === 'event' && announce && event.value !== null) {

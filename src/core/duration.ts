@@ -9,7 +9,9 @@ export function parseDuration(text: string, field = 'duration'): number {
   if (/^\d+(?:\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
   const match = durationPattern.exec(trimmed);
   if (!match) {
-    throw new BadRequestError([{ path: field, message: `"${text}" is not a duration (e.g. 500ms, 30s, 10m, 2h)` }]);
+    throw new BadRequestError([
+      { path: field, message: `"${text}" is not a duration (e.g. 500ms, 30s, 10m, 2h)` },
+    ]);
   }
   return Math.round(Number(match[1]) * unitsMs[match[2]!]!);
 }

@@ -95,7 +95,11 @@ export class GuardRefusedError extends EbbError {
 
 export class TimeoutError extends EbbError {
   constructor(message: string, details?: Record<string, unknown>) {
-    super('EBB_TIMEOUT', message, { httpStatus: 504, exitCode: ExitCode.timeout, ...(details ? { details } : {}) });
+    super('EBB_TIMEOUT', message, {
+      httpStatus: 504,
+      exitCode: ExitCode.timeout,
+      ...(details ? { details } : {}),
+    });
   }
 }
 

@@ -18,7 +18,8 @@ export function parseIntent(text: string): ServiceIntent | null {
   try {
     const value = JSON.parse(text) as Partial<ServiceIntent>;
     if (value.run !== 'running' && value.run !== 'paused' && value.run !== 'stopped') return null;
-    if (value.startup !== 'automatic' && value.startup !== 'manual' && value.startup !== 'disabled') return null;
+    if (value.startup !== 'automatic' && value.startup !== 'manual' && value.startup !== 'disabled')
+      return null;
     return {
       run: value.run,
       graceful: value.graceful === true,

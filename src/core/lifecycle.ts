@@ -71,6 +71,8 @@ export function isDrained(state: ServiceState, sessions: number): boolean {
 }
 
 /** SPEC §2: stopped, or paused/stopping and drained. */
-export function isReadyForOffline(services: ReadonlyArray<Pick<ServiceStatus, 'state' | 'sessions'>>): boolean {
+export function isReadyForOffline(
+  services: ReadonlyArray<Pick<ServiceStatus, 'state' | 'sessions'>>,
+): boolean {
   return services.every((s) => s.state === ServiceState.stopped || isDrained(s.state, s.sessions));
 }

@@ -9,5 +9,7 @@ export function createListener(address: string, config: ListenerConfig, sink: Se
     const upstream = config.upstream === 'builtin:echo' ? 'echo' : splitHostPort(config.upstream)!;
     return new TcpListener({ host: address, port: config.port, upstream, sink });
   }
-  throw new EbbError('EBB_UNSUPPORTED_PROTOCOL', `protocol ${config.protocol} is not supported yet`, { exitCode: 2 });
+  throw new EbbError('EBB_UNSUPPORTED_PROTOCOL', `protocol ${config.protocol} is not supported yet`, {
+    exitCode: 2,
+  });
 }

@@ -31,7 +31,8 @@ export class TcpListener implements Listener {
 
   constructor(options: TcpListenerOptions) {
     this.options = options;
-    const up = options.upstream === 'echo' ? 'builtin:echo' : `${options.upstream.host}:${options.upstream.port}`;
+    const up =
+      options.upstream === 'echo' ? 'builtin:echo' : `${options.upstream.host}:${options.upstream.port}`;
     this.description = `tcp ${formatAddress(options.host, options.port)} → ${up}`;
   }
 
@@ -49,7 +50,9 @@ export class TcpListener implements Listener {
 
   async accept(): Promise<void> {
     if (this.server) return;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.onConnection(client));
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) =>
+      this.onConnection(client),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new ListenError(`${this.description}: ${err.message}`, err)));
       server.listen({ host: this.options.host, port: this.options.port, backlog: 4096 }, () => resolve());

@@ -41,7 +41,12 @@ export class PoolRunner {
     const members = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
     try {
       for (const member of members) {
-        const agent = new MemberAgent({ config: this.config, member, store: this.store, logger: this.options.logger });
+        const agent = new MemberAgent({
+          config: this.config,
+          member,
+          store: this.store,
+          logger: this.options.logger,
+        });
         this.agents.push(agent);
         await agent.start();
       }

@@ -12,14 +12,30 @@ export function bootIntent(stored: ServiceIntent, onRestart: 'keep' | 'resume', 
   const by = 'agent-boot';
   if (stored.startup === 'disabled' || stored.startup === 'manual') {
     if (stored.run === 'stopped') return stored;
-    return { ...stored, run: 'stopped', graceful: false, deadlineAt: null, by, at: now, reason: `startup ${stored.startup}` };
+    return {
+      ...stored,
+      run: 'stopped',
+      graceful: false,
+      deadlineAt: null,
+      by,
+      at: now,
+      reason: `startup ${stored.startup}`,
+    };
   }
   if (stored.run === 'paused') {
     if (onRestart === 'keep') return stored;
     return { ...stored, run: 'running', deadlineAt: null, by, at: now, reason: 'onRestart: resume' };
   }
   if (stored.run === 'stopped') {
-    return { ...stored, run: 'running', graceful: false, deadlineAt: null, by, at: now, reason: 'startup automatic' };
+    return {
+      ...stored,
+      run: 'running',
+      graceful: false,
+      deadlineAt: null,
+      by,
+      at: now,
+      reason: 'startup automatic',
+    };
   }
   return stored;
 }

@@ -28,7 +28,9 @@ export class LocalIntents {
       return out;
     }
     if (!raw || typeof raw !== 'object') return out;
-    for (const [service, entry] of Object.entries(raw as Record<string, { intent: unknown; revision: unknown }>)) {
+    for (const [service, entry] of Object.entries(
+      raw as Record<string, { intent: unknown; revision: unknown }>,
+    )) {
       const intent = parseIntent(JSON.stringify(entry?.intent));
       if (intent) out.set(service, { intent, revision: Number(entry.revision) || 0 });
     }

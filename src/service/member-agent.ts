@@ -102,7 +102,12 @@ export class MemberAgent {
     });
     await Promise.all(this.member.services.map((s) => this.apply(s.id)));
     await this.holdLease();
-    this.publish({ code: EventCode.agentUp, member: this.member.id, at: Date.now(), data: { pid: process.pid } });
+    this.publish({
+      code: EventCode.agentUp,
+      member: this.member.id,
+      at: Date.now(),
+      data: { pid: process.pid },
+    });
   }
 
   /** Ends the agent: listeners close (ending any sessions left), the lease is revoked. */
@@ -134,7 +139,10 @@ export class MemberAgent {
     try {
       await this.drive(runtime, intent);
     } catch (err) {
-      this.options.logger.error({ member: this.member.id, service: serviceId, err: (err as Error).message }, 'apply failed');
+      this.options.logger.error(
+        { member: this.member.id, service: serviceId, err: (err as Error).message },
+        'apply failed',
+      );
     }
     runtime.intentRevision = revision;
     await this.writeStatus(serviceId);
@@ -161,7 +169,10 @@ export class MemberAgent {
       if (this.stopped) return;
       this.options.logger.warn({ member: this.member.id }, 'agent lease lost; taking a new one');
       void this.holdLease().catch((err) =>
-        this.options.logger.error({ member: this.member.id, err: (err as Error).message }, 'cannot renew agent lease'),
+        this.options.logger.error(
+          { member: this.member.id, err: (err as Error).message },
+          'cannot renew agent lease',
+        ),
       );
     });
     const info = { pid: process.pid, host: hostname(), startedAt: Date.now() };
@@ -192,7 +203,10 @@ export class MemberAgent {
     try {
       this.local.write(this.intents);
     } catch (err) {
-      this.options.logger.error({ err: (err as Error).message, path: this.local.path }, 'cannot write local intents');
+      this.options.logger.error(
+        { err: (err as Error).message, path: this.local.path },
+        'cannot write local intents',
+      );
     }
   }
 
@@ -216,9 +230,15 @@ export class MemberAgent {
     const previous = this.statusWrites.get(serviceId) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
-        await this.options.store.put(this.keys.status(this.member.id, serviceId), JSON.stringify(runtime.status()));
+        await this.options.store.put(
+          this.keys.status(this.member.id, serviceId),
+          JSON.stringify(runtime.status()),
+        );
       } catch (err) {
-        this.options.logger.warn({ member: this.member.id, service: serviceId, err: (err as Error).message }, 'status write failed');
+        this.options.logger.warn(
+          { member: this.member.id, service: serviceId, err: (err as Error).message },
+          'status write failed',
+        );
       }
     });
     this.statusWrites.set(serviceId, next);
@@ -226,13 +246,17 @@ export class MemberAgent {
   }
 
   private publish(event: EbbEvent): void {
-    this.options.logger.info({ event: event.code, member: event.member, service: event.service, ...event.data }, event.code);
+    this.options.logger.info(
+      { event: event.code, member: event.member, service: event.service, ...event.data },
+      event.code,
+    );
     this.options.onEvent?.(event);
     const key = this.keys.event(event.at, event.member, ++this.eventSeq);
     this.recentEventKeys.push(key);
     const store = this.options.store;
     void store.put(key, JSON.stringify(event)).catch(() => {});
-    if (this.recentEventKeys.length > eventsKept) void store.delete(this.recentEventKeys.shift()!).catch(() => {});
+    if (this.recentEventKeys.length > eventsKept)
+      void store.delete(this.recentEventKeys.shift()!).catch(() => {});
   }
 }
 

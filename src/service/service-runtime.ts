@@ -126,7 +126,9 @@ export class ServiceRuntime {
     return this.enqueue(async () => {
       if (this.stateValue === ServiceState.paused) return this.armDeadline(deadlineAt, false);
       if (this.stateValue !== ServiceState.running && this.stateValue !== ServiceState.stopping) {
-        throw new InvalidTransitionError(`${this.name()} is ${this.stateValue}; only a running service can be paused`);
+        throw new InvalidTransitionError(
+          `${this.name()} is ${this.stateValue}; only a running service can be paused`,
+        );
       }
       for (const listener of this.listeners) await listener.refuse();
       this.beginDrain(ServiceState.paused, deadlineAt);
@@ -138,7 +140,9 @@ export class ServiceRuntime {
     return this.enqueue(async () => {
       if (this.stateValue === ServiceState.running) return;
       if (this.stateValue !== ServiceState.paused && this.stateValue !== ServiceState.stopping) {
-        throw new InvalidTransitionError(`${this.name()} is ${this.stateValue}; only a paused service can be resumed`);
+        throw new InvalidTransitionError(
+          `${this.name()} is ${this.stateValue}; only a paused service can be resumed`,
+        );
       }
       for (const listener of this.listeners) await listener.accept();
       this.clearDeadline();
@@ -219,7 +223,8 @@ export class ServiceRuntime {
   private onSessionClosed(forced: boolean): void {
     this.sessionCount--;
     if (forced) this.forcedCount++;
-    const drainedNow = this.sessionCount === 0 && (this.stateValue === 'paused' || this.stateValue === 'stopping');
+    const drainedNow =
+      this.sessionCount === 0 && (this.stateValue === 'paused' || this.stateValue === 'stopping');
     if (drainedNow) {
       // Decide drained at once rather than behind queued commands: this is the drain-detection latency.
       void this.onDrained();

@@ -74,10 +74,14 @@ export class SqliteStore implements Store {
       ),
       remove: prepare('DELETE FROM kv_v1 WHERE key = ?'),
       logChange: prepare('INSERT INTO changes_v1 (rev, key, value) VALUES (?, ?, ?)'),
-      changesSince: prepare('SELECT seq, rev, key, value FROM changes_v1 WHERE seq > ? ORDER BY seq LIMIT 5000'),
+      changesSince: prepare(
+        'SELECT seq, rev, key, value FROM changes_v1 WHERE seq > ? ORDER BY seq LIMIT 5000',
+      ),
       headRev: prepare('SELECT rev FROM revision_v1 WHERE id = 1'),
       bumpRev: prepare('UPDATE revision_v1 SET rev = rev + 1 WHERE id = 1'),
-      headSeq: prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes_v1'), 0) AS seq"),
+      headSeq: prepare(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes_v1'), 0) AS seq",
+      ),
       trimChanges: prepare('DELETE FROM changes_v1 WHERE seq < ?'),
       dataVersion: prepare('PRAGMA data_version'),
       leaseInsert: prepare('INSERT INTO leases_v1 (id, ttl_ms, expires_at) VALUES (?, ?, ?)'),
@@ -103,7 +107,10 @@ export class SqliteStore implements Store {
   }
 
   async put(key: string, value: string, options: { lease?: Lease } = {}): Promise<number> {
-    const result = await this.txn([], [{ type: 'put', key, value, ...(options.lease ? { lease: options.lease } : {}) }]);
+    const result = await this.txn(
+      [],
+      [{ type: 'put', key, value, ...(options.lease ? { lease: options.lease } : {}) }],
+    );
     return result.revision;
   }
 
@@ -118,7 +125,8 @@ export class SqliteStore implements Store {
     const result = this.inWriteTransaction(() => {
       for (const compare of compares) {
         const row = this.stmt.get!.get(compare.key) as Row | undefined;
-        if ((row?.mod_rev ?? 0) !== compare.modRevision) return { succeeded: false, revision: this.headRevision() };
+        if ((row?.mod_rev ?? 0) !== compare.modRevision)
+          return { succeeded: false, revision: this.headRevision() };
       }
       if (ops.length === 0) return { succeeded: true, revision: this.headRevision() };
       const revision = this.nextRevision();
@@ -210,7 +218,9 @@ export class SqliteStore implements Store {
       return result;
     } catch (err) {
       this.db.exec('ROLLBACK');
-      throw err instanceof StoreError ? err : new StoreError(`SQLite store write failed: ${(err as Error).message}`, err);
+      throw err instanceof StoreError
+        ? err
+        : new StoreError(`SQLite store write failed: ${(err as Error).message}`, err);
     }
   }
 
@@ -325,7 +335,7 @@ class SqliteLease implements Lease {
   /** @internal */
   checkAlive(): void {
     if (this.lost || !this.timer) return;
-    let alive = false;
+    let alive: boolean;
     try {
       alive = this.store.renewLease(this.id, this.ttlMs);
     } catch {

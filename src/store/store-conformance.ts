@@ -54,7 +54,10 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
       const store = await open();
       const p = prefix();
       const rev = await store.put(`${p}k`, 'v1');
-      const stale = await store.txn([{ key: `${p}k`, modRevision: rev - 1 }], [{ type: 'put', key: `${p}k`, value: 'no' }]);
+      const stale = await store.txn(
+        [{ key: `${p}k`, modRevision: rev - 1 }],
+        [{ type: 'put', key: `${p}k`, value: 'no' }],
+      );
       assert.equal(stale.succeeded, false);
       assert.equal((await store.get(`${p}k`))?.value, 'v1');
       const fresh = await store.txn(
@@ -89,7 +92,10 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
             for (;;) {
               const current = (await client.get(key))!;
               const next = String(Number(current.value) + 1);
-              const result = await client.txn([{ key, modRevision: current.modRevision }], [{ type: 'put', key, value: next }]);
+              const result = await client.txn(
+                [{ key, modRevision: current.modRevision }],
+                [{ type: 'put', key, value: next }],
+              );
               if (result.succeeded) break;
               conflicts++;
             }
@@ -131,7 +137,9 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
       await holder.put(`${p}alive`, 'yes', { lease });
       await holder.put(`${p}durable`, 'yes');
       const deletes: string[] = [];
-      await observer.watch(p, (events) => deletes.push(...events.filter((e) => e.type === 'delete').map((e) => e.key)));
+      await observer.watch(p, (events) =>
+        deletes.push(...events.filter((e) => e.type === 'delete').map((e) => e.key)),
+      );
       // The lease outlives several TTLs while its holder renews it.
       await sleep(1500);
       assert.equal((await observer.get(`${p}alive`))?.value, 'yes');

@@ -26,7 +26,8 @@ export interface Compare {
   modRevision: number;
 }
 
-export type TxnOp = { type: 'put'; key: string; value: string; lease?: Lease } | { type: 'delete'; key: string };
+export type TxnOp =
+  { type: 'put'; key: string; value: string; lease?: Lease } | { type: 'delete'; key: string };
 
 export interface TxnResult {
   succeeded: boolean;

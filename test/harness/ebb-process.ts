@@ -30,7 +30,10 @@ export class Workspace {
 }
 
 /** Runs one `ebb` command to completion. */
-export function runEbb(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<EbbRun> {
+export function runEbb(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<EbbRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, ...args], {
       cwd: options.cwd ?? root,
@@ -64,7 +67,11 @@ export class EbbServer {
   }
 
   /** Starts `ebb <args>` and waits until its output matches `ready`. */
-  static async start(args: string[], ready: RegExp, options: { cwd: string; timeoutMs?: number }): Promise<EbbServer> {
+  static async start(
+    args: string[],
+    ready: RegExp,
+    options: { cwd: string; timeoutMs?: number },
+  ): Promise<EbbServer> {
     const child = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, ...args], {
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],

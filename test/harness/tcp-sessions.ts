@@ -38,7 +38,11 @@ export function roundTrip(socket: Socket, text: string, timeoutMs = 3000): Promi
     let received = '';
     const timer = setTimeout(() => {
       socket.off('data', onData);
-      reject(new Error(`no echo of ${JSON.stringify(text)} within ${timeoutMs} ms (got ${JSON.stringify(received)})`));
+      reject(
+        new Error(
+          `no echo of ${JSON.stringify(text)} within ${timeoutMs} ms (got ${JSON.stringify(received)})`,
+        ),
+      );
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
       received += chunk.toString();
