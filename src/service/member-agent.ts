@@ -11,6 +11,7 @@ import {
 } from '../core/index.ts';
 import { createListener } from '../listeners/index.ts';
 import { PoolKeys, type Lease, type Store, type Watcher } from '../store/index.ts';
+import { AgentCheckServer } from './agent-check-server.ts';
 import { bootIntent } from './boot-intent.ts';
 import { LocalIntents, type LocalIntent } from './local-intents.ts';
 import { ServiceRuntime } from './service-runtime.ts';
@@ -48,6 +49,7 @@ export class MemberAgent {
   private readonly recentEventKeys: string[] = [];
   private eventSeq = 0;
   private lease: Lease | null = null;
+  private agentCheck: AgentCheckServer | null = null;
   private watcher: Watcher | null = null;
   private stopped = false;
 
@@ -101,6 +103,15 @@ export class MemberAgent {
       }
     });
     await Promise.all(this.member.services.map((s) => this.apply(s.id)));
+    if (this.member.agentCheckPort !== undefined) {
+      const primary = this.member.services[0]!.id;
+      this.agentCheck = new AgentCheckServer(
+        this.member.address,
+        this.member.agentCheckPort,
+        (service) => this.runtimes.get(service ?? primary)?.state ?? null,
+      );
+      await this.agentCheck.start();
+    }
     await this.holdLease();
     this.publish({
       code: EventCode.agentUp,
@@ -115,6 +126,7 @@ export class MemberAgent {
     if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
+    await this.agentCheck?.close();
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     await Promise.all([...this.applying.values()]);
     await Promise.all([...this.runtimes.values()].map((r) => r.shutdown()));
