@@ -11,7 +11,7 @@ fi
 
 # Debian packages are only needed for the tests and benchmarks that run real peers.
 if [ "${1:-}" = "--peers" ]; then
-  want=(haproxy dnsutils)
+  want=(haproxy dnsutils dnsperf unbound etcd-server etcd-client sip-tester kamailio baresip netcat-openbsd iproute2 chromium)
   missing=()
   for pkg in "${want[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EbbError, ExitCode } from '../core/index.ts';
 import { registerControlCommands } from './control-commands.ts';
+import { registerLoadCommand } from './load-command.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerStatusCommands } from './status-commands.ts';
 
@@ -28,6 +29,7 @@ const program = new Command('ebb')
 registerServerCommands(program);
 registerStatusCommands(program);
 registerControlCommands(program);
+registerLoadCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,18 +2,19 @@ import type { Command } from 'commander';
 import type { PoolConfig } from '../config/index.ts';
 import type { EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
-import { globals, requireConfig } from './cli-context.ts';
+import { findConfigPath, globals, requireConfig } from './cli-context.ts';
 import { createLogger } from './logger.ts';
 
 export function registerServerCommands(program: Command): void {
   program
     .command('up')
-    .description('run the whole pool of CONFIG in one process: every agent, the API (and DNS)')
+    .description('run the whole pool of CONFIG in one process: every agent, the DNS server and the API')
     .argument('[config]', 'pool configuration (YAML)')
     .action(async (file: string | undefined, _opts, command: Command) => {
+      const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
       const runner = new PoolRunner({ config, logger: createLogger() });
-      await runUntilSignal(runner, () => printBanner(config, runner));
+      await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
 
   program
@@ -22,7 +23,7 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--member <id>', 'the member this agent runs')
     .action(async (opts: { member: string }, command: Command) => {
       const config = requireConfig(globals(command));
-      const runner = new PoolRunner({ config, logger: createLogger(), agents: [opts.member], api: false });
+      const runner = new PoolRunner({ config, logger: createLogger(), agents: [opts.member], api: false, dns: false });
       await runUntilSignal(runner, () =>
         process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
       );
@@ -69,7 +70,7 @@ function formatEvent(event: EbbEvent): string {
   return `${time} ${event.code.padEnd(16)} ${target}${facts ? `  ${facts}` : ''}`;
 }
 
-function printBanner(config: PoolConfig, runner: PoolRunner): void {
+function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void {
   const api = runner.api?.url ?? '(no API)';
   const lines = [
     `ebb: pool ${config.pool.name} (${config.pool.fqdn}) is up — ${config.members.length} members, store ${config.store}`,
@@ -78,16 +79,27 @@ function printBanner(config: PoolConfig, runner: PoolRunner): void {
         `  ${m.id} ${m.address}: ${m.services.map((s) => `${s.id} (${s.listeners.map((l) => `${l.protocol}${l.protocol === 'sip' ? `/${l.transport}` : ''} ${l.port}`).join(', ')})`).join(', ')}`,
     ),
     `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json)`,
+    `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
     '',
     'Try, in another terminal:',
-    `  npx ebb status --api ${api}`,
+    `  npx ebb status`,
+    `  dig @${dnsHost(config)} -p ${dnsPort(config)} ${config.pool.fqdn} +short     # the accepting members`,
     `  nc ${config.members[0]!.address} ${firstTcpPort(config) ?? 7000}            # an echo session; type, see it echoed`,
-    `  npx ebb pause ${config.members[0]!.id} --api ${api} --reason "patching"`,
-    `  npx ebb drain ${config.members[0]!.id} --api ${api}     # waits until it is ready for offline`,
-    `  npx ebb resume ${config.members[0]!.id} --api ${api}`,
+    `  npx ebb load --config ${path} --rate 20 --duration 60s   # steady sessions through the client connector`,
+    `  npx ebb pause ${config.members[0]!.id} --reason "patching"`,
+    `  npx ebb drain ${config.members[0]!.id}     # waits until it is ready for offline`,
+    `  npx ebb resume ${config.members[0]!.id}`,
     'Ctrl-C stops the pool. Events:',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function dnsHost(config: PoolConfig): string {
+  return config.dns.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+}
+
+function dnsPort(config: PoolConfig): string {
+  return config.dns.listen.replace(/^.*:/, '');
 }
 
 function firstTcpPort(config: PoolConfig): number | undefined {

@@ -64,6 +64,8 @@ export class PoolState {
   private readonly changeListeners = new Set<() => void>();
   private readonly eventListeners = new Set<(event: EbbEvent) => void>();
   private watcher: Watcher | null = null;
+  /** The last view built; DNS asks for it on every query, so it is rebuilt only after a change. */
+  private cachedView: PoolView | null = null;
 
   constructor(config: PoolConfig, store: Store) {
     this.config = config;
@@ -156,8 +158,13 @@ export class PoolState {
     };
   }
 
-  /** The snapshot the re-routing parts (DNS, agent-check, readiness) answer from. */
+  /** The snapshot the re-routing parts (DNS, agent-check, readiness) answer from. Do not mutate it. */
   view(): PoolView {
+    this.cachedView ??= this.buildView();
+    return this.cachedView;
+  }
+
+  private buildView(): PoolView {
     const { name, fqdn, dnsTtl } = this.config.pool;
     return {
       name,
@@ -246,7 +253,9 @@ export class PoolState {
         if (agentEvent) this.emit(agentEvent);
       }
     }
-    if (changed) for (const listener of [...this.changeListeners]) listener();
+    if (!changed) return;
+    this.cachedView = null;
+    for (const listener of [...this.changeListeners]) listener();
   }
 }
 

@@ -1,10 +1,23 @@
-import { splitHostPort, type ListenerConfig } from '../config/index.ts';
-import { EbbError } from '../core/index.ts';
+import { splitHostPort, type ListenerConfig, type ServiceConfig } from '../config/index.ts';
+import { EbbError, type PoolView } from '../core/index.ts';
 import type { Listener, SessionSink } from './listener.ts';
 import { TcpListener } from './tcp-listener.ts';
 
+/** What a listener may need to know beyond its own config (e.g. where to redirect while paused). */
+export interface ListenerContext {
+  member: string;
+  service: ServiceConfig;
+  /** The pool as the store describes it now. */
+  view: () => PoolView;
+}
+
 /** Builds the front end a listener's config describes, bound to the member's address. */
-export function createListener(address: string, config: ListenerConfig, sink: SessionSink): Listener {
+export function createListener(
+  address: string,
+  config: ListenerConfig,
+  sink: SessionSink,
+  _context: ListenerContext,
+): Listener {
   if (config.protocol === 'tcp') {
     const upstream = config.upstream === 'builtin:echo' ? 'echo' : splitHostPort(config.upstream)!;
     return new TcpListener({ host: address, port: config.port, upstream, sink });

@@ -1,3 +1,3 @@
 export type { Listener, SessionSink } from './listener.ts';
 export { TcpListener, formatAddress } from './tcp-listener.ts';
-export { createListener } from './create-listener.ts';
+export { createListener, type ListenerContext } from './create-listener.ts';

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import { ApiServer } from '../api/index.ts';
 import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
+import { DnsServer } from '../dns/index.ts';
+import { splitHostPort } from '../config/index.ts';
+import { EbbError, ExitCode } from '../core/index.ts';
 import { MemberAgent } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -11,6 +14,7 @@ export interface PoolRunnerOptions {
   /** Which parts to run; `ebb up` runs them all. */
   agents?: string[] | 'all';
   api?: { listen: string } | false;
+  dns?: { listen: string } | false;
 }
 
 /**
@@ -24,6 +28,7 @@ export class PoolRunner {
   state!: PoolState;
   controller!: Controller;
   api: ApiServer | null = null;
+  dns: DnsServer | null = null;
   private readonly options: PoolRunnerOptions;
   private stopping: Promise<void> | null = null;
 
@@ -50,6 +55,13 @@ export class PoolRunner {
         this.agents.push(agent);
         await agent.start();
       }
+      const dns = this.options.dns ?? { listen: this.config.dns.listen };
+      if (dns) {
+        const listen = splitHostPort(dns.listen);
+        if (!listen) throw new EbbError('EBB_BAD_LISTEN', `dns listen address "${dns.listen}" must be host:port`, { exitCode: ExitCode.usage });
+        this.dns = new DnsServer({ listen, view: () => this.state.view(), logger: this.options.logger });
+        await this.dns.start();
+      }
       const api = this.options.api ?? { listen: this.config.api.listen };
       if (api) {
         this.api = new ApiServer({ state: this.state, controller: this.controller }, api.listen);
@@ -65,6 +77,7 @@ export class PoolRunner {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.api?.close();
+      await this.dns?.close();
       await Promise.all(this.agents.map((a) => a.stop()));
       this.state?.stop();
       await this.store?.close();

@@ -7,6 +7,7 @@ import {
   parseDuration,
   parseIntent,
   type EbbEvent,
+  type PoolView,
   type ServiceIntent,
 } from '../core/index.ts';
 import { createListener } from '../listeners/index.ts';
@@ -30,6 +31,8 @@ export interface MemberAgentOptions {
   logger: Logger;
   /** Also told of every event, for in-process listeners (the API's event stream). */
   onEvent?: (event: EbbEvent) => void;
+  /** The pool as the store describes it (listeners use it to redirect to accepting members). */
+  view: () => PoolView;
 }
 
 /**
@@ -64,7 +67,10 @@ export class MemberAgent {
       const runtime = new ServiceRuntime({
         member: member.id,
         service: service.id,
-        listeners: (sink) => service.listeners.map((l) => createListener(member.address, l, sink)),
+        listeners: (sink) =>
+          service.listeners.map((l) =>
+            createListener(member.address, l, sink, { member: member.id, service, view: options.view }),
+          ),
         onEvent: (event) => this.publish(event),
         onChange: (urgent) => this.scheduleStatus(service.id, urgent),
       });

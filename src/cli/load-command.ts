@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { PoolResolver, runLoad, type LoadStats } from '../client/index.ts';
+import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
+import { globals, printJson, requireConfig } from './cli-context.ts';
+
+interface LoadCommandOptions {
+  service?: string;
+  rate: string;
+  duration: string;
+  hold: string;
+  resolver?: string;
+}
+
+export function registerLoadCommand(program: Command): void {
+  program
+    .command('load')
+    .description('demo traffic through the client connector; prints accepted, failed and re-tried sessions')
+    .option('--service <id>', 'a tcp service of the pool (default: the first member\'s primary service)')
+    .option('--rate <n/s>', 'new sessions per second', '10')
+    .option('--duration <dur>', 'how long to start sessions', '30s')
+    .option('--hold <dur>', 'how long each session stays open', '2s')
+    .option('--resolver <host:port>', "DNS server to ask (default: the pool's dns.listen; 'system' for the system resolver)")
+    .action(async (opts: LoadCommandOptions, command: Command) => {
+      const options = globals(command);
+      const config = requireConfig(options);
+      const rate = Number(String(opts.rate).replace(/\/s$/, ''));
+      if (!Number.isFinite(rate) || rate <= 0 || rate > 5000) {
+        throw new BadRequestError([{ path: '--rate', message: 'must be a number of sessions per second, 0 < rate ≤ 5000' }]);
+      }
+      const durationMs = parseDuration(opts.duration, '--duration');
+      const holdMs = parseDuration(opts.hold, '--hold');
+      const serviceId = opts.service ?? config.members[0]!.services[0]!.id;
+      const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
+      const listener = service?.listeners.find((l) => l.protocol === 'tcp');
+      if (!service || !listener) {
+        throw new EbbError('EBB_BAD_SERVICE', `--service: "${serviceId}" is not a tcp service of pool ${config.pool.name}`, {
+          exitCode: 2,
+        });
+      }
+      const resolver = new PoolResolver(opts.resolver === 'system' ? {} : { server: opts.resolver ?? config.dns.listen });
+      if (!options.json) {
+        process.stderr.write(
+          `ebb load: ${rate}/s for ${formatDuration(durationMs)}, each held ${formatDuration(holdMs)}, service ${serviceId} via DNS _${serviceId}._tcp.${config.pool.fqdn}\n`,
+        );
+      }
+      const stats = await runLoad({
+        endpoints: () => resolver.resolveService(config.pool.fqdn, serviceId, 'tcp'),
+        ratePerSecond: rate,
+        durationMs,
+        holdMs,
+        echo: listener.upstream === 'builtin:echo',
+        ...(options.json ? {} : { onProgress: (s: LoadStats) => process.stderr.write(`${line(s)}\n`) }),
+      });
+      if (options.json) printJson(stats);
+      else process.stdout.write(`done: ${line(stats)}${Object.keys(stats.failures).length ? `\nfailures: ${JSON.stringify(stats.failures)}` : ''}\n`);
+      if (stats.failed > 0) process.exitCode = 1;
+    });
+}
+
+function line(s: LoadStats): string {
+  return `${formatDuration(s.elapsedMs).padStart(6)}  started ${s.started}  accepted ${s.accepted}  failed ${s.failed}  retried ${s.retried}  active ${s.active}`;
+}
