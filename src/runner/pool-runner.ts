@@ -51,6 +51,7 @@ export class PoolRunner {
           member,
           store: this.store,
           logger: this.options.logger,
+          view: () => this.state.view(),
         });
         this.agents.push(agent);
         await agent.start();
