@@ -57,7 +57,13 @@ describe('HAProxy agent-check', () => {
     haproxy = await Haproxy.start(
       ws.dir,
       frontend,
-      members.map((m) => ({ name: m.id, address: m.address, port: servicePort, agentPort, agentSend: 'web' })),
+      members.map((m) => ({
+        name: m.id,
+        address: m.address,
+        port: servicePort,
+        agentPort,
+        agentSend: 'web',
+      })),
     );
     await waitForHaproxy('m1', /^UP/);
     await waitForHaproxy('m2', /^UP/);
@@ -83,7 +89,8 @@ describe('HAProxy agent-check', () => {
 
     const fresh: Socket[] = [];
     for (let i = 0; i < 30; i++) fresh.push(await openSocket(frontend.host, frontend.port));
-    for (const socket of fresh) assert.equal(await roundTrip(socket, 'new\n'), 'new\n', 'every new connection is served');
+    for (const socket of fresh)
+      assert.equal(await roundTrip(socket, 'new\n'), 'new\n', 'every new connection is served');
     sockets.push(...fresh);
 
     const statsAfter = (await haproxy.stats()).m1!;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PoolResolver, runLoad, type LoadStats } from '../client/index.ts';
+import { PoolResolver, runLoad, type Endpoint, type LoadStats } from '../client/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
 import { globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -15,17 +15,22 @@ export function registerLoadCommand(program: Command): void {
   program
     .command('load')
     .description('demo traffic through the client connector; prints accepted, failed and re-tried sessions')
-    .option('--service <id>', 'a tcp service of the pool (default: the first member\'s primary service)')
+    .option('--service <id>', "a tcp service of the pool (default: the first member's primary service)")
     .option('--rate <n/s>', 'new sessions per second', '10')
     .option('--duration <dur>', 'how long to start sessions', '30s')
     .option('--hold <dur>', 'how long each session stays open', '2s')
-    .option('--resolver <host:port>', "DNS server to ask (default: the pool's dns.listen; 'system' for the system resolver)")
+    .option(
+      '--resolver <host:port>',
+      "DNS server to ask (default: the pool's dns.listen; 'system' for the system resolver)",
+    )
     .action(async (opts: LoadCommandOptions, command: Command) => {
       const options = globals(command);
       const config = requireConfig(options);
       const rate = Number(String(opts.rate).replace(/\/s$/, ''));
       if (!Number.isFinite(rate) || rate <= 0 || rate > 5000) {
-        throw new BadRequestError([{ path: '--rate', message: 'must be a number of sessions per second, 0 < rate ≤ 5000' }]);
+        throw new BadRequestError([
+          { path: '--rate', message: 'must be a number of sessions per second, 0 < rate ≤ 5000' },
+        ]);
       }
       const durationMs = parseDuration(opts.duration, '--duration');
       const holdMs = parseDuration(opts.hold, '--hold');
@@ -33,18 +38,28 @@ export function registerLoadCommand(program: Command): void {
       const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
       const listener = service?.listeners.find((l) => l.protocol === 'tcp');
       if (!service || !listener) {
-        throw new EbbError('EBB_BAD_SERVICE', `--service: "${serviceId}" is not a tcp service of pool ${config.pool.name}`, {
-          exitCode: 2,
-        });
+        throw new EbbError(
+          'EBB_BAD_SERVICE',
+          `--service: "${serviceId}" is not a tcp service of pool ${config.pool.name}`,
+          {
+            exitCode: 2,
+          },
+        );
       }
-      const resolver = new PoolResolver(opts.resolver === 'system' ? {} : { server: opts.resolver ?? config.dns.listen });
+      const resolver = new PoolResolver(
+        opts.resolver === 'system' ? {} : { server: opts.resolver ?? config.dns.listen },
+      );
       if (!options.json) {
         process.stderr.write(
           `ebb load: ${rate}/s for ${formatDuration(durationMs)}, each held ${formatDuration(holdMs)}, service ${serviceId} via DNS _${serviceId}._tcp.${config.pool.fqdn}\n`,
         );
       }
+      const answers = new CachedAnswers(
+        () => resolver.resolveService(config.pool.fqdn, serviceId, 'tcp'),
+        config.pool.dnsTtl * 1000,
+      );
       const stats = await runLoad({
-        endpoints: () => resolver.resolveService(config.pool.fqdn, serviceId, 'tcp'),
+        endpoints: () => answers.next(),
         ratePerSecond: rate,
         durationMs,
         holdMs,
@@ -52,9 +67,39 @@ export function registerLoadCommand(program: Command): void {
         ...(options.json ? {} : { onProgress: (s: LoadStats) => process.stderr.write(`${line(s)}\n`) }),
       });
       if (options.json) printJson(stats);
-      else process.stdout.write(`done: ${line(stats)}${Object.keys(stats.failures).length ? `\nfailures: ${JSON.stringify(stats.failures)}` : ''}\n`);
+      else
+        process.stdout.write(
+          `done: ${line(stats)}${Object.keys(stats.failures).length ? `\nfailures: ${JSON.stringify(stats.failures)}` : ''}\n`,
+        );
       if (stats.failed > 0) process.exitCode = 1;
     });
+}
+
+/**
+ * Like a real client's stub resolver: keeps a DNS answer for its TTL and rotates the order for each new
+ * session. A member paused within the TTL is still in the list: the connector meets its refusal and moves
+ * on (counted as re-tried).
+ */
+class CachedAnswers {
+  private answer: Endpoint[] = [];
+  private fetchedAt = 0;
+  private turn = 0;
+  private readonly resolve: () => Promise<Endpoint[]>;
+  private readonly ttlMs: number;
+
+  constructor(resolve: () => Promise<Endpoint[]>, ttlMs: number) {
+    this.resolve = resolve;
+    this.ttlMs = ttlMs;
+  }
+
+  async next(): Promise<Endpoint[]> {
+    if (Date.now() - this.fetchedAt >= this.ttlMs || this.answer.length === 0) {
+      this.answer = await this.resolve();
+      this.fetchedAt = Date.now();
+    }
+    const start = this.turn++ % Math.max(1, this.answer.length);
+    return [...this.answer.slice(start), ...this.answer.slice(0, start)];
+  }
 }
 
 function line(s: LoadStats): string {

@@ -23,7 +23,13 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--member <id>', 'the member this agent runs')
     .action(async (opts: { member: string }, command: Command) => {
       const config = requireConfig(globals(command));
-      const runner = new PoolRunner({ config, logger: createLogger(), agents: [opts.member], api: false, dns: false });
+      const runner = new PoolRunner({
+        config,
+        logger: createLogger(),
+        agents: [opts.member],
+        api: false,
+        dns: false,
+      });
       await runUntilSignal(runner, () =>
         process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
       );

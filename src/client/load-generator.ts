@@ -33,7 +33,16 @@ const maxSessions = 200_000;
  * seconds, each resolved afresh, held for `holdMs` with an echo at both ends, then closed.
  */
 export async function runLoad(options: LoadOptions): Promise<LoadStats> {
-  const stats: LoadStats = { started: 0, accepted: 0, failed: 0, retried: 0, active: 0, completed: 0, elapsedMs: 0, failures: {} };
+  const stats: LoadStats = {
+    started: 0,
+    accepted: 0,
+    failed: 0,
+    retried: 0,
+    active: 0,
+    completed: 0,
+    elapsedMs: 0,
+    failures: {},
+  };
   const startedAt = Date.now();
   const total = Math.min(maxSessions, Math.floor((options.ratePerSecond * options.durationMs) / 1000));
   const sessions: Promise<void>[] = [];

@@ -49,7 +49,10 @@ export class NoMemberAcceptedError extends EbbError {
  * The client connector (SPEC §4.4): tries the members in the order given and moves to the next on
  * connection refused, timeout, reset before the session began, or a protocol refusal.
  */
-export async function connectToFirstAccepting(endpoints: Endpoint[], options: ConnectOptions = {}): Promise<ConnectResult> {
+export async function connectToFirstAccepting(
+  endpoints: Endpoint[],
+  options: ConnectOptions = {},
+): Promise<ConnectResult> {
   const attempts: ConnectAttempt[] = [];
   for (const endpoint of endpoints) {
     const attempt = await tryEndpoint(endpoint, options.timeoutMs ?? 2000);
@@ -68,7 +71,10 @@ export async function connectToFirstAccepting(endpoints: Endpoint[], options: Co
   throw new NoMemberAcceptedError(attempts);
 }
 
-function tryEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<{ socket?: Socket; record: ConnectAttempt }> {
+function tryEndpoint(
+  endpoint: Endpoint,
+  timeoutMs: number,
+): Promise<{ socket?: Socket; record: ConnectAttempt }> {
   return new Promise((resolve) => {
     const socket = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
     const timer = setTimeout(() => {
@@ -84,7 +90,11 @@ function tryEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<{ socket?: 
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const outcome =
-        err.code === 'ECONNREFUSED' ? RetryReason.refused : err.code === 'ECONNRESET' ? RetryReason.reset : 'error';
+        err.code === 'ECONNREFUSED'
+          ? RetryReason.refused
+          : err.code === 'ECONNRESET'
+            ? RetryReason.reset
+            : 'error';
       resolve({ record: { endpoint, outcome, detail: err.code ?? err.message } });
     });
   });

@@ -31,7 +31,9 @@ export class PoolResolver {
     const records = await this.lookup(() => this.resolver.resolveSrv(`_${service}._${transport}.${fqdn}`));
     const endpoints: Endpoint[] = [];
     for (const record of records) {
-      const addresses = await this.lookup(() => this.resolver.resolve4(record.name)).catch(() => [] as string[]);
+      const addresses = await this.lookup(() => this.resolver.resolve4(record.name)).catch(
+        () => [] as string[],
+      );
       for (const host of addresses) endpoints.push({ host, port: record.port, name: record.name });
     }
     return endpoints;
@@ -49,7 +51,9 @@ export class PoolResolver {
       const code = (err as NodeJS.ErrnoException).code;
       // NODATA / NXDOMAIN: no member accepts; the caller reports that, not a resolver failure.
       if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
-      throw new EbbError('EBB_DNS_FAILED', `DNS lookup failed: ${code ?? (err as Error).message}`, { cause: err });
+      throw new EbbError('EBB_DNS_FAILED', `DNS lookup failed: ${code ?? (err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

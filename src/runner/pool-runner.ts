@@ -59,7 +59,10 @@ export class PoolRunner {
       const dns = this.options.dns ?? { listen: this.config.dns.listen };
       if (dns) {
         const listen = splitHostPort(dns.listen);
-        if (!listen) throw new EbbError('EBB_BAD_LISTEN', `dns listen address "${dns.listen}" must be host:port`, { exitCode: ExitCode.usage });
+        if (!listen)
+          throw new EbbError('EBB_BAD_LISTEN', `dns listen address "${dns.listen}" must be host:port`, {
+            exitCode: ExitCode.usage,
+          });
         this.dns = new DnsServer({ listen, view: () => this.state.view(), logger: this.options.logger });
         await this.dns.start();
       }

@@ -27,7 +27,9 @@ export class AgentCheckServer {
   async start(): Promise<void> {
     const server = createServer((socket) => this.onConnection(socket));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new ListenError(`agent-check ${this.host}:${this.port}: ${err.message}`, err)));
+      server.once('error', (err) =>
+        reject(new ListenError(`agent-check ${this.host}:${this.port}: ${err.message}`, err)),
+      );
       server.listen({ host: this.host, port: this.port }, () => resolve());
     });
     server.on('error', () => {});

@@ -24,7 +24,11 @@ export class Haproxy {
     child.stderr!.on('data', (d: Buffer) => (this.output += d));
   }
 
-  static async start(dir: string, frontend: { host: string; port: number }, servers: HaproxyServerLine[]): Promise<Haproxy> {
+  static async start(
+    dir: string,
+    frontend: { host: string; port: number },
+    servers: HaproxyServerLine[],
+  ): Promise<Haproxy> {
     const statsSocket = join(dir, 'haproxy.sock');
     const config = [
       'global',
