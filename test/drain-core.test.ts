@@ -110,6 +110,10 @@ describe('drain core: pause, drain, guard, restarts', () => {
   it('ebb drain pauses the rest of the member and exits 0 once it is ready for offline', async () => {
     const m1 = pool.members[0]!;
     const held = await openSocket(m1.address, m1.ports.beta!);
+    await waitForStatus((s) => s.members[0]!.services[1]!.sessions === 1, 'beta holds 1 session');
+    const impatient = await ebb('drain', 'm1', '--timeout', '1s');
+    assert.equal(impatient.code, 3, 'a drain that times out exits 3');
+    assert.match(impatient.stderr, /1 session\(s\) left/);
     const drain = runEbb(['--config', config, 'drain', 'm1', '--timeout', '20s']);
     await waitForStatus((s) => s.members[0]!.services[1]!.state === 'paused', 'beta paused');
     assert.equal(await roundTrip(held, 'ping\n'), 'ping\n');
