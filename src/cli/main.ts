@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EbbError, ExitCode } from '../core/index.ts';
 import { registerControlCommands } from './control-commands.ts';
 import { registerLoadCommand } from './load-command.ts';
+import { registerMaintainCommand } from './maintain-command.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerStatusCommands } from './status-commands.ts';
 
@@ -30,6 +31,7 @@ registerServerCommands(program);
 registerStatusCommands(program);
 registerControlCommands(program);
 registerLoadCommand(program);
+registerMaintainCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -59,11 +59,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
     let socket: Socket | null = null;
     try {
       const endpoints = await options.endpoints();
-      const result = await connectToFirstAccepting(endpoints);
+      // The first exchange is part of connecting: a member that resets a connection before answering
+      // (it paused in that instant) never began the session, so the connector moves on.
+      const hello = `ebb-load ${n} hello\n`;
+      const result = await connectToFirstAccepting(
+        endpoints,
+        options.echo ? { accepts: (s) => expectEcho(s, hello).then(() => true) } : {},
+      );
       socket = result.socket;
       stats.accepted++;
       if (result.attempts.length > 1) stats.retried++;
-      if (options.echo) await expectEcho(socket, `ebb-load ${n} hello\n`);
       await sleep(options.holdMs);
       if (options.echo) await expectEcho(socket, `ebb-load ${n} bye\n`);
       await closeGracefully(socket);

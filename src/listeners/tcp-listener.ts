@@ -65,6 +65,10 @@ export class TcpListener implements Listener {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    // Connections whose handshake the kernel already completed sit in the accept queue; closing the
+    // listening socket now would reset them. Let one more poll phase accept them (setImmediate runs right
+    // after it): they become sessions like any other, and the window for a reset shrinks to microseconds.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // libuv closes the listening descriptor synchronously inside close(): when this returns, the kernel
     // refuses new connects. The callback would wait for every existing connection; we do not.
     server.close();
