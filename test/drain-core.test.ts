@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
 import { testPool, type TestPool } from './harness/pool-config.ts';
+import { freePortRange } from './harness/ports.ts';
 import { closeSocket, closedByPeer, openSocket, roundTrip, tryConnect } from './harness/tcp-sessions.ts';
 
 /**
@@ -33,6 +34,7 @@ describe('drain core: pause, drain, guard, restarts', () => {
 
   before(async () => {
     pool = testPool({
+      portBase: await freePortRange(32),
       store: `sqlite:${ws.dir}/state.db`,
       localState: `${ws.dir}/local`,
       services: [

@@ -5,11 +5,14 @@ import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
 import { Haproxy } from './harness/haproxy.ts';
 import { openSocket, roundTrip } from './harness/tcp-sessions.ts';
+import { freePortRange } from './harness/ports.ts';
+
+const portBase = await freePortRange(20);
 
 /** A real HAProxy in front of two Ebb members, steered by Ebb's agent-check answers (SPEC §4.3). */
 describe('HAProxy agent-check', () => {
   const ws = new Workspace();
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const base = portBase;
   const net = 100 + Math.floor(Math.random() * 100);
   const members = [1, 2].map((i) => ({ id: `m${i}`, address: `127.0.${net}.${i}` }));
   const servicePort = base;

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
+import { freePortRange } from './harness/ports.ts';
+
+const portBase = await freePortRange(10);
 
 /** SPEC §7/§9: `ebb maintain` walks a 4-member pool under load with no failed and no forced session. */
 describe('rolling maintenance', () => {
   const ws = new Workspace();
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const base = portBase;
   const net = 100 + Math.floor(Math.random() * 100);
   let config: string;
   let ebb: EbbServer;

@@ -4,6 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
 import { tryConnect } from './harness/tcp-sessions.ts';
+import { freePortRange } from './harness/ports.ts';
+
+const portBase = await freePortRange(10);
 
 const exec = promisify(execFile);
 
@@ -13,7 +16,7 @@ const exec = promisify(execFile);
  */
 describe('re-routing: pool DNS, ebb load, readiness', () => {
   const ws = new Workspace();
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const base = portBase;
   const net = 100 + Math.floor(Math.random() * 100);
   const fqdn = `rr${base}.ebb.test`;
   const dnsPort = base + 5;

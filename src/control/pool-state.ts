@@ -64,6 +64,7 @@ export class PoolState {
   private readonly changeListeners = new Set<() => void>();
   private readonly eventListeners = new Set<(event: EbbEvent) => void>();
   private watcher: Watcher | null = null;
+  private readonly revisions = new Map<string, number>();
   /** The last view built; DNS asks for it on every query, so it is rebuilt only after a change. */
   private cachedView: PoolView | null = null;
 
@@ -74,8 +75,10 @@ export class PoolState {
   }
 
   async start(): Promise<void> {
+    // Watch first, then read: a change between the two arrives by the watch, and apply() keeps the
+    // newest revision of each key whichever way it came.
+    this.watcher ??= await this.store.watch(this.keys.prefix, (events) => this.apply(events));
     const rows = await this.store.list(this.keys.prefix);
-    this.watcher = await this.store.watch(this.keys.prefix, (events) => this.apply(events));
     this.apply(
       rows.map((r) => ({ type: 'put' as const, key: r.key, value: r.value, modRevision: r.modRevision })),
       false,
@@ -223,6 +226,9 @@ export class PoolState {
     for (const event of events) {
       const parsed = this.keys.parse(event.key);
       if (!parsed) continue;
+      if ((this.revisions.get(event.key) ?? 0) > event.modRevision) continue;
+      if (parsed.kind !== 'event' && parsed.kind !== 'audit')
+        this.revisions.set(event.key, event.modRevision);
       const id = `${parsed.member}/${parsed.service}`;
       if (parsed.kind === 'intent') {
         const intent = event.value === null ? null : parseIntent(event.value);

@@ -40,7 +40,17 @@ export class PoolRunner {
   async start(): Promise<void> {
     this.store = await openStore(this.config.store);
     this.state = new PoolState(this.config, this.store);
-    await this.state.start();
+    const servesReaders = this.options.api !== false || this.options.dns !== false;
+    await this.state.start().catch((err: unknown) => {
+      // An agent alone must come up from its local copy even when the store is out of reach (SPEC §3);
+      // the API and DNS cannot answer without it.
+      if (servesReaders) throw err;
+      this.options.logger.warn(
+        { err: (err as Error).message },
+        'store unreachable; the pool view will follow when it answers',
+      );
+      this.retryStateStart();
+    });
     this.controller = new Controller(this.state, this.store);
     const wanted = this.options.agents ?? 'all';
     const members = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
@@ -75,6 +85,14 @@ export class PoolRunner {
       await this.stop();
       throw err;
     }
+  }
+
+  private retryStateStart(): void {
+    const timer = setTimeout(() => {
+      if (this.stopping) return;
+      this.state.start().catch(() => this.retryStateStart());
+    }, 1000);
+    timer.unref();
   }
 
   /** Idempotent: the same promise however often it is called. */

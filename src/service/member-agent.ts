@@ -23,6 +23,8 @@ const statusCoalesceMs = 50;
 const eventsKept = 500;
 /** How long boot waits for the shared store before using the local copy of the intents. */
 const storeBootTimeoutMs = 3000;
+/** How often an agent cut off from the store tries again. */
+const storeRetryMs = 1000;
 
 export interface MemberAgentOptions {
   config: PoolConfig;
@@ -52,6 +54,9 @@ export class MemberAgent {
   private readonly recentEventKeys: string[] = [];
   private eventSeq = 0;
   private lease: Lease | null = null;
+  private readonly pendingBootWrites = new Set<string>();
+  private readonly failedStatusWrites = new Set<string>();
+  private statusRetryTimer: NodeJS.Timeout | null = null;
   private agentCheck: AgentCheckServer | null = null;
   private watcher: Watcher | null = null;
   private stopped = false;
@@ -88,26 +93,11 @@ export class MemberAgent {
     for (const service of this.member.services) {
       const current = stored.get(service.id) ?? { intent: defaultIntent(service.startup, now), revision: 0 };
       const boot = bootIntent(current.intent, service.onRestart, now);
-      let revision = current.revision;
-      if (boot !== current.intent) {
-        revision = await this.options.store
-          .put(this.keys.intent(this.member.id, service.id), JSON.stringify(boot))
-          .catch(() => current.revision);
-      }
-      this.intents.set(service.id, { intent: boot, revision });
+      this.intents.set(service.id, { intent: boot, revision: current.revision });
+      if (boot !== current.intent) this.pendingBootWrites.add(service.id);
     }
     this.saveLocalCopy();
-    this.watcher = await this.options.store.watch(this.keys.intents(this.member.id), (events) => {
-      for (const event of events) {
-        const parsed = this.keys.parse(event.key);
-        if (!parsed?.service || !this.runtimes.has(parsed.service) || event.value === null) continue;
-        const intent = parseIntent(event.value);
-        if (!intent) continue;
-        this.intents.set(parsed.service, { intent, revision: event.modRevision });
-        this.saveLocalCopy();
-        void this.apply(parsed.service);
-      }
-    });
+    // Services come up from the intents known now, whether or not the store answers (SPEC §3).
     await Promise.all(this.member.services.map((s) => this.apply(s.id)));
     if (this.member.agentCheckPort !== undefined) {
       const primary = this.member.services[0]!.id;
@@ -118,7 +108,15 @@ export class MemberAgent {
       );
       await this.agentCheck.start();
     }
-    await this.holdLease();
+    await this.connectToStore().catch((err: unknown) => {
+      this.options.logger.warn(
+        { member: this.member.id, err: (err as Error).message },
+        'store unreachable: serving with the last known intents, retrying',
+      );
+      this.retrySoon(() => this.connectToStore());
+    });
+    this.statusRetryTimer = setInterval(() => this.rewriteFailedStatuses(), storeRetryMs);
+    this.statusRetryTimer.unref();
     this.publish({
       code: EventCode.agentUp,
       member: this.member.id,
@@ -127,11 +125,63 @@ export class MemberAgent {
     });
   }
 
+  /**
+   * Watches this member's intents, writes what boot decided, catches up on changes made while the store
+   * was out of reach, takes the lease and republishes every status. Safe to call again after a failure.
+   */
+  private async connectToStore(): Promise<void> {
+    if (this.stopped) return;
+    const prefix = this.keys.intents(this.member.id);
+    this.watcher ??= await this.options.store.watch(prefix, (events) => {
+      for (const event of events) {
+        const parsed = this.keys.parse(event.key);
+        if (!parsed?.service || event.value === null) continue;
+        this.learnIntent(parsed.service, event.value, event.modRevision);
+      }
+    });
+    for (const service of [...this.pendingBootWrites]) {
+      const entry = this.intents.get(service)!;
+      const revision = await this.options.store.put(
+        this.keys.intent(this.member.id, service),
+        JSON.stringify(entry.intent),
+      );
+      this.pendingBootWrites.delete(service);
+      this.learnIntent(service, JSON.stringify(entry.intent), revision);
+    }
+    for (const row of await this.options.store.list(prefix)) {
+      const parsed = this.keys.parse(row.key);
+      if (parsed?.service) this.learnIntent(parsed.service, row.value, row.modRevision);
+    }
+    await this.holdLease();
+    await Promise.all(this.member.services.map((s) => this.writeStatus(s.id)));
+  }
+
+  /** A newer intent from the store: remember it, keep the local copy, apply it. */
+  private learnIntent(service: string, value: string, revision: number): void {
+    if (!this.runtimes.has(service) || this.pendingBootWrites.has(service)) return;
+    const known = this.intents.get(service);
+    if (known && known.revision >= revision) return;
+    const intent = parseIntent(value);
+    if (!intent) return;
+    this.intents.set(service, { intent, revision });
+    this.saveLocalCopy();
+    void this.apply(service);
+  }
+
+  private retrySoon(work: () => Promise<void>): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      work().catch(() => this.retrySoon(work));
+    }, storeRetryMs);
+    timer.unref();
+  }
+
   /** Ends the agent: listeners close (ending any sessions left), the lease is revoked. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
+    if (this.statusRetryTimer) clearInterval(this.statusRetryTimer);
     await this.agentCheck?.close();
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     await Promise.all([...this.applying.values()]);
@@ -180,21 +230,18 @@ export class MemberAgent {
   }
 
   private async holdLease(): Promise<void> {
+    if (this.lease || this.stopped) return;
     const ttl = parseDuration(this.options.config.agent.leaseTtl, 'agent.leaseTtl');
     const lease = await this.options.store.grantLease(ttl);
+    const info = { pid: process.pid, host: hostname(), startedAt: Date.now() };
+    await this.options.store.put(this.keys.agent(this.member.id), JSON.stringify(info), { lease });
     this.lease = lease;
     lease.onLost(() => {
       if (this.stopped) return;
+      this.lease = null;
       this.options.logger.warn({ member: this.member.id }, 'agent lease lost; taking a new one');
-      void this.holdLease().catch((err) =>
-        this.options.logger.error(
-          { member: this.member.id, err: (err as Error).message },
-          'cannot renew agent lease',
-        ),
-      );
+      this.holdLease().catch(() => this.retrySoon(() => this.holdLease()));
     });
-    const info = { pid: process.pid, host: hostname(), startedAt: Date.now() };
-    await this.options.store.put(this.keys.agent(this.member.id), JSON.stringify(info), { lease });
   }
 
   private async readStoredIntents(): Promise<Map<string, LocalIntent>> {
@@ -252,15 +299,24 @@ export class MemberAgent {
           this.keys.status(this.member.id, serviceId),
           JSON.stringify(runtime.status()),
         );
+        this.failedStatusWrites.delete(serviceId);
       } catch (err) {
-        this.options.logger.warn(
-          { member: this.member.id, service: serviceId, err: (err as Error).message },
-          'status write failed',
-        );
+        // Retried every second by rewriteFailedStatuses(); say so once, not every second.
+        if (!this.failedStatusWrites.has(serviceId)) {
+          this.options.logger.warn(
+            { member: this.member.id, service: serviceId, err: (err as Error).message },
+            'status write failed; retrying',
+          );
+        }
+        this.failedStatusWrites.add(serviceId);
       }
     });
     this.statusWrites.set(serviceId, next);
     return next;
+  }
+
+  private rewriteFailedStatuses(): void {
+    for (const service of [...this.failedStatusWrites]) void this.writeStatus(service);
   }
 
   private publish(event: EbbEvent): void {

@@ -231,7 +231,7 @@ describe('ServiceRuntime (SPEC §2)', () => {
 
   it(
     'graceful stop with no sessions stops at once and the runtime stays usable',
-    { todo: 'bug: onDrained, itself queued, awaits a finishStop queued behind it: the queue deadlocks' },
+    {},
     async () => {
       const { runtime } = setup();
       await runtime.start();
@@ -249,7 +249,7 @@ describe('ServiceRuntime (SPEC §2)', () => {
 
   it(
     'graceful stop of a paused, already drained service stops',
-    { todo: 'bug: onDrained returns early because drainedAt is already set, so finishStop never runs' },
+    {},
     async () => {
       const { runtime, count } = setup();
       await runtime.start();

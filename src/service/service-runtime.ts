@@ -191,7 +191,9 @@ export class ServiceRuntime {
       deadlineAt,
     });
     this.armDeadline(deadlineAt, state === ServiceState.stopping);
-    if (this.sessionCount === 0) void this.enqueue(() => this.onDrained());
+    if (this.sessionCount > 0) return;
+    if (this.drainedAt === null) this.onDrained();
+    else if (state === ServiceState.stopping) void this.enqueue(() => this.finishStop());
   }
 
   private armDeadline(deadlineAt: number | null, thenStop: boolean): void {
@@ -227,13 +229,14 @@ export class ServiceRuntime {
       this.sessionCount === 0 && (this.stateValue === 'paused' || this.stateValue === 'stopping');
     if (drainedNow) {
       // Decide drained at once rather than behind queued commands: this is the drain-detection latency.
-      void this.onDrained();
+      this.onDrained();
     } else {
       this.options.onChange(false);
     }
   }
 
-  private async onDrained(): Promise<void> {
+  /** Sessions reached 0 while refusing: the drain is complete. Never waits on the command queue. */
+  private onDrained(): void {
     if (this.sessionCount !== 0 || this.drainedAt !== null) return;
     if (this.stateValue !== ServiceState.paused && this.stateValue !== ServiceState.stopping) return;
     this.drainedAt = Date.now();
@@ -242,7 +245,7 @@ export class ServiceRuntime {
       forced: this.forcedCount,
     });
     this.options.onChange(true);
-    if (this.stateValue === ServiceState.stopping) await this.enqueue(() => this.finishStop());
+    if (this.stateValue === ServiceState.stopping) void this.enqueue(() => this.finishStop());
   }
 
   private async finishStop(): Promise<void> {

@@ -7,6 +7,8 @@ export interface TestPoolOptions {
   store: string;
   localState: string;
   minAccepting?: number;
+  /** First of 32 free ports (see `freePortRange`). */
+  portBase: number;
 }
 
 export interface TestPool {
@@ -16,10 +18,10 @@ export interface TestPool {
 }
 
 export function testPool(options: TestPoolOptions): TestPool {
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const base = options.portBase;
   const net = options.net ?? 100 + Math.floor(Math.random() * 100);
   const services = options.services ?? [{ id: 'alpha' }, { id: 'beta' }];
-  const apiPort = base + 999;
+  const apiPort = base + 31;
   const members = Array.from({ length: options.members ?? 3 }, (_, i) => ({
     id: `m${i + 1}`,
     address: `127.0.${net}.${i + 1}`,

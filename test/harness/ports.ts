@@ -1,0 +1,36 @@
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+/**
+ * A run of `count` consecutive ports that are free for TCP and UDP on every address. Chosen below the
+ * kernel's ephemeral range (32768+) so outgoing connections of other tests cannot take them meanwhile.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * (22_000 - count));
+    let free = true;
+    for (let port = base; port < base + count && free; port++)
+      free = (await tcpFree(port)) && (await udpFree(port));
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind({ port, address: '0.0.0.0', exclusive: true }, () => socket.close(() => resolve(true)));
+  });
+}
