@@ -33,7 +33,7 @@ export function parseConfig(text: string, source = 'config'): PoolConfig {
 }
 
 export function validateConfig(raw: unknown, source = 'config'): PoolConfig {
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(result.error.issues.map(toFieldIssue), source);
   const issues = crossFieldIssues(result.data);
   if (issues.length > 0) throw new ConfigError(issues, source);

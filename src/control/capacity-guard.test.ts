@@ -17,7 +17,8 @@ const down = (member: string, before: DesiredRun, after: DesiredRun = before): R
   before,
   after,
 });
-const guard = (minAccepting: number, members: Row[]) => checkCapacity({ service: 'echo', minAccepting, members });
+const guard = (minAccepting: number, members: Row[]) =>
+  checkCapacity({ service: 'echo', minAccepting, members });
 
 describe('capacity guard (SPEC §5)', () => {
   it('allows pausing one of three when one must stay', () => {

@@ -111,12 +111,13 @@ export class Controller {
     }
   }
 
+  /** Newest first. Keys sort by time only to the millisecond; the store revision orders within one. */
   async auditLog(limit = 200): Promise<AuditRecord[]> {
     const rows = await this.store.list(this.state.keys.audits());
     return rows
-      .slice(-limit)
-      .map((r) => JSON.parse(r.value) as AuditRecord)
-      .reverse();
+      .sort((a, b) => b.modRevision - a.modRevision)
+      .slice(0, limit)
+      .map((r) => JSON.parse(r.value) as AuditRecord);
   }
 
   private async run(request: CommandRequest): Promise<CommandResult> {

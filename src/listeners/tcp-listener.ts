@@ -12,6 +12,8 @@ export interface TcpListenerOptions {
   forceGraceMs?: number;
 }
 
+const upstreamConnectTimeoutMs = 5000;
+
 interface TcpSession {
   client: Socket;
   upstream: Socket | null;
@@ -120,8 +122,13 @@ export class TcpListener implements Listener {
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     session.upstream = upstream;
     let connected = false;
+    // An upstream that drops packets silently would hold the client for the kernel's minutes-long timeout.
+    upstream.setTimeout(upstreamConnectTimeoutMs, () => {
+      if (!connected) upstream.destroy(new Error('upstream connect timeout'));
+    });
     upstream.once('connect', () => {
       connected = true;
+      upstream.setTimeout(0);
       client.pipe(upstream);
       upstream.pipe(client);
     });

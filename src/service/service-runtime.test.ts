@@ -229,36 +229,28 @@ describe('ServiceRuntime (SPEC §2)', () => {
     assert.equal(runtime.state, 'running');
   });
 
-  it(
-    'graceful stop with no sessions stops at once and the runtime stays usable',
-    {},
-    async () => {
-      const { runtime } = setup();
-      await runtime.start();
-      await runtime.stop(true, null);
-      await until(() => runtime.state === 'stopped', 'stopped', 500);
-      // A deadlocked queue would leave this pending; bound it so the suite never hangs.
-      const started = await Promise.race([
-        runtime.start().then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500).unref()),
-      ]);
-      assert.equal(started, true, 'start after the stop ran');
-      assert.equal(runtime.state, 'running');
-    },
-  );
+  it('graceful stop with no sessions stops at once and the runtime stays usable', async () => {
+    const { runtime } = setup();
+    await runtime.start();
+    await runtime.stop(true, null);
+    await until(() => runtime.state === 'stopped', 'stopped', 500);
+    // A deadlocked queue would leave this pending; bound it so the suite never hangs.
+    const started = await Promise.race([
+      runtime.start().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500).unref()),
+    ]);
+    assert.equal(started, true, 'start after the stop ran');
+    assert.equal(runtime.state, 'running');
+  });
 
-  it(
-    'graceful stop of a paused, already drained service stops',
-    {},
-    async () => {
-      const { runtime, count } = setup();
-      await runtime.start();
-      await runtime.pause(null);
-      await until(() => count(EventCode.serviceDrained) === 1, 'drained');
-      await runtime.stop(true, null);
-      await until(() => runtime.state === 'stopped', 'stopped', 500);
-    },
-  );
+  it('graceful stop of a paused, already drained service stops', async () => {
+    const { runtime, count } = setup();
+    await runtime.start();
+    await runtime.pause(null);
+    await until(() => count(EventCode.serviceDrained) === 1, 'drained');
+    await runtime.stop(true, null);
+    await until(() => runtime.state === 'stopped', 'stopped', 500);
+  });
 
   it('graceful stop of a paused service with sessions stops when the last one ends', async () => {
     const { runtime, listener, codes } = setup();
@@ -331,6 +323,17 @@ describe('ServiceRuntime (SPEC §2)', () => {
     assert.equal(runtime.state, 'paused', 'a pause deadline leaves the service paused');
     assert.equal(runtime.status().forced, 2);
     assert.equal(events.find((e) => e.code === EventCode.serviceDrained)!.data?.forced, 2);
+  });
+
+  it('a deadline weeks away does not fire at once', {}, async () => {
+    const { runtime, listener, count } = setup();
+    await runtime.start();
+    listener.connect();
+    await runtime.pause(Date.now() + 30 * 86_400_000); // `--deadline 30d`
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(count(EventCode.sessionForced), 0);
+    assert.equal(runtime.sessions, 1);
+    await runtime.resume(); // clears the deadline either way
   });
 
   it('resume before the deadline cancels it', async () => {

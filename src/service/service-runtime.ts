@@ -8,6 +8,8 @@ import {
 } from '../core/index.ts';
 import type { Listener, SessionSink } from '../listeners/index.ts';
 
+const maxTimerMs = 2 ** 31 - 1;
+
 /** Which observed state may follow which (SPEC §2). `transition()` refuses every other move. */
 const allowedMoves: Record<ServiceState, readonly ServiceState[]> = {
   stopped: ['starting'],
@@ -200,13 +202,15 @@ export class ServiceRuntime {
     this.clearDeadline();
     if (deadlineAt === null) return;
     const fire = () => {
+      // Timers hold at most 2^31-1 ms (about 24.8 days): a later deadline is reached in several steps.
+      if (Date.now() < deadlineAt) return this.armDeadline(deadlineAt, thenStop);
       void this.enqueue(async () => {
         if (this.stateValue !== ServiceState.paused && this.stateValue !== ServiceState.stopping) return;
         await this.force('deadline');
         if (thenStop && this.stateValue === ServiceState.stopping) await this.finishStop();
       }).catch(() => {});
     };
-    this.deadlineTimer = setTimeout(fire, Math.max(0, deadlineAt - Date.now()));
+    this.deadlineTimer = setTimeout(fire, Math.min(maxTimerMs, Math.max(0, deadlineAt - Date.now())));
     this.deadlineTimer.unref();
   }
 

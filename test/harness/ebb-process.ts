@@ -70,10 +70,11 @@ export class EbbServer {
   static async start(
     args: string[],
     ready: RegExp,
-    options: { cwd: string; timeoutMs?: number },
+    options: { cwd: string; timeoutMs?: number; env?: Record<string, string> },
   ): Promise<EbbServer> {
     const child = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, ...args], {
       cwd: options.cwd,
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new EbbServer(child);
