@@ -1,16 +1,11 @@
 import { Hono, type Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import { formatPath } from '../config/index.ts';
 import type { Controller, PoolState } from '../control/index.ts';
-import {
-  BadRequestError,
-  EbbError,
-  NotFoundError,
-  parseDuration,
-  type EbbEvent,
-  type StartupType,
-} from '../core/index.ts';
+import { BadRequestError, EbbError, NotFoundError, parseDuration, type StartupType } from '../core/index.ts';
+import { ConsoleAssets } from './console-assets.ts';
+import { EventsStream, type EventsStreamOptions } from './events-stream.ts';
 import { openApiDocument } from './openapi.ts';
+import { PoolMetrics } from './pool-metrics.ts';
 import { commandBodies, commandNames, type CommandName } from './request-schemas.ts';
 
 const maxBodyBytes = 16 * 1024;
@@ -30,9 +25,23 @@ export interface ApiDeps {
   controller: Controller;
 }
 
+export interface ApiOptions {
+  /** The built web console (default `console/dist`). */
+  consoleDir?: string;
+  events?: EventsStreamOptions;
+  /** Node's process metrics on `/metrics` (the server turns them on; tests building many apps do not). */
+  processMetrics?: boolean;
+}
+
 /** The HTTP API (SPEC §7), as a Hono app so tests can call it without a socket. */
-export function createApiApp({ state, controller }: ApiDeps): Hono {
+export function createApiApp({ state, controller }: ApiDeps, options: ApiOptions = {}): Hono {
   const app = new Hono();
+  const events = new EventsStream(state, options.events);
+  const metrics = new PoolMetrics(state, {
+    processMetrics: options.processMetrics ?? false,
+    streamClients: () => events.clients,
+  });
+  const consoleAssets = new ConsoleAssets(options.consoleDir);
 
   app.onError((err, c) => {
     const ebb =
@@ -85,28 +94,17 @@ export function createApiApp({ state, controller }: ApiDeps): Hono {
     });
   }
 
-  app.get('/v1/events', (c) =>
-    streamSSE(c, async (stream) => {
-      const queue: EbbEvent[] = [];
-      let wake: (() => void) | null = null;
-      const unsubscribe = state.onEvent((event) => {
-        queue.push(event);
-        wake?.();
-      });
-      stream.onAbort(() => {
-        unsubscribe();
-        wake?.();
-      });
-      await stream.writeSSE({ event: 'hello', data: JSON.stringify(state.snapshot()) });
-      while (!stream.aborted) {
-        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        for (const event of queue.splice(0))
-          await stream.writeSSE({ event: event.code, data: JSON.stringify(event) });
-      }
-      unsubscribe();
-    }),
-  );
+  app.get('/v1/events', (c) => events.respond(c));
+
+  app.get('/metrics', async (c) => {
+    const { contentType, body } = await metrics.scrape();
+    return c.body(body, 200, { 'Content-Type': contentType });
+  });
+
+  // The web console: a static build that talks to the routes above.
+  app.get('/', (c) => consoleAssets.index(c));
+  app.get('/index.html', (c) => consoleAssets.index(c));
+  app.get('/assets/:file', (c) => consoleAssets.asset(c));
 
   return app;
 }

@@ -2,7 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError } from '../core/index.ts';
-import { createApiApp, type ApiDeps } from './api-app.ts';
+import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
 
 /** SPEC §8: the API binds loopback unless tokens protect it (tokens arrive with access control). */
 export function isLoopback(host: string): boolean {
@@ -13,11 +13,13 @@ export class ApiServer {
   private server: ServerType | null = null;
   private readonly deps: ApiDeps;
   private readonly listen: string;
+  private readonly options: ApiOptions;
   url = '';
 
-  constructor(deps: ApiDeps, listen: string) {
+  constructor(deps: ApiDeps, listen: string, options: ApiOptions = {}) {
     this.deps = deps;
     this.listen = listen;
+    this.options = { processMetrics: true, ...options };
   }
 
   async start(): Promise<string> {
@@ -33,7 +35,7 @@ export class ApiServer {
         { exitCode: ExitCode.usage },
       );
     }
-    const app = createApiApp(this.deps);
+    const app = createApiApp(this.deps, this.options);
     await new Promise<void>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, hostname: address.host, port: address.port }, () => resolve());
       server.once('error', (err) => reject(new ListenError(`api ${this.listen}: ${err.message}`, err)));

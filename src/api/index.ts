@@ -1,3 +1,11 @@
-export { createApiApp, type ApiDeps } from './api-app.ts';
+export { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
+export {
+  EventsStream,
+  StreamEventName,
+  type EventsStreamOptions,
+  type SessionsUpdate,
+} from './events-stream.ts';
+export { PoolMetrics } from './pool-metrics.ts';
+export { ConsoleAssets, defaultConsoleDir } from './console-assets.ts';
 export { ApiServer, isLoopback } from './api-server.ts';
 export { openApiDocument } from './openapi.ts';

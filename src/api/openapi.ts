@@ -73,13 +73,41 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       ...commandPaths,
+      '/v1/openapi.json': {
+        get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 JSON' } } },
+      },
       '/v1/audit': {
-        get: { summary: 'Audit trail, newest first', responses: { '200': { description: 'AuditRecord[]' } } },
+        get: {
+          summary: 'Audit trail, newest first',
+          parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+            },
+          ],
+          responses: { '200': { description: 'AuditRecord[]' } },
+        },
       },
       '/v1/events': {
         get: {
-          summary: 'Server-sent events (SPEC §2 codes)',
+          summary:
+            'Server-sent events: `hello` (the pool), every SPEC §2 code, `pool` (a changed snapshot), ' +
+            '`sessions` (live counts, at most 4 per service per second), `resync` (after a slow client lagged)',
           responses: { '200': { description: 'text/event-stream' } },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (text exposition format)',
+          responses: { '200': { description: 'text/plain; version=0.0.4' } },
+        },
+      },
+      '/': {
+        get: {
+          summary: 'The web console (503 when its build is missing)',
+          responses: { '200': { description: 'text/html' }, '503': { description: 'console not built' } },
         },
       },
     },

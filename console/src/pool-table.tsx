@@ -1,0 +1,204 @@
+import { availability, targetLabel, type ActionKind, type ActionTarget } from './actions.ts';
+import { plural } from './format.ts';
+import type { MemberStatus, PoolStatus, ServiceStatus } from './types.ts';
+
+interface Props {
+  pool: PoolStatus;
+  onAction: (kind: ActionKind, target: ActionTarget) => void;
+}
+
+const stateText: Record<ServiceStatus['state'], string> = {
+  running: 'Running',
+  paused: 'Paused',
+  stopping: 'Stopping',
+  stopped: 'Stopped',
+  starting: 'Starting',
+};
+
+/** The pool as members × services (SPEC §7), with the actions that apply to each. */
+export function PoolTable({ pool, onAction }: Props) {
+  return (
+    <table class="pool-table">
+      <caption class="visually-hidden">
+        Members and services of pool {pool.pool.name}, with state, sessions and actions
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Service</th>
+          <th scope="col">State</th>
+          <th scope="col">Startup</th>
+          <th scope="col">Accepting</th>
+          <th scope="col" class="num">
+            Sessions
+          </th>
+          <th scope="col">Drained</th>
+          <th scope="col" class="num">
+            Forced
+          </th>
+          <th scope="col" class="actions-head">
+            Actions
+          </th>
+        </tr>
+      </thead>
+      {pool.members.map((member) => (
+        <MemberRows key={member.id} member={member} onAction={onAction} />
+      ))}
+    </table>
+  );
+}
+
+function MemberRows({ member, onAction }: { member: MemberStatus; onAction: Props['onAction'] }) {
+  const target: ActionTarget = { member };
+  const sessions = member.services.reduce((sum, s) => sum + s.sessions, 0);
+  const draining = member.services.some((s) => s.state === 'paused' || s.state === 'stopping');
+  return (
+    <tbody data-member={member.id} class={member.agent === 'down' ? 'member member-down' : 'member'}>
+      <tr class="member-row">
+        <th scope="rowgroup" colSpan={5}>
+          <div class="member-head">
+            <span class="member-name" tabIndex={-1} data-focus-target>
+              {member.id}
+            </span>
+            <span class="mono muted">{member.address}</span>
+            {member.agent === 'up' ? (
+              <span class="pill pill-ok" title="the member's agent holds its lease">
+                Agent up
+              </span>
+            ) : (
+              <span class="pill pill-danger" title="the agent's lease lapsed: the member is left out of DNS">
+                Agent down
+              </span>
+            )}
+            {member.readyForOffline ? (
+              <span class="pill pill-ready" data-ready-for-offline>
+                ✓ Ready for offline
+              </span>
+            ) : draining ? (
+              <span class="pill pill-warn">Draining · {plural(sessions, 'session')} left</span>
+            ) : (
+              <span class="pill">In service · {plural(sessions, 'session')}</span>
+            )}
+          </div>
+        </th>
+        <td class="actions" colSpan={3}>
+          <ActionButtons
+            target={target}
+            kinds={['pause', 'resume', 'drain', 'start', 'stop']}
+            onAction={onAction}
+          />
+        </td>
+      </tr>
+      {member.services.map((service) => (
+        <ServiceRow key={service.id} member={member} service={service} onAction={onAction} />
+      ))}
+    </tbody>
+  );
+}
+
+function ServiceRow({
+  member,
+  service,
+  onAction,
+}: {
+  member: MemberStatus;
+  service: ServiceStatus;
+  onAction: Props['onAction'];
+}) {
+  const target: ActionTarget = { member, service };
+  const pending = service.intent !== desiredOf(service.state);
+  const primary: ActionKind =
+    service.intent === 'running'
+      ? 'pause'
+      : service.intent === 'paused' || service.state === 'stopping'
+        ? 'resume'
+        : 'start';
+  return (
+    <tr data-service={service.id} class="service-row">
+      <th scope="row" class="service-name">
+        <span>{service.name}</span>
+        {service.name !== service.id && <span class="mono muted"> {service.id}</span>}
+        {service.components.length > 0 && <span class="components">{service.components.join(' · ')}</span>}
+      </th>
+      <td data-col="state">
+        <span class={`state state-${service.state}`}>{stateText[service.state]}</span>
+        {pending && (
+          <span class="pending" title="waiting for the member's agent to apply it">
+            → {service.intent}
+          </span>
+        )}
+        {service.error && (
+          <span class="error-text" title={service.error}>
+            {' '}
+            failed
+          </span>
+        )}
+      </td>
+      <td data-col="startup">{service.startup}</td>
+      <td data-col="accepting">
+        {service.accepting ? <span class="yes">Yes</span> : <span class="no">No</span>}
+      </td>
+      <td
+        data-col="sessions"
+        class={`num sessions${service.sessions === 0 ? ' sessions-zero' : !service.accepting ? ' sessions-left' : ''}`}
+      >
+        {service.sessions}
+      </td>
+      <td data-col="drained">
+        {service.drained ? <span class="pill pill-ready">Drained</span> : <span class="muted">—</span>}
+      </td>
+      <td data-col="forced" class={`num${service.forced > 0 ? ' forced' : ''}`}>
+        {service.forced}
+      </td>
+      <td class="actions">
+        <ActionButtons target={target} kinds={[primary, 'stop', 'startup']} onAction={onAction} />
+      </td>
+    </tr>
+  );
+}
+
+const labels: Record<ActionKind, string> = {
+  pause: 'Pause',
+  drain: 'Drain',
+  resume: 'Resume',
+  start: 'Start',
+  stop: 'Stop',
+  startup: 'Startup…',
+};
+
+function ActionButtons({
+  target,
+  kinds,
+  onAction,
+}: {
+  target: ActionTarget;
+  kinds: ActionKind[];
+  onAction: Props['onAction'];
+}) {
+  const name = targetLabel(target);
+  return (
+    <div class="action-buttons">
+      {kinds.map((kind) => {
+        const { enabled, why } = availability(kind, target);
+        return (
+          <button
+            key={kind}
+            type="button"
+            class={`btn btn-small btn-${kind}`}
+            aria-label={`${labels[kind].replace('…', '')} ${name}`}
+            title={enabled ? `${labels[kind].replace('…', '')} ${name}` : `${name}: ${why}`}
+            disabled={!enabled}
+            onClick={() => onAction(kind, target)}
+          >
+            {labels[kind]}
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+function desiredOf(state: ServiceStatus['state']): ServiceStatus['intent'] {
+  if (state === 'running' || state === 'starting') return 'running';
+  if (state === 'paused') return 'paused';
+  return 'stopped';
+}

@@ -1,0 +1,98 @@
+/**
+ * The API's wire format as the console reads it (`GET /v1/pool`, `GET /v1/events`, `GET /v1/audit`).
+ * Written out here rather than imported from `src/` so the browser bundle depends on the HTTP contract
+ * (docs/api.md), not on the server's modules.
+ */
+export type ServiceState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping';
+export type StartupType = 'automatic' | 'manual' | 'disabled';
+export type DesiredRun = 'running' | 'paused' | 'stopped';
+
+export interface ServiceStatus {
+  id: string;
+  name: string;
+  components: string[];
+  state: ServiceState;
+  startup: StartupType;
+  intent: DesiredRun;
+  accepting: boolean;
+  sessions: number;
+  drained: boolean;
+  forced: number;
+  accepted: number;
+  upstreamFailures: number;
+  drainStartedAt: number | null;
+  drainedAt: number | null;
+  deadlineAt: number | null;
+  reason: string;
+  error: string | null;
+}
+
+export interface MemberStatus {
+  id: string;
+  address: string;
+  agent: 'up' | 'down';
+  readyForOffline: boolean;
+  services: ServiceStatus[];
+}
+
+export interface PoolStatus {
+  pool: { name: string; fqdn: string; minAccepting: number };
+  members: MemberStatus[];
+}
+
+/** A SPEC §2 event (`service.paused`, `service.drained`, …). */
+export interface PoolEvent {
+  code: string;
+  member: string;
+  service?: string;
+  at: number;
+  data?: Record<string, unknown>;
+}
+
+/** The stream's coalesced `sessions` event. */
+export interface SessionsUpdate {
+  member: string;
+  service: string;
+  sessions: number;
+  accepted: number;
+  forced: number;
+  at: number;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  by: string;
+  action: string;
+  member: string;
+  service: string | null;
+  reason: string;
+  force: boolean;
+  result: 'ok' | 'refused' | 'error';
+  detail: string;
+}
+
+export interface CommandResult {
+  action: string;
+  member: string;
+  changed: Array<{ service: string; from: DesiredRun; to: DesiredRun; revision: number }>;
+  unchanged: Array<{ service: string; why: string }>;
+  applied: boolean;
+  forced: boolean;
+  status: MemberStatus;
+}
+
+/** Every SPEC §2 event code the stream may send. */
+export const eventCodes = [
+  'service.started',
+  'service.paused',
+  'service.drained',
+  'service.resumed',
+  'service.stopping',
+  'service.stopped',
+  'service.failed',
+  'session.forced',
+  'guard.refused',
+  'agent.up',
+  'agent.down',
+] as const;
