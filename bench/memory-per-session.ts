@@ -1,0 +1,227 @@
+/**
+ * SPEC §9 "memory per session": RSS growth per 10,000 idle proxied sessions through an Ebb tcp listener,
+ * beside HAProxy (TCP mode, `nbthread 1`) proxying to the same upstream (a plain Node echo server).
+ *
+ *   node --disable-warning=ExperimentalWarning bench/memory-per-session.ts [--runs 3] [--sessions N] [--json]
+ *
+ * Each run starts a fresh proxy, warms it up with 200 sessions (opened, one round trip, closed), reads
+ * VmRSS from /proc/<pid>/status, opens N sessions (each does one small echo round trip, so both legs are
+ * up, then stays idle), waits 2 s, reads VmRSS again, closes them and reads it a third time. The figure
+ * is (after − before) × 10,000 / N. A proxied session costs the proxy two sockets, so N is 10,000 unless
+ * the hard limit on open files (`ulimit -Hn`, which only CAP_SYS_RESOURCE can raise) is too low: then N
+ * is the most that fits and the growth is scaled to 10,000 (it is linear in N).
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { EbbPool } from './lib/ebb-pool.ts';
+import { haproxyAvailable, startHaproxy } from './lib/haproxy.ts';
+import { HeldSessions } from './lib/load.ts';
+import {
+  childFdLimit,
+  freePort,
+  hardFdLimit,
+  rssKiB,
+  runCleanups,
+  scratchDir,
+  startNodeScript,
+  machineNote,
+} from './lib/processes.ts';
+import { fixed, median, ratio, table } from './lib/stats.ts';
+
+const Target = { ebb: 'ebb', haproxy: 'haproxy' } as const;
+type Target = (typeof Target)[keyof typeof Target];
+
+interface Sample {
+  sessions: number;
+  failed: number;
+  beforeKiB: number;
+  heldKiB: number;
+  afterCloseKiB: number;
+  /** MiB of RSS growth per 10,000 sessions. */
+  mibPer10k: number;
+  openSeconds: number;
+  ebbCounted: number | null;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '3' },
+      sessions: { type: 'string' },
+      'settle-ms': { type: 'string', default: '2000' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const runs = Math.min(10, Math.max(1, Number(values.runs) || 3));
+  const settleMs = Math.min(30_000, Math.max(200, Number(values['settle-ms']) || 2000));
+  // Two sockets per proxied session, plus room for the process's own descriptors.
+  const fit = Math.floor((childFdLimit() - 600) / 2);
+  const wanted = Math.max(100, Number(values.sessions) || 10_000);
+  const sessions = Math.min(wanted, fit);
+  const targets: Target[] = haproxyAvailable() ? [Target.ebb, Target.haproxy] : [Target.ebb];
+  if (!haproxyAvailable())
+    log('memory-per-session: haproxy is not installed (apt-get install -y haproxy): its column is skipped');
+  const machine = machineNote();
+  log(`machine: ${machine}`);
+  log(
+    `memory-per-session: ${runs} run(s); ${sessions} idle proxied sessions per measurement` +
+      (sessions < wanted ? ` (fd hard limit ${hardFdLimit()} fits no more; figures scaled to 10,000)` : '') +
+      `; settle ${settleMs} ms; upstream: Node echo; HAProxy nbthread 1, mode tcp`,
+  );
+
+  const dir = scratchDir('ebb-bench-mem-');
+  const upPort = await freePort();
+  const upstream = startNodeScript('echo upstream', join(import.meta.dirname, 'lib/echo-server.ts'), [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(upPort),
+  ]);
+  await upstream.waitForOutput(/listening \d+/);
+
+  const measure = async (t: Target): Promise<Sample> => {
+    let pid: number;
+    let endpoint: { host: string; port: number };
+    let stop: () => Promise<void>;
+    let counted: (() => Promise<number>) | null = null;
+    if (t === Target.ebb) {
+      const pool = await EbbPool.start({
+        members: 1,
+        minAccepting: 0,
+        services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
+      });
+      const m = pool.members[0]!;
+      pid = pool.pid;
+      endpoint = { host: m.address, port: m.ports.proxy! };
+      stop = () => pool.stop();
+      counted = async () => (await pool.service(m.id, 'proxy')).sessions;
+    } else {
+      const port = await freePort();
+      const haproxy = await startHaproxy({
+        dir,
+        listen: { host: '127.0.0.1', port },
+        upstream: { host: '127.0.0.1', port: upPort },
+        maxconn: sessions + 100,
+      });
+      pid = haproxy.pid;
+      endpoint = { host: '127.0.0.1', port };
+      stop = () => haproxy.stop();
+    }
+    try {
+      const warm = await HeldSessions.open({ ...endpoint, sessions: 200, concurrency: 50, holdSeconds: 60 });
+      await warm.close();
+      await sleep(settleMs);
+      const beforeKiB = rssKiB(pid);
+      const held = await HeldSessions.open({ ...endpoint, sessions, concurrency: 100, holdSeconds: 300 });
+      try {
+        await sleep(settleMs);
+        const heldKiB = rssKiB(pid);
+        // Ebb's own count, from its status (written at most every 50 ms).
+        const ebbCounted = counted ? await counted() : null;
+        await held.close();
+        await sleep(settleMs);
+        const afterCloseKiB = rssKiB(pid);
+        return {
+          sessions: held.held,
+          failed: held.failed,
+          beforeKiB,
+          heldKiB,
+          afterCloseKiB,
+          mibPer10k: held.held > 0 ? ((heldKiB - beforeKiB) / 1024) * (10_000 / held.held) : Number.NaN,
+          openSeconds: held.openSeconds,
+          ebbCounted,
+        };
+      } finally {
+        await held.close();
+      }
+    } finally {
+      await stop();
+    }
+  };
+
+  const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
+  for (let run = 0; run < runs; run++) {
+    const order = run % 2 === 0 ? targets : [...targets].reverse();
+    for (const t of order) {
+      const s = await measure(t);
+      samples.get(t)!.push(s);
+      log(
+        `run ${run + 1} ${t}: ${s.sessions} sessions held (${s.failed} failed, opened in ${s.openSeconds.toFixed(1)} s` +
+          `${s.ebbCounted !== null ? `, Ebb counts ${s.ebbCounted}` : ''}); RSS ${(s.beforeKiB / 1024).toFixed(1)} → ` +
+          `${(s.heldKiB / 1024).toFixed(1)} MiB, ${(s.afterCloseKiB / 1024).toFixed(1)} MiB after closing; ` +
+          `${s.mibPer10k.toFixed(1)} MiB per 10,000 sessions`,
+      );
+      await sleep(1000);
+    }
+  }
+  await upstream.stop();
+
+  const med = (t: Target, f: (s: Sample) => number) =>
+    samples.has(t) ? median(samples.get(t)!.map(f)) : Number.NaN;
+  const fig = (t: Target) => ({
+    mibPer10k: med(t, (s) => s.mibPer10k),
+    kibPerSession: med(t, (s) => (s.heldKiB - s.beforeKiB) / s.sessions),
+    baselineMiB: med(t, (s) => s.beforeKiB / 1024),
+    retainedAfterCloseMiB: med(t, (s) => (s.afterCloseKiB - s.beforeKiB) / 1024),
+    failed: samples.get(t)?.reduce((a, s) => a + s.failed, 0) ?? 0,
+  });
+  const e = fig(Target.ebb);
+  const h = targets.includes(Target.haproxy) ? fig(Target.haproxy) : null;
+  const summary = {
+    benchmark: 'memory-per-session',
+    machine,
+    runs,
+    sessionsPerMeasurement: sessions,
+    scaledTo10k: sessions !== 10_000,
+    ebb: e,
+    haproxy: h,
+    ratio: h ? ratio(e.mibPer10k, h.mibPer10k) : null,
+    perRun: Object.fromEntries(targets.map((t) => [t, samples.get(t)])),
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const hv = (f: (x: ReturnType<typeof fig>) => number, d = 1) => (h ? fixed(f(h), d) : 'n/a');
+  const rv = (f: (x: ReturnType<typeof fig>) => number) => (h ? fixed(ratio(f(e), f(h))) : 'n/a');
+  console.log('');
+  console.log(
+    table([
+      ['figure (median of runs)', 'ebb', 'haproxy', 'ebb/haproxy'],
+      [
+        'RSS growth per 10,000 idle sessions (MiB)',
+        fixed(e.mibPer10k, 1),
+        hv((x) => x.mibPer10k),
+        rv((x) => x.mibPer10k),
+      ],
+      [
+        'per session (KiB)',
+        fixed(e.kibPerSession, 2),
+        hv((x) => x.kibPerSession, 2),
+        rv((x) => x.kibPerSession),
+      ],
+      [
+        'RSS before, after warm-up (MiB)',
+        fixed(e.baselineMiB, 1),
+        hv((x) => x.baselineMiB),
+        rv((x) => x.baselineMiB),
+      ],
+      [
+        'still held 2 s after closing them all (MiB)',
+        fixed(e.retainedAfterCloseMiB, 1),
+        hv((x) => x.retainedAfterCloseMiB),
+        '—',
+      ],
+    ]),
+  );
+  if (e.failed || h?.failed)
+    console.log(`\nsessions that failed to open: ebb ${e.failed}, haproxy ${h?.failed ?? 'n/a'}`);
+}
+
+try {
+  await main();
+} finally {
+  await runCleanups();
+}

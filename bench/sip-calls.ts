@@ -1,0 +1,429 @@
+/**
+ * SPEC §9 "SIP calls/s": the highest call rate one SIP front end (`ebb up`, one member, one UDP
+ * listener) carries with 0 failed calls, beside Kamailio's dispatcher (test/kamailio/dispatcher.cfg)
+ * proxying to the same callee on the same machine in the same run; and the memory one front end needs
+ * per 10,000 live calls (its dialog tracking).
+ *
+ *   node --disable-warning=ExperimentalWarning bench/sip-calls.ts [--runs 3] [--seconds 5] [--start 250]
+ *        [--max-rate 16000] [--kamailio-children 1] [--memory-calls 10000] [--memory-runs 1]
+ *        [--skip-memory] [--json]
+ *
+ * Calls: SIPp (test/sipp/uac-call.xml: INVITE, 200, ACK, BYE, 200, no hold) to a SIPp callee
+ * (test/sipp/uas-bench.xml), through Ebb or Kamailio. A trial offers `rate` calls/s for `--seconds`; it
+ * passes only when SIPp reports every call successful AND the callee's own count of completed calls
+ * matches AND the kernel counted no UDP receive-buffer drop (/proc/net/snmp Udp RcvbufErrors, plus the
+ * per-socket drops of /proc/net/udp): under UDP overload SIPp's retransmissions can hide lost packets,
+ * so its success count alone is not trusted. Each run doubles the rate until a trial fails, then
+ * bisects to within 10 %. Ebb and Kamailio runs alternate; figures are medians of the runs.
+ *
+ * Memory: a fresh `ebb up`, warmed with a few thousand calls; once their transactions have expired
+ * (64*T1) its RSS is the baseline; then `--memory-calls` calls are set up and held; RSS is read when
+ * all are up (transactions of the setup still remembered) and 35 s later (dialogs only).
+ *
+ * Kamailio runs `--kamailio-children` UDP workers (default 1: Ebb is one event loop). Every process is
+ * ended by its PID; temp files are removed.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  BenchProcess,
+  machineNote,
+  nodeBin,
+  nodeFlags,
+  onCleanup,
+  root,
+  rssKiB,
+  runCleanups,
+  scratchDir,
+  which,
+} from './lib/processes.ts';
+import { fixed, median, table } from './lib/stats.ts';
+import { freePortRange } from '../test/harness/ports.ts';
+import { Kamailio } from '../test/harness/sip-kamailio.ts';
+import { Sipp } from '../test/harness/sip-sipp.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SOCKET_BUFFER = String(4 * 1024 * 1024);
+
+interface Target {
+  name: 'ebb' | 'kamailio';
+  host: string;
+  port: number;
+}
+
+interface Trial {
+  rate: number;
+  calls: number;
+  pass: boolean;
+  why: string;
+  successful: number;
+  failed: number;
+  calleeCompleted: number;
+  retransmissions: number;
+  rcvbufErrors: number;
+  socketDrops: number;
+  seconds: number;
+}
+
+/** Kernel-wide UDP receive-buffer drops (RFC 4113 udpInErrors' buffer part, as Linux counts it). */
+function rcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const header = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/);
+  return Number(values[header.indexOf('RcvbufErrors')]);
+}
+
+/** Drops counted on the UDP sockets bound to these ports (last column of /proc/net/udp). */
+function socketDrops(ports: number[]): number {
+  const hex = new Set(ports.map((p) => p.toString(16).toUpperCase().padStart(4, '0')));
+  let drops = 0;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 13) continue;
+    if (hex.has(f[1]!.split(':')[1]!)) drops += Number(f[f.length - 1]);
+  }
+  return drops;
+}
+
+class Bench {
+  readonly dir = scratchDir('ebb-sip-bench-');
+  readonly opts: {
+    seconds: number;
+    start: number;
+    maxRate: number;
+    children: number;
+    memoryCalls: number;
+  };
+  base = 0;
+  #nextPort = 0;
+  uas!: Sipp;
+  kamailio!: Kamailio;
+  readonly targets: Target[] = [];
+  readonly log: (line: string) => void;
+
+  constructor(opts: Bench['opts'], log: (line: string) => void) {
+    this.opts = opts;
+    this.log = log;
+  }
+
+  port(): number {
+    return this.#nextPort++;
+  }
+
+  sipp(options: ConstructorParameters<typeof Sipp>[0]): Sipp {
+    const s = new Sipp(options);
+    onCleanup(() => s.stop());
+    return s;
+  }
+
+  async start(): Promise<void> {
+    this.base = await freePortRange(64);
+    this.#nextPort = this.base + 10;
+    const uasPort = this.base;
+    this.uas = this.sipp({
+      scenario: 'uas-bench.xml',
+      dir: this.dir,
+      localPort: uasPort,
+      transport: 'udp',
+      extra: ['-aa', '-buff_size', SOCKET_BUFFER],
+    });
+    await sleep(300);
+    const ebbAddress = `127.0.${(this.base % 200) + 20}.1`;
+    await this.startEbb('bench', ebbAddress, this.base + 1);
+    this.kamailio = await Kamailio.start(
+      this.dir,
+      { address: '127.0.0.1', port: this.base + 2 },
+      [{ host: '127.0.0.1', port: uasPort }],
+      { children: this.opts.children },
+    );
+    onCleanup(() => this.kamailio.stop());
+    this.targets.push(
+      { name: 'ebb', host: ebbAddress, port: this.base + 1 },
+      { name: 'kamailio', host: '127.0.0.1', port: this.base + 2 },
+    );
+  }
+
+  /** `ebb up` on a one-member pool whose one SIP service fronts the SIPp callee; returns it and its API. */
+  async startEbb(name: string, address: string, port: number): Promise<{ proc: BenchProcess; api: string }> {
+    const api = this.port();
+    const dns = this.port();
+    const dir = join(this.dir, name);
+    const yaml = [
+      `pool: { name: ${name}, fqdn: ${name}.ebb.test }`,
+      `store: sqlite:${dir}-state.db`,
+      `dns: { listen: 127.0.0.1:${dns} }`,
+      `api: { listen: 127.0.0.1:${api} }`,
+      `agent: { leaseTtl: 5s, localState: ${dir}-local }`,
+      'members:',
+      '  - id: m1',
+      `    address: ${address}`,
+      '    services:',
+      '      - id: voice',
+      `        listeners: [{ protocol: sip, transport: udp, port: ${port}, upstream: 127.0.0.1:${this.base} }]`,
+      '',
+    ].join('\n');
+    const config = `${dir}.yaml`;
+    writeFileSync(config, yaml);
+    const proc = new BenchProcess('ebb up', nodeBin, [...nodeFlags, join(root, 'bin/ebb.js'), 'up', config]);
+    await proc.waitForOutput(/is up/, 20_000);
+    return { proc, api: `http://127.0.0.1:${api}` };
+  }
+
+  async trial(target: Target, rate: number): Promise<Trial> {
+    const calls = Math.max(1, Math.round(rate * this.opts.seconds));
+    await sleep(1200); // the callee writes its counts every second: start from a fresh line
+    const calleeBefore = this.uas.stats().successful;
+    const rcv0 = rcvbufErrors();
+    const sockets = [this.base, target.port];
+    const drops0 = socketDrops(sockets);
+    const started = performance.now();
+    const uac = this.sipp({
+      scenario: 'uac-call.xml',
+      dir: this.dir,
+      localPort: this.port(),
+      remote: `${target.host}:${target.port}`,
+      transport: 'udp',
+      calls,
+      rate,
+      holdMs: 0,
+      service: 'bench',
+      limit: Math.max(2000, rate * 4),
+      extra: ['-buff_size', SOCKET_BUFFER, '-recv_timeout', '8000'],
+    });
+    const r = await uac.wait(this.opts.seconds * 1000 + 60_000);
+    const seconds = (performance.now() - started) / 1000;
+    await sleep(1500);
+    const calleeCompleted = this.uas.stats().successful - calleeBefore;
+    const rcv = rcvbufErrors() - rcv0;
+    const drops = socketDrops(sockets) - drops0;
+    const why =
+      r.code !== 0 || r.failed > 0
+        ? `SIPp: ${r.failed} failed (exit ${r.code})`
+        : r.successful !== calls
+          ? `SIPp: ${r.successful}/${calls} successful`
+          : calleeCompleted !== calls
+            ? `callee completed ${calleeCompleted}/${calls}`
+            : rcv > 0 || drops > 0
+              ? `kernel dropped ${rcv} datagrams (sockets: ${drops})`
+              : '';
+    return {
+      rate,
+      calls,
+      pass: why === '',
+      why,
+      successful: r.successful,
+      failed: r.failed,
+      calleeCompleted,
+      retransmissions: r.retransmissions,
+      rcvbufErrors: rcv,
+      socketDrops: drops,
+      seconds,
+    };
+  }
+
+  /** Doubles from `start` until a trial fails, then bisects to within 10 %. */
+  async maxRate(target: Target, start: number): Promise<{ best: number; trials: Trial[] }> {
+    const trials: Trial[] = [];
+    const run = async (rate: number) => {
+      const t = await this.trial(target, rate);
+      trials.push(t);
+      this.log(
+        `  ${target.name} ${rate} calls/s × ${this.opts.seconds} s: ${t.pass ? 'pass' : `FAIL (${t.why})`}; ` +
+          `retransmissions ${t.retransmissions}, callee completed ${t.calleeCompleted}/${t.calls}`,
+      );
+      return t.pass;
+    };
+    let lo = 0;
+    let hi = 0;
+    let rate = start;
+    while (rate <= this.opts.maxRate) {
+      if (await run(rate)) {
+        lo = rate;
+        rate *= 2;
+      } else {
+        hi = rate;
+        break;
+      }
+    }
+    if (hi === 0) return { best: lo, trials }; // never failed below --max-rate
+    if (lo === 0) {
+      // Failed at the start rate: come down until one passes.
+      for (rate = Math.floor(start / 2); rate >= 10 && lo === 0; rate = Math.floor(rate / 2)) {
+        if (await run(rate)) lo = rate;
+        else hi = rate;
+      }
+    }
+    while (lo > 0 && hi - lo > Math.max(20, lo * 0.1)) {
+      const mid = Math.round((lo + hi) / 20) * 10;
+      if (await run(mid)) lo = mid;
+      else hi = mid;
+    }
+    return { best: lo, trials };
+  }
+
+  /** RSS of a fresh `ebb up` before and with `calls` live calls (see the header). */
+  async memory(rate: number): Promise<{ baselineKiB: number; setupKiB: number; liveKiB: number; live: number }> {
+    const port = this.port();
+    const host = `127.0.${(this.base % 200) + 21}.1`;
+    const { proc: ebb, api } = await this.startEbb(`mem${port}`, host, port);
+    const sessions = async () => {
+      const pool = (await (await fetch(`${api}/v1/pool`)).json()) as {
+        members: Array<{ services: Array<{ sessions: number }> }>;
+      };
+      return pool.members[0]!.services[0]!.sessions;
+    };
+    const uac = (calls: number, holdMs: number) =>
+      this.sipp({
+        scenario: 'uac-call.xml',
+        dir: this.dir,
+        localPort: this.port(),
+        remote: `${host}:${port}`,
+        transport: 'udp',
+        calls,
+        rate,
+        holdMs,
+        service: 'bench',
+        limit: calls + 100,
+        extra: ['-buff_size', SOCKET_BUFFER, '-recv_timeout', '8000'],
+      });
+    this.log(`  memory: warming up with ${Math.min(5000, rate * 5)} calls, then 40 s for their transactions to expire`);
+    await uac(Math.min(5000, rate * 5), 0).wait(120_000);
+    await sleep(40_000);
+    const baselineKiB = rssKiB(ebb.pid);
+    const n = this.opts.memoryCalls;
+    const rampSeconds = n / rate;
+    const holdMs = Math.round((rampSeconds + 60) * 1000);
+    this.log(`  memory: ${n} calls at ${rate}/s, each held ${fixed(holdMs / 1000, 0)} s`);
+    const held = uac(n, holdMs);
+    const deadline = Date.now() + (rampSeconds + 30) * 1000;
+    let live = 0;
+    while (Date.now() < deadline && (live = await sessions()) < n) await sleep(500);
+    const setupKiB = rssKiB(ebb.pid);
+    await sleep(35_000);
+    const liveNow = await sessions();
+    const liveKiB = rssKiB(ebb.pid);
+    const r = await held.wait(holdMs + 60_000);
+    this.log(
+      `  memory: ${live} live calls counted; after 35 s ${liveNow}; SIPp ${r.successful} successful, ${r.failed} failed`,
+    );
+    await ebb.stop();
+    return { baselineKiB, setupKiB, liveKiB, live: Math.min(live, liveNow) };
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '5' },
+      start: { type: 'string', default: '250' },
+      'max-rate': { type: 'string', default: '16000' },
+      'kamailio-children': { type: 'string', default: '1' },
+      'memory-calls': { type: 'string', default: '10000' },
+      'memory-runs': { type: 'string', default: '1' },
+      'skip-memory': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const num = (v: string | undefined, lo: number, hi: number, dflt: number) =>
+    Math.min(hi, Math.max(lo, Number(v) || dflt));
+  const runs = num(values.runs, 1, 10, 3);
+  const memoryRuns = values['skip-memory'] ? 0 : num(values['memory-runs'], 1, 5, 1);
+  const opts = {
+    seconds: num(values.seconds, 1, 60, 5),
+    start: num(values.start, 10, 100_000, 250),
+    maxRate: num(values['max-rate'], 10, 200_000, 16_000),
+    children: num(values['kamailio-children'], 1, 64, 1),
+    memoryCalls: num(values['memory-calls'], 100, 200_000, 10_000),
+  };
+  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+  for (const cmd of ['sipp', 'kamailio']) {
+    if (!which(cmd)) throw new Error(`${cmd} is not installed (apt-get install sip-tester kamailio)`);
+  }
+  const machine = machineNote();
+  log(`machine: ${machine}`);
+  log(
+    `sip-calls: ${runs} run(s); trials of ${opts.seconds} s; Kamailio with ${opts.children} UDP worker(s); ` +
+      `UDP RcvbufErrors before: ${rcvbufErrors()}`,
+  );
+
+  const bench = new Bench(opts, log);
+  await bench.start();
+  // Warm both up (JIT, caches) before anything is measured.
+  for (const t of bench.targets) await bench.trial(t, 100);
+
+  const best: Record<Target['name'], number[]> = { ebb: [], kamailio: [] };
+  const passing: Record<Target['name'], Trial[]> = { ebb: [], kamailio: [] };
+  for (let r = 0; r < runs; r++) {
+    for (const t of bench.targets) {
+      const prev = best[t.name].at(-1);
+      const start = prev ? Math.max(10, Math.round(prev / 20) * 10) : opts.start;
+      log(`run ${r + 1}, ${t.name}:`);
+      const { best: b, trials } = await bench.maxRate(t, start);
+      best[t.name].push(b);
+      const top = trials.filter((x) => x.pass && x.rate === b)[0];
+      if (top) passing[t.name].push(top);
+      log(`run ${r + 1}, ${t.name}: ${b} calls/s with 0 failed calls`);
+    }
+  }
+  const ebbRate = median(best.ebb);
+  const kamRate = median(best.kamailio);
+
+  const memory: Array<Awaited<ReturnType<Bench['memory']>>> = [];
+  const memRate = Math.max(100, Math.min(2000, Math.round(ebbRate / 2 / 10) * 10));
+  for (let r = 0; r < memoryRuns; r++) memory.push(await bench.memory(memRate));
+  const per10k = (f: (m: (typeof memory)[number]) => number) =>
+    memory.length ? median(memory.map((m) => ((f(m) - m.baselineKiB) / 1024) * (10_000 / Math.max(1, m.live)))) : NaN;
+
+  const summary = {
+    benchmark: 'sip-calls',
+    machine,
+    runs,
+    trialSeconds: opts.seconds,
+    kamailioChildren: opts.children,
+    callsPerSecond: { ebb: ebbRate, kamailio: kamRate, ratio: ebbRate / kamRate, runs: best },
+    atBestRate: {
+      ebb: passing.ebb.map((t) => ({ retransmissions: t.retransmissions, rcvbufErrors: t.rcvbufErrors })),
+      kamailio: passing.kamailio.map((t) => ({ retransmissions: t.retransmissions, rcvbufErrors: t.rcvbufErrors })),
+    },
+    memory: {
+      calls: opts.memoryCalls,
+      rate: memRate,
+      runs: memory,
+      mibPer10kAtSetup: per10k((m) => m.setupKiB),
+      mibPer10kLive: per10k((m) => m.liveKiB),
+    },
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  console.log('');
+  console.log(
+    table([
+      ['figure (median of runs)', 'ebb', 'kamailio', 'ratio'],
+      ['calls/s with 0 failed calls', String(ebbRate), String(kamRate), fixed(ebbRate / kamRate)],
+      ['MiB per 10,000 live calls (dialogs only)', fixed(summary.memory.mibPer10kLive), 'n/a', '—'],
+      ['MiB per 10,000 calls just set up (+ their transactions)', fixed(summary.memory.mibPer10kAtSetup), 'n/a', '—'],
+    ]),
+  );
+  console.log('');
+  console.log(`runs: ebb ${best.ebb.join(', ')}; kamailio ${best.kamailio.join(', ')} (calls/s)`);
+  console.log(
+    'a rate passes only with every call successful in SIPp, the same number completed at the callee, and no UDP ' +
+      'receive-buffer drop in the kernel (/proc/net/snmp RcvbufErrors, /proc/net/udp drops)',
+  );
+  console.log(
+    `Kamailio: dispatcher, transaction-stateful (tm), record-routing, ${opts.children} UDP worker(s); it keeps no dialog ` +
+      'state in this config, so it has no per-call memory figure to compare (its shared memory is preallocated).',
+  );
+}
+
+try {
+  await main();
+} finally {
+  await runCleanups();
+}
