@@ -1,6 +1,8 @@
 import { render } from 'preact';
+import { ensureToken, eventsUrl } from './api-client.ts';
 import { App } from './app.tsx';
 import { LivePool } from './live-pool.ts';
 import './styles.css';
 
-render(<App live={new LivePool()} />, document.getElementById('app')!);
+await ensureToken();
+render(<App live={new LivePool(eventsUrl())} />, document.getElementById('app')!);

@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { TokenTable, roleFor, type Principal } from '../auth/index.ts';
 import { formatPath } from '../config/index.ts';
 import type { Controller, PoolState } from '../control/index.ts';
 import { BadRequestError, EbbError, NotFoundError, parseDuration, type StartupType } from '../core/index.ts';
@@ -23,6 +24,8 @@ interface CommandBody {
 export interface ApiDeps {
   state: PoolState;
   controller: Controller;
+  /** SPEC §8: without tokens every caller is the local admin (and the server binds loopback only). */
+  tokens?: TokenTable;
 }
 
 export interface ApiOptions {
@@ -34,8 +37,18 @@ export interface ApiOptions {
 }
 
 /** The HTTP API (SPEC §7), as a Hono app so tests can call it without a socket. */
-export function createApiApp({ state, controller }: ApiDeps, options: ApiOptions = {}): Hono {
+export function createApiApp({ state, controller, tokens }: ApiDeps, options: ApiOptions = {}): Hono {
   const app = new Hono();
+  const open = TokenTable.none();
+  /**
+   * Who is calling, checked before anything else is read. EventSource cannot send headers, so the event
+   * stream also takes the token as `?access_token=`.
+   */
+  const caller = (c: Context, needed: Parameters<TokenTable['authorise']>[1]): Principal => {
+    const query = c.req.path === '/v1/events' ? c.req.query('access_token') : undefined;
+    const header = c.req.header('authorization') ?? (query ? `Bearer ${query}` : undefined);
+    return (tokens ?? open).authorise(header, needed);
+  };
   const events = new EventsStream(state, options.events);
   const metrics = new PoolMetrics(state, {
     processMetrics: options.processMetrics ?? false,
@@ -51,6 +64,17 @@ export function createApiApp({ state, controller }: ApiDeps, options: ApiOptions
   app.notFound((c) =>
     c.json({ error: new NotFoundError(`route ${c.req.method} ${c.req.path}`).toJSON() }, 404),
   );
+
+  // Reads need a viewer token; /healthz, /ready and the console's static files stay open (they are for
+  // load balancers and hold no data), and commands check their own role below.
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.method === 'GET') caller(c, 'viewer');
+    await next();
+  });
+  app.use('/metrics', async (c, next) => {
+    caller(c, 'viewer');
+    await next();
+  });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
@@ -78,11 +102,13 @@ export function createApiApp({ state, controller }: ApiDeps, options: ApiOptions
 
   for (const name of commandNames) {
     app.post(`/v1/members/:member/${name}`, async (c) => {
+      caller(c, roleFor(name, false));
       const body = (await readBody(c, name)) as CommandBody;
+      const principal = caller(c, roleFor(name, body.force === true));
       const result = await controller.execute({
         action: name,
         member: c.req.param('member'),
-        by: 'local',
+        by: principal.name,
         ...(body.service ? { service: body.service } : {}),
         ...(body.reason ? { reason: body.reason } : {}),
         ...(body.deadline ? { deadlineMs: parseDuration(body.deadline, 'deadline') } : {}),

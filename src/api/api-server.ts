@@ -4,7 +4,7 @@ import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
 
-/** SPEC §8: the API binds loopback unless tokens protect it (tokens arrive with access control). */
+/** SPEC §8: the API binds loopback unless tokens protect it. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
@@ -28,7 +28,7 @@ export class ApiServer {
       throw new EbbError('EBB_BAD_LISTEN', `api.listen: "${this.listen}" must be host:port`, {
         exitCode: ExitCode.usage,
       });
-    if (!isLoopback(address.host)) {
+    if (!isLoopback(address.host) && !this.deps.tokens?.enabled) {
       throw new EbbError(
         'EBB_API_NOT_LOOPBACK',
         `api.listen: refusing to serve the API on ${address.host} without access tokens; bind 127.0.0.1`,

@@ -52,6 +52,11 @@ export class TokenTable {
     return new TokenTable(entries);
   }
 
+  /** A table without tokens: everyone is the local admin. */
+  static none(): TokenTable {
+    return new TokenTable([]);
+  }
+
   get enabled(): boolean {
     return this.entries.length > 0;
   }

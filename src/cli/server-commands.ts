@@ -46,8 +46,28 @@ export function registerServerCommands(program: Command): void {
         logger: createLogger(),
         agents: [],
         api: { listen: opts.listen ?? config.api.listen },
+        dns: false,
       });
       await runUntilSignal(runner, () => process.stdout.write(`ebb api: ${runner.api?.url}\n`));
+    });
+
+  program
+    .command('dns')
+    .description('run the pool DNS server alone (several may run on one store)')
+    .option('--listen <host:port>', 'address to listen on, UDP and TCP (default: dns.listen of the config)')
+    .action(async (opts: { listen?: string }, command: Command) => {
+      const config = requireConfig(globals(command));
+      const listen = opts.listen ?? config.dns.listen;
+      const runner = new PoolRunner({
+        config,
+        logger: createLogger(),
+        agents: [],
+        api: false,
+        dns: { listen },
+      });
+      await runUntilSignal(runner, () =>
+        process.stdout.write(`ebb dns: ${config.pool.fqdn} on ${listen} (udp, tcp)\n`),
+      );
     });
 }
 
@@ -84,7 +104,8 @@ function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void
       (m) =>
         `  ${m.id} ${m.address}: ${m.services.map((s) => `${s.id} (${s.listeners.map((l) => `${l.protocol}${l.protocol === 'sip' ? `/${l.transport}` : ''} ${l.port}`).join(', ')})`).join(', ')}`,
     ),
-    `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json)`,
+    `Console: ${api}/`,
+    `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json, metrics: ${api}/metrics)`,
     `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
     '',
     'Try, in another terminal:',

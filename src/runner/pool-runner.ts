@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ApiServer } from '../api/index.ts';
+import { TokenTable } from '../auth/index.ts';
 import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
 import { DnsServer } from '../dns/index.ts';
@@ -38,19 +39,24 @@ export class PoolRunner {
   }
 
   async start(): Promise<void> {
+    // A missing token variable is a config error: find it before anything binds (SPEC §8).
+    const tokens = this.options.api === false ? null : TokenTable.fromConfig(this.config);
     this.store = await openStore(this.config.store);
     this.state = new PoolState(this.config, this.store);
     const servesReaders = this.options.api !== false || this.options.dns !== false;
-    await this.state.start().catch((err: unknown) => {
+    if (servesReaders) {
+      await this.state.start();
+    } else {
       // An agent alone must come up from its local copy even when the store is out of reach (SPEC §3);
-      // the API and DNS cannot answer without it.
-      if (servesReaders) throw err;
-      this.options.logger.warn(
-        { err: (err as Error).message },
-        'store unreachable; the pool view will follow when it answers',
-      );
-      this.retryStateStart();
-    });
+      // its pool view (for redirects) follows when the store answers.
+      this.state.start().catch((err: unknown) => {
+        this.options.logger.warn(
+          { err: (err as Error).message },
+          'store unreachable; the pool view will follow',
+        );
+        this.retryStateStart();
+      });
+    }
     this.controller = new Controller(this.state, this.store);
     const wanted = this.options.agents ?? 'all';
     const members = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
@@ -78,7 +84,10 @@ export class PoolRunner {
       }
       const api = this.options.api ?? { listen: this.config.api.listen };
       if (api) {
-        this.api = new ApiServer({ state: this.state, controller: this.controller }, api.listen);
+        this.api = new ApiServer(
+          { state: this.state, controller: this.controller, tokens: tokens! },
+          api.listen,
+        );
         await this.api.start();
       }
     } catch (err) {

@@ -213,7 +213,8 @@ export class MemberAgent {
       );
     }
     runtime.intentRevision = revision;
-    await this.writeStatus(serviceId);
+    // Not awaited: a store that is out of reach must not hold up the services (the write is retried).
+    void this.writeStatus(serviceId);
   }
 
   private async drive(runtime: ServiceRuntime, intent: ServiceIntent): Promise<void> {

@@ -112,6 +112,14 @@ export class EtcdCluster {
     await this.waitHealthy(timeoutMs);
   }
 
+  /** Starts every killed member at once (one alone has no quorum), then waits for the cluster to be healthy. */
+  async restartAll(timeoutMs = 20_000): Promise<void> {
+    this.members.forEach((member, index) => {
+      if (!member.child) this.spawnMember(index);
+    });
+    await this.waitHealthy(timeoutMs);
+  }
+
   /** Index of the member that currently leads, as the running members report it. */
   async leader(): Promise<number> {
     const statuses = await Promise.all(
