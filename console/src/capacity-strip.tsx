@@ -5,22 +5,26 @@ import type { PoolStatus } from './types.ts';
  * minimum, the next pause or stop of that service is refused.
  */
 export function CapacityStrip({ pool }: { pool: PoolStatus }) {
-  const services = new Map<string, { accepting: number; members: number }>();
+  const services = new Map<string, { accepting: number; members: number; min: number }>();
   for (const member of pool.members) {
     for (const s of member.services) {
-      const entry = services.get(s.id) ?? { accepting: 0, members: 0 };
+      const entry = services.get(s.id) ?? {
+        accepting: 0,
+        members: 0,
+        min: s.minAccepting ?? pool.pool.minAccepting,
+      };
       entry.members++;
       if (s.accepting) entry.accepting++;
       services.set(s.id, entry);
     }
   }
-  const min = pool.pool.minAccepting;
+  const poolMin = pool.pool.minAccepting;
   return (
     <ul
       class="capacity"
-      aria-label={`Members accepting each service; the capacity guard keeps at least ${min}`}
+      aria-label={`Members accepting each service; the capacity guard keeps at least ${poolMin} unless a service sets its own`}
     >
-      {[...services].map(([id, { accepting, members }]) => {
+      {[...services].map(([id, { accepting, members, min }]) => {
         const tone = accepting < min ? 'danger' : accepting === min ? 'warn' : 'ok';
         const hint =
           tone === 'ok'
@@ -40,7 +44,7 @@ export function CapacityStrip({ pool }: { pool: PoolStatus }) {
           </li>
         );
       })}
-      <li class="capacity-min muted">min {min}</li>
+      <li class="capacity-min muted">min {poolMin}</li>
     </ul>
   );
 }

@@ -15,6 +15,8 @@ export interface ServiceStatus {
   startup: StartupType;
   intent: DesiredRun;
   accepting: boolean;
+  /** The capacity guard's minimum for this service (SPEC §5). */
+  minAccepting?: number;
   sessions: number;
   drained: boolean;
   forced: number;

@@ -57,6 +57,7 @@ function service(id: string): ServiceStatusView {
     startup: 'automatic',
     intent: 'running',
     accepting: true,
+    minAccepting: 1,
     sessions: 0,
     drained: false,
     forced: 0,

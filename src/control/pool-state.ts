@@ -32,6 +32,8 @@ export interface ServiceStatusView {
   startup: ServiceIntent['startup'];
   intent: ServiceIntent['run'];
   accepting: boolean;
+  /** The capacity guard's minimum for this service (SPEC §5). */
+  minAccepting: number;
   sessions: number;
   drained: boolean;
   forced: number;
@@ -138,6 +140,7 @@ export class PoolState {
             startup: intent.startup,
             intent: intent.run,
             accepting: agentUp && (status?.accepting ?? false),
+            minAccepting: service.minAccepting ?? minAccepting,
             sessions,
             drained: isDrained(state, sessions),
             forced: status?.forced ?? 0,
