@@ -52,6 +52,16 @@ interface Target {
   port: number;
 }
 
+interface MemoryRun {
+  baselineKiB: number;
+  setupKiB: number;
+  liveKiB: number;
+  /** V8 heap in use (GET /metrics nodejs_heap_size_used_bytes), before and with the calls live. */
+  heapBeforeKiB: number;
+  heapLiveKiB: number;
+  live: number;
+}
+
 interface Trial {
   rate: number;
   calls: number;
@@ -137,7 +147,8 @@ class Bench {
       this.dir,
       { address: '127.0.0.1', port: this.base + 2 },
       [{ host: '127.0.0.1', port: uasPort }],
-      { children: this.opts.children },
+      // Transactions live in shared memory: 64 MB runs out near 1,000 calls/s; give it room.
+      { children: this.opts.children, shmMb: 512 },
     );
     onCleanup(() => this.kamailio.stop());
     this.targets.push(
@@ -265,7 +276,7 @@ class Bench {
   }
 
   /** RSS of a fresh `ebb up` before and with `calls` live calls (see the header). */
-  async memory(rate: number): Promise<{ baselineKiB: number; setupKiB: number; liveKiB: number; live: number }> {
+  async memory(rate: number): Promise<MemoryRun> {
     const port = this.port();
     const host = `127.0.${(this.base % 200) + 21}.1`;
     const { proc: ebb, api } = await this.startEbb(`mem${port}`, host, port);
@@ -289,9 +300,17 @@ class Bench {
         limit: calls + 100,
         extra: ['-buff_size', SOCKET_BUFFER, '-recv_timeout', '8000'],
       });
-    this.log(`  memory: warming up with ${Math.min(5000, rate * 5)} calls, then 40 s for their transactions to expire`);
+    this.log(
+      `  memory: warming up with ${Math.min(5000, rate * 5)} calls, then 40 s for their transactions to expire`,
+    );
     await uac(Math.min(5000, rate * 5), 0).wait(120_000);
     await sleep(40_000);
+    const heapUsed = async () => {
+      const text = await (await fetch(`${api}/metrics`)).text();
+      const m = /^nodejs_heap_size_used_bytes (\d+)/m.exec(text);
+      return m ? Number(m[1]) / 1024 : NaN;
+    };
+    const heapBeforeKiB = await heapUsed();
     const baselineKiB = rssKiB(ebb.pid);
     const n = this.opts.memoryCalls;
     const rampSeconds = n / rate;
@@ -305,12 +324,13 @@ class Bench {
     await sleep(35_000);
     const liveNow = await sessions();
     const liveKiB = rssKiB(ebb.pid);
+    const heapLiveKiB = await heapUsed();
     const r = await held.wait(holdMs + 60_000);
     this.log(
       `  memory: ${live} live calls counted; after 35 s ${liveNow}; SIPp ${r.successful} successful, ${r.failed} failed`,
     );
     await ebb.stop();
-    return { baselineKiB, setupKiB, liveKiB, live: Math.min(live, liveNow) };
+    return { baselineKiB, setupKiB, liveKiB, heapBeforeKiB, heapLiveKiB, live: Math.min(live, liveNow) };
   }
 }
 
@@ -372,11 +392,13 @@ async function main(): Promise<void> {
   const ebbRate = median(best.ebb);
   const kamRate = median(best.kamailio);
 
-  const memory: Array<Awaited<ReturnType<Bench['memory']>>> = [];
+  const memory: MemoryRun[] = [];
   const memRate = Math.max(100, Math.min(2000, Math.round(ebbRate / 2 / 10) * 10));
   for (let r = 0; r < memoryRuns; r++) memory.push(await bench.memory(memRate));
-  const per10k = (f: (m: (typeof memory)[number]) => number) =>
-    memory.length ? median(memory.map((m) => ((f(m) - m.baselineKiB) / 1024) * (10_000 / Math.max(1, m.live)))) : NaN;
+  const per10k = (f: (m: MemoryRun) => number, base: (m: MemoryRun) => number = (m) => m.baselineKiB) =>
+    memory.length
+      ? median(memory.map((m) => ((f(m) - base(m)) / 1024) * (10_000 / Math.max(1, m.live))))
+      : NaN;
 
   const summary = {
     benchmark: 'sip-calls',
@@ -387,7 +409,10 @@ async function main(): Promise<void> {
     callsPerSecond: { ebb: ebbRate, kamailio: kamRate, ratio: ebbRate / kamRate, runs: best },
     atBestRate: {
       ebb: passing.ebb.map((t) => ({ retransmissions: t.retransmissions, rcvbufErrors: t.rcvbufErrors })),
-      kamailio: passing.kamailio.map((t) => ({ retransmissions: t.retransmissions, rcvbufErrors: t.rcvbufErrors })),
+      kamailio: passing.kamailio.map((t) => ({
+        retransmissions: t.retransmissions,
+        rcvbufErrors: t.rcvbufErrors,
+      })),
     },
     memory: {
       calls: opts.memoryCalls,
@@ -395,6 +420,10 @@ async function main(): Promise<void> {
       runs: memory,
       mibPer10kAtSetup: per10k((m) => m.setupKiB),
       mibPer10kLive: per10k((m) => m.liveKiB),
+      heapMibPer10kLive: per10k(
+        (m) => m.heapLiveKiB,
+        (m) => m.heapBeforeKiB,
+      ),
     },
   };
   if (values.json) {
@@ -406,8 +435,14 @@ async function main(): Promise<void> {
     table([
       ['figure (median of runs)', 'ebb', 'kamailio', 'ratio'],
       ['calls/s with 0 failed calls', String(ebbRate), String(kamRate), fixed(ebbRate / kamRate)],
-      ['MiB per 10,000 live calls (dialogs only)', fixed(summary.memory.mibPer10kLive), 'n/a', '—'],
-      ['MiB per 10,000 calls just set up (+ their transactions)', fixed(summary.memory.mibPer10kAtSetup), 'n/a', '—'],
+      ['RSS MiB per 10,000 live calls (dialogs only)', fixed(summary.memory.mibPer10kLive), 'n/a', '—'],
+      [
+        'RSS MiB per 10,000 calls just set up (+ transactions)',
+        fixed(summary.memory.mibPer10kAtSetup),
+        'n/a',
+        '—',
+      ],
+      ['JS heap MiB per 10,000 live calls', fixed(summary.memory.heapMibPer10kLive), 'n/a', '—'],
     ]),
   );
   console.log('');

@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { PoolResolver, runLoad, type Endpoint, type LoadStats } from '../client/index.ts';
+import {
+  PoolResolver,
+  SipCaller,
+  runLoad,
+  tcpSession,
+  type Endpoint,
+  type LoadStats,
+} from '../client/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
 import { globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -14,8 +21,13 @@ interface LoadCommandOptions {
 export function registerLoadCommand(program: Command): void {
   program
     .command('load')
-    .description('demo traffic through the client connector; prints accepted, failed and re-tried sessions')
-    .option('--service <id>', "a tcp service of the pool (default: the first member's primary service)")
+    .description(
+      'demo traffic (TCP sessions or SIP calls) through the client connector; prints accepted, failed and re-tried sessions',
+    )
+    .option(
+      '--service <id>',
+      "a tcp or sip service of the pool (default: the first member's primary service)",
+    )
     .option('--rate <n/s>', 'new sessions per second', '10')
     .option('--duration <dur>', 'how long to start sessions', '30s')
     .option('--hold <dur>', 'how long each session stays open', '2s')
@@ -36,36 +48,40 @@ export function registerLoadCommand(program: Command): void {
       const holdMs = parseDuration(opts.hold, '--hold');
       const serviceId = opts.service ?? config.members[0]!.services[0]!.id;
       const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
-      const listener = service?.listeners.find((l) => l.protocol === 'tcp');
+      // A tcp listener, or a sip one over UDP: those are the sessions this load knows how to make.
+      const listener =
+        service?.listeners.find((l) => l.protocol === 'tcp') ??
+        service?.listeners.find((l) => l.protocol === 'sip' && l.transport === 'udp');
       if (!service || !listener) {
         throw new EbbError(
           'EBB_BAD_SERVICE',
-          `--service: "${serviceId}" is not a tcp service of pool ${config.pool.name}`,
-          {
-            exitCode: 2,
-          },
+          `--service: "${serviceId}" is not a tcp or sip/udp service of pool ${config.pool.fqdn}`,
+          { exitCode: 2 },
         );
       }
       const resolver = new PoolResolver(
         opts.resolver === 'system' ? {} : { server: opts.resolver ?? config.dns.listen },
       );
+      const transport = listener.protocol === 'sip' ? 'udp' : 'tcp';
+      const what = listener.protocol === 'sip' ? 'SIP calls' : 'TCP sessions';
       if (!options.json) {
         process.stderr.write(
-          `ebb load: ${rate}/s for ${formatDuration(durationMs)}, each held ${formatDuration(holdMs)}, service ${serviceId} via DNS _${serviceId}._tcp.${config.pool.fqdn}\n`,
+          `ebb load: ${rate}/s ${what} for ${formatDuration(durationMs)}, each held ${formatDuration(holdMs)}, via DNS _${serviceId}._${transport}.${config.pool.fqdn}\n`,
         );
       }
       const answers = new CachedAnswers(
-        () => resolver.resolveService(config.pool.fqdn, serviceId, 'tcp'),
+        () => resolver.resolveService(config.pool.fqdn, serviceId, transport),
         config.pool.dnsTtl * 1000,
       );
+      const caller = listener.protocol === 'sip' ? await SipCaller.open() : null;
       const stats = await runLoad({
         endpoints: () => answers.next(),
+        session: caller ? caller.runner(serviceId) : tcpSession(listener.upstream === 'builtin:echo'),
         ratePerSecond: rate,
         durationMs,
         holdMs,
-        echo: listener.upstream === 'builtin:echo',
         ...(options.json ? {} : { onProgress: (s: LoadStats) => process.stderr.write(`${line(s)}\n`) }),
-      });
+      }).finally(() => caller?.close());
       if (options.json) printJson(stats);
       else
         process.stdout.write(

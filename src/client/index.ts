@@ -7,4 +7,13 @@ export {
   type ConnectOptions,
   type ConnectResult,
 } from './pool-connector.ts';
-export { runLoad, type LoadOptions, type LoadStats } from './load-generator.ts';
+export {
+  runLoad,
+  NotAcceptedError,
+  type LoadOptions,
+  type LoadStats,
+  type SessionOutcome,
+  type SessionRunner,
+} from './load-generator.ts';
+export { tcpSession } from './tcp-echo-session.ts';
+export { SipCaller } from './sip-caller.ts';

@@ -64,6 +64,8 @@ const service = z
     /** SPEC §4.2: how a paused sip service turns away dialog-creating requests. */
     reroute: z.enum(['reject', 'redirect']).default('reject'),
     retryAfter: z.number().int().min(0).max(86_400).default(30),
+    /** sip only: a dialog with no request for this long is counted as ended, so a lost BYE cannot hold a drain. */
+    sipMaxIdle: duration.optional(),
     listeners: z.array(listener).min(1, 'must list at least one listener'),
   })
   .strict();

@@ -55,3 +55,41 @@ export { SipStreamParser, SipStreamState, type SipStreamSink } from './sip-strea
 export { formatSipUri, isAbsoluteUri, parseSipUri, SipUriScheme, type SipUri } from './sip-uri.ts';
 export { validateRequest, validateResponse, type MessageEssentials } from './validate-request.ts';
 export { formatVia, parseVia, type Via } from './via.ts';
+// The SIP front end's socket-free parts: peers, transactions, dialogs, the proxy core, the demo UAS.
+export {
+  isSelfUri,
+  peerKey,
+  samePeer,
+  SipTransportName,
+  uriTarget,
+  viaProtocol,
+  viaTarget,
+  type SipPeer,
+  type SipSelf,
+  type SipSender,
+} from './sip-peer.ts';
+export { replyTarget, stampReceived, stampVia } from './via-received.ts';
+export { ExpiryWheel } from './expiry-wheel.ts';
+export {
+  BranchDeriver,
+  T1_MS,
+  T2_MS,
+  TIMER_64T1_MS,
+  TIMER_C_MS,
+  TransactionTable,
+  transactionKey,
+  type ServerTransaction,
+} from './transaction-table.ts';
+export { Dialog, DialogState, DialogUsage, dialogKey, type CallAttempt, type DialogParty } from './dialog.ts';
+export {
+  contactUri,
+  DialogTracker,
+  parseDeltaSeconds,
+  parseSubscriptionState,
+  splitRecordRoute,
+  type SipSessionSink,
+} from './dialog-tracker.ts';
+export { cancelFor, MAINTENANCE_REASON, ownVia, requestToParty } from './dialog-requests.ts';
+export { UacRequests } from './uac-requests.ts';
+export { SipProxyCore, type SipProxyCoreOptions, type SipProxyStats } from './sip-proxy-core.ts';
+export { DemoUas, type DemoUasStats } from './demo-uas.ts';

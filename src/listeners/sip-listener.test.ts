@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, createServer, type Socket } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import {
+  getHeader,
+  getHeaderValues,
+  parseDatagram,
+  parseNameAddr,
+  SipStreamParser,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/index.ts';
+import type { SessionSink } from './listener.ts';
+import { SipListener } from './sip-listener.ts';
+
+const host = '127.0.0.1';
+
+function countingSink() {
+  const counts = { opened: 0, closed: 0, forced: 0, upstreamFailed: 0 };
+  const sink: SessionSink = {
+    opened: () => counts.opened++,
+    closed: (forced) => {
+      counts.closed++;
+      if (forced) counts.forced++;
+    },
+    upstreamFailed: () => counts.upstreamFailed++,
+  };
+  return { sink, counts };
+}
+
+/** A bare-bones SIP phone on a real socket: sends text, keeps what comes back. */
+class RawUa {
+  readonly transport: 'udp' | 'tcp';
+  readonly received: SipMessage[] = [];
+  port = 0;
+  #udp: UdpSocket | undefined;
+  #tcp: Socket | undefined;
+  #target: { host: string; port: number };
+  #callId = randomBytes(6).toString('hex');
+  #tag = randomBytes(4).toString('hex');
+  #cseq = 0;
+
+  private constructor(transport: 'udp' | 'tcp', target: { host: string; port: number }) {
+    this.transport = transport;
+    this.#target = target;
+  }
+
+  static async open(transport: 'udp' | 'tcp', target: { host: string; port: number }): Promise<RawUa> {
+    const ua = new RawUa(transport, target);
+    if (transport === 'udp') {
+      const s = createSocket('udp4');
+      s.on('message', (buf) => ua.received.push(parseDatagram(buf)));
+      await new Promise<void>((resolve) => s.bind(0, host, () => resolve()));
+      ua.#udp = s;
+      ua.port = s.address().port;
+    } else {
+      const parser = new SipStreamParser({ onMessage: (m) => ua.received.push(m), onError: () => {} });
+      const s = connect({ host: target.host, port: target.port });
+      s.on('data', (d: Buffer) => parser.push(d));
+      s.on('error', () => {});
+      await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+      ua.#tcp = s;
+      ua.port = s.localPort!;
+    }
+    return ua;
+  }
+
+  send(text: string): void {
+    if (this.#udp) this.#udp.send(text, this.#target.port, this.#target.host);
+    else this.#tcp!.write(text);
+  }
+
+  request(
+    method: string,
+    opts: { uri?: string; toTag?: string; route?: string[]; user?: string | null } = {},
+  ): string {
+    if (method !== 'ACK') this.#cseq++;
+    const user = opts.user === null ? '' : `${opts.user ?? 'conf'}@`;
+    const uri = opts.uri ?? `sip:${user}${this.#target.host}:${this.#target.port}`;
+    const t = this.transport.toUpperCase();
+    return [
+      `${method} ${uri} SIP/2.0`,
+      `Via: SIP/2.0/${t} ${host}:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+      ...(opts.route ?? []).map((r) => `Route: ${r}`),
+      'Max-Forwards: 70',
+      `From: <sip:ua@${host}>;tag=${this.#tag}`,
+      `To: <sip:conf@${this.#target.host}>${opts.toTag ? `;tag=${opts.toTag}` : ''}`,
+      `Call-ID: ${this.#callId}`,
+      `CSeq: ${method === 'ACK' ? 1 : this.#cseq} ${method}`,
+      `Contact: <sip:ua@${host}:${this.port};transport=${this.transport}>`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+  }
+
+  async next(match: (m: SipMessage) => boolean, what: string, timeoutMs = 3000): Promise<SipMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.received.findIndex(match);
+      if (i !== -1) return this.received.splice(i, 1)[0]!;
+      if (Date.now() > deadline) assert.fail(`no ${what}; got ${this.received.map(line).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  response(status: number, method?: string): Promise<SipResponse> {
+    return this.next(
+      (m) =>
+        m.kind === 'response' && m.status === status && (!method || getHeader(m, 'CSeq')!.endsWith(method)),
+      `${status}`,
+    ) as Promise<SipResponse>;
+  }
+
+  /** INVITE, 200, ACK along the Record-Route: returns what the BYE needs. */
+  async call(): Promise<{ toTag: string; contact: string; route: string[] }> {
+    this.send(this.request('INVITE'));
+    const ok = await this.response(200, 'INVITE');
+    const toTag = parseNameAddr(getHeader(ok, 'To')!).params.get('tag')!;
+    const contact = parseNameAddr(getHeader(ok, 'Contact')!).uri;
+    const route = getHeaderValues(ok, 'Record-Route').reverse();
+    this.send(this.request('ACK', { uri: contact, toTag, route }));
+    return { toTag, contact, route };
+  }
+
+  close(): void {
+    this.#udp?.close();
+    this.#tcp?.destroy();
+  }
+}
+
+function line(m: SipMessage): string {
+  return m.kind === 'request' ? m.method : String(m.status);
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not reached: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('SipListener on real sockets, with the built-in callee', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function listener(
+    transport: 'udp' | 'tcp',
+    upstream: SipListener['upstream'] | 'builtin' = 'builtin',
+  ) {
+    const { sink, counts } = countingSink();
+    const l = new SipListener({
+      host,
+      port: 0,
+      transport,
+      upstream: upstream ?? 'builtin',
+      sink,
+      retryAfter: 9,
+      endWaitMs: 500,
+    });
+    cleanups.push(() => l.close());
+    return { l, counts };
+  }
+
+  async function ua(transport: 'udp' | 'tcp', l: SipListener) {
+    const u = await RawUa.open(transport, { host, port: l.port });
+    cleanups.push(() => u.close());
+    return u;
+  }
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`${transport}: open(true) binds and refuses; accept() takes calls; refuse() keeps the socket and the calls`, async () => {
+      const { l, counts } = await listener(transport);
+      await l.open(true);
+      assert.match(l.description, new RegExp(`^sip/${transport} 127\\.0\\.0\\.1:0 → builtin:sip-uas$`));
+      const u = await ua(transport, l);
+      u.send(u.request('OPTIONS', { user: null }));
+      assert.equal(getHeader(await u.response(503), 'Retry-After'), '9');
+      u.send(u.request('INVITE'));
+      await u.response(503, 'INVITE');
+      assert.equal(counts.opened, 0);
+
+      await l.accept();
+      u.send(u.request('OPTIONS', { user: null }));
+      await u.response(200, 'OPTIONS');
+      const dialog = await u.call();
+      await until(() => l.sessions === 1, 'one session');
+
+      await l.refuse();
+      const other = await ua(transport, l);
+      other.send(other.request('INVITE'));
+      await other.response(503, 'INVITE');
+      u.send(u.request('BYE', { uri: dialog.contact, toTag: dialog.toTag, route: dialog.route }));
+      await u.response(200, 'BYE');
+      await until(() => counts.closed === 1, 'the BYE ends the session');
+      assert.deepEqual(counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
+      assert.equal(l.sessions, 0);
+    });
+
+    it(`${transport}: close() ends the calls left with a maintenance BYE, counted as forced`, async () => {
+      const { l, counts } = await listener(transport);
+      await l.open(false);
+      const u = await ua(transport, l);
+      await u.call();
+      await until(() => l.sessions === 1, 'one session');
+      const closing = l.close();
+      const bye = (await u.next((m) => m.kind === 'request' && m.method === 'BYE', 'BYE')) as SipRequest;
+      assert.equal(getHeader(bye, 'Reason'), 'SIP;cause=503;text="maintenance"');
+      const via = getHeaderValues(bye, 'Via')[0]!;
+      u.send(
+        [
+          'SIP/2.0 200 OK',
+          `Via: ${via}`,
+          `From: ${getHeader(bye, 'From')}`,
+          `To: ${getHeader(bye, 'To')}`,
+          `Call-ID: ${getHeader(bye, 'Call-ID')}`,
+          `CSeq: ${getHeader(bye, 'CSeq')}`,
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\r\n'),
+      );
+      await closing;
+      assert.deepEqual(counts, { opened: 1, closed: 1, forced: 1, upstreamFailed: 0 });
+    });
+  }
+
+  it('a port in use: open() fails with EBB_LISTEN_FAILED and leaves nothing behind', async () => {
+    const first = await listener('udp');
+    await first.l.open(false);
+    const { sink } = countingSink();
+    const second = new SipListener({ host, port: first.l.port, transport: 'udp', upstream: 'builtin', sink });
+    await assert.rejects(
+      second.open(false),
+      (err: Error & { code?: string }) => err.code === 'EBB_LISTEN_FAILED',
+    );
+    assert.equal(second.sessions, 0);
+  });
+
+  it('tcp: an upstream that refuses connections: the caller gets 503 and the failure is counted', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, host, () => resolve()));
+    const deadPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const { l, counts } = await listener('tcp', { host, port: deadPort });
+    await l.open(false);
+    const u = await ua('tcp', l);
+    u.send(u.request('INVITE'));
+    await u.response(503, 'INVITE');
+    assert.deepEqual(counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 1 });
+  });
+});

@@ -1,0 +1,158 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { ListenError } from '../core/index.ts';
+import { peerKey, SipStreamParser, type SipMessage, type SipPeer } from '../sip/index.ts';
+import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
+
+/** A connection further behind than this is dropped rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const CONNECT_TIMEOUT_MS = 5000;
+const MAX_CONNECTIONS = 10_000;
+
+interface Connection {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly parser: SipStreamParser;
+  readonly peer: SipPeer;
+  readonly key: string;
+  connected: boolean;
+  /** Told when an outgoing connection fails before it is up. */
+  failures: Array<(err: Error) => void>;
+}
+
+/**
+ * SIP over TCP (RFC 3261 §18): a listening server plus the connections it accepted or opened. A message
+ * for a peer goes over the connection named in the peer, else over any open connection to that address,
+ * else over a new one (connection reuse, §18.2.2 and RFC 5923 spirit). Framing errors close the connection
+ * after the answer is written; CRLFCRLF pings get a CRLF pong (RFC 5626 §3.5.1).
+ */
+export class SipTcpTransport implements SipTransport {
+  readonly name = 'tcp' as const;
+  readonly #o: SipTransportOptions;
+  readonly #connections = new Map<number, Connection>();
+  readonly #byAddress = new Map<string, Connection>();
+  #server: Server | null = null;
+  #closed = false;
+  #nextId = 1;
+  #port: number;
+
+  constructor(options: SipTransportOptions) {
+    this.#o = options;
+    this.#port = options.port;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  async listen(): Promise<void> {
+    if (this.#server) return;
+    this.#closed = false;
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (this.#connections.size >= MAX_CONNECTIONS) return socket.destroy();
+      this.#adopt(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, true);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new ListenError(`tcp ${this.#o.host}:${this.#o.port}: ${err.message}`, err)),
+      );
+      server.listen({ host: this.#o.host, port: this.#o.port, backlog: 4096, exclusive: true }, () =>
+        resolve(),
+      );
+    });
+    server.removeAllListeners('error');
+    server.on('error', (err) => this.#o.onError?.(err));
+    this.#port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  send(to: SipPeer, data: Buffer, onFail?: (err: Error) => void): void {
+    let conn = to.connection === undefined ? undefined : this.#connections.get(to.connection);
+    conn ??= this.#byAddress.get(peerKey(to.host, to.port));
+    conn ??= this.#dial(to.host, to.port);
+    if (!conn) {
+      onFail?.(new Error('transport closed'));
+      return;
+    }
+    if (conn.socket.writableLength > MAX_BUFFERED_BYTES) {
+      conn.socket.destroy();
+      onFail?.(new Error(`connection to ${conn.key} is too far behind`));
+      return;
+    }
+    if (!conn.connected && onFail) conn.failures.push(onFail);
+    conn.socket.write(data);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const server = this.#server;
+    this.#server = null;
+    for (const conn of [...this.#connections.values()]) conn.socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #dial(host: string, port: number): Connection | undefined {
+    if (this.#closed) return undefined;
+    const socket = connect({ host, port, localAddress: this.#o.host, noDelay: true });
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () =>
+      socket.destroy(new Error(`connect to ${peerKey(host, port)} timed out`)),
+    );
+    return this.#adopt(socket, { host, port }, false);
+  }
+
+  #adopt(socket: Socket, address: { host: string; port: number }, connected: boolean): Connection {
+    const id = this.#nextId++;
+    const peer: SipPeer = { host: address.host, port: address.port, connection: id };
+    const parser = new SipStreamParser({
+      onMessage: (message: SipMessage) => this.#deliver(() => this.#o.events.onMessage(message, peer)),
+      onError: (err) => {
+        this.#deliver(() => this.#o.events.onParseError(err, peer));
+        socket.end(); // after a framing error nothing more on this connection can be trusted
+      },
+      onKeepAlive: () => socket.write('\r\n'),
+    });
+    const conn: Connection = {
+      id,
+      socket,
+      parser,
+      peer,
+      key: peerKey(address.host, address.port),
+      connected,
+      failures: [],
+    };
+    this.#connections.set(id, conn);
+    if (!this.#byAddress.has(conn.key)) this.#byAddress.set(conn.key, conn);
+    socket.setKeepAlive(true, 30_000);
+    socket.on('data', (chunk: Buffer) => parser.push(chunk));
+    socket.on('end', () => parser.end());
+    socket.once('connect', () => {
+      conn.connected = true;
+      conn.failures = [];
+      socket.setTimeout(0);
+    });
+    socket.on('error', (err) => this.#fail(conn, err));
+    socket.once('close', () => {
+      this.#fail(conn, new Error(`connection to ${conn.key} closed`));
+      this.#connections.delete(id);
+      if (this.#byAddress.get(conn.key) === conn) this.#byAddress.delete(conn.key);
+    });
+    return conn;
+  }
+
+  #fail(conn: Connection, err: Error): void {
+    const failures = conn.failures;
+    conn.failures = [];
+    for (const f of failures) f(err);
+  }
+
+  #deliver(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#o.onError?.(err);
+    }
+  }
+}
