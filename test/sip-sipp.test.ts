@@ -101,6 +101,7 @@ describe('SIP front end with SIPp as caller and callee', () => {
       const paused = await ebb.service('m1', 'voice');
       assert.equal(paused.state, 'paused');
       assert.equal(paused.sessions, calls, 'refused calls are not sessions');
+      assert.ok(paused.refused >= 10, `the 503s are counted as refused (${paused.refused})`);
       assert.equal(paused.drained, false);
 
       const h = await held.wait(20_000);

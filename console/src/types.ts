@@ -22,6 +22,7 @@ export interface ServiceStatus {
   forced: number;
   accepted: number;
   upstreamFailures: number;
+  refused: number;
   drainStartedAt: number | null;
   drainedAt: number | null;
   deadlineAt: number | null;

@@ -45,6 +45,7 @@ export class InMemoryPool {
       forced: 0,
       accepted: 0,
       upstreamFailures: 0,
+      refused: 0,
       intentRevision: 0,
       drainStartedAt: null,
       drainedAt: null,

@@ -58,6 +58,7 @@ function service(id: string): ServiceStatusView {
     intent: 'running',
     accepting: true,
     minAccepting: 1,
+    refused: 0,
     sessions: 0,
     drained: false,
     forced: 0,

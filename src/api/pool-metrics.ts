@@ -110,6 +110,12 @@ export class PoolMetrics {
       'counter',
     );
     perService(
+      'ebb_sessions_refused_total',
+      'New sessions turned away while refusing where the protocol answers (SIP 503/302); a paused tcp listener is refused by the kernel and not counted',
+      (s) => s.refused,
+      'counter',
+    );
+    perService(
       'ebb_upstream_failures_total',
       'Sessions the service accepted but could not connect upstream (the client was closed)',
       (s) => s.upstreamFailures,

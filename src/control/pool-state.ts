@@ -39,6 +39,7 @@ export interface ServiceStatusView {
   forced: number;
   accepted: number;
   upstreamFailures: number;
+  refused: number;
   drainStartedAt: number | null;
   drainedAt: number | null;
   deadlineAt: number | null;
@@ -146,6 +147,7 @@ export class PoolState {
             forced: status?.forced ?? 0,
             accepted: status?.accepted ?? 0,
             upstreamFailures: status?.upstreamFailures ?? 0,
+            refused: status?.refused ?? 0,
             drainStartedAt: status?.drainStartedAt ?? null,
             drainedAt: status?.drainedAt ?? null,
             deadlineAt: intent.deadlineAt,

@@ -56,6 +56,8 @@ export interface ServiceStatus {
   accepted: number;
   /** Upstream connects that failed (the client was closed). */
   upstreamFailures: number;
+  /** New sessions turned away while refusing, where the protocol answers (SIP 503/302). */
+  refused: number;
   /** The store revision of the intent this status reflects. */
   intentRevision: number;
   /** When the current drain began (pause or graceful stop), epoch ms. */

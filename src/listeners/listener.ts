@@ -5,6 +5,11 @@ export interface SessionSink {
   closed(forced: boolean): void;
   /** A new session could not reach the upstream; the client was turned away. */
   upstreamFailed(): void;
+  /**
+   * A new session turned away while refusing, where the protocol answers (SIP 503/302). A paused tcp
+   * listener cannot count: the kernel refuses the connect.
+   */
+  refused?(): void;
 }
 
 /**

@@ -43,6 +43,7 @@ export class ServiceRuntime {
   private forcedCount = 0;
   private acceptedCount = 0;
   private upstreamFailureCount = 0;
+  private refusedCount = 0;
   private drainStartedAt: number | null = null;
   private drainedAt: number | null = null;
   private lastError: string | null = null;
@@ -61,6 +62,10 @@ export class ServiceRuntime {
         this.options.onChange(false);
       },
       closed: (forced) => this.onSessionClosed(forced),
+      refused: () => {
+        this.refusedCount++;
+        this.options.onChange(false);
+      },
       upstreamFailed: () => {
         this.upstreamFailureCount++;
         this.options.onChange(false);
@@ -90,6 +95,7 @@ export class ServiceRuntime {
       forced: this.forcedCount,
       accepted: this.acceptedCount,
       upstreamFailures: this.upstreamFailureCount,
+      refused: this.refusedCount,
       intentRevision: this.intentRevision,
       drainStartedAt: this.drainStartedAt,
       drainedAt: this.drainedAt,

@@ -13,6 +13,8 @@ export interface SipSessionSink {
   opened(): void;
   closed(forced: boolean): void;
   upstreamFailed(): void;
+  /** A new session turned away while refusing (503 or 302); for the refused counter. */
+  refused?(): void;
 }
 
 export interface DialogTrackerOptions {

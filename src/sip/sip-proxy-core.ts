@@ -395,6 +395,7 @@ export class SipProxyCore {
   /** SPEC §4.2: a new session while refusing gets 302 to an accepting member, or 503 with Retry-After. */
   #refuse(req: SipRequest, ess: MessageEssentials, from: SipPeer, key: string, now: number): void {
     this.#stats.refused++;
+    this.#o.sink.refused?.();
     const other = this.#o.redirect?.();
     if (other) {
       const user = uriUser(req.uri);
