@@ -72,6 +72,13 @@ function crossFieldIssues(config: PoolConfig): FieldIssue[] {
         issues.push({ path: `${at}.id`, message: `duplicate service id "${service.id}"` });
       serviceIds.add(service.id);
       service.listeners.forEach((listener, l) => {
+        // SPEC §1 names http listeners; until their front end exists, say so here rather than at start-up.
+        if (listener.protocol === 'http') {
+          issues.push({
+            path: `${at}.listeners[${l}].protocol`,
+            message: 'http listeners are not supported yet (tcp, sip)',
+          });
+        }
         const key = `${member.address}:${listener.port}/${listener.transport}`;
         const path = `${at}.listeners[${l}].port`;
         const other = bound.get(key);
