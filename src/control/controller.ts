@@ -153,19 +153,36 @@ export class Controller {
     const compares: Compare[] = [];
     const current = new Map<string, { intent: ServiceIntent; revision: number }>();
     const agentUp = new Map<string, boolean>();
+    // Range reads, not one read per member: a pause in a pool of a thousand stays a few round trips.
+    const rows = new Map<string, { value: string; modRevision: number }>();
+    const [agentRows, intentRows, guardRows] = await Promise.all([
+      this.store.list(this.state.keys.agents()),
+      this.store.list(this.state.keys.intents()),
+      this.store.list(this.state.keys.guards()),
+    ]);
+    for (const row of [...agentRows, ...intentRows, ...guardRows]) rows.set(row.key, row);
+    const revisionOf = (key: string) => rows.get(key)?.modRevision ?? 0;
     for (const m of members) {
-      const agentKey = this.state.keys.agent(m.id);
-      const agent = await this.store.get(agentKey);
-      agentUp.set(m.id, agent !== undefined);
-      compares.push({ key: agentKey, modRevision: agent?.modRevision ?? 0 });
+      agentUp.set(m.id, rows.has(this.state.keys.agent(m.id)));
       for (const s of m.services) {
         if (!targets.includes(s.id)) continue;
         const key = this.state.keys.intent(m.id, s.id);
-        const row = await this.store.get(key);
+        const row = rows.get(key);
         const intent = (row && parseIntent(row.value)) || defaultIntent(s.startup);
         current.set(`${m.id}/${s.id}`, { intent, revision: row?.modRevision ?? 0 });
-        compares.push({ key, modRevision: row?.modRevision ?? 0 });
       }
+    }
+    // SPEC §5, atomically: every command that changes a service's intent also rewrites that service's
+    // guard key, so comparing the guard key (not each member's intent: etcd caps a transaction at 128
+    // operations) is enough for two racing commands to see each other. The target's own intents are
+    // compared too, for commands that skip the guard (resume, startup).
+    for (const service of targets) {
+      compares.push({
+        key: this.state.keys.guard(service),
+        modRevision: revisionOf(this.state.keys.guard(service)),
+      });
+      const key = this.state.keys.intent(request.member, service);
+      compares.push({ key, modRevision: revisionOf(key) });
     }
 
     const ops: TxnOp[] = [];
@@ -183,6 +200,11 @@ export class Controller {
         type: 'put',
         key: this.state.keys.intent(request.member, service),
         value: JSON.stringify(next),
+      });
+      ops.push({
+        type: 'put',
+        key: this.state.keys.guard(service),
+        value: JSON.stringify({ by: request.by, member: request.member, at: Date.now() }),
       });
       changes.push({ service, from: intent.run, to: next.run });
       after.set(service, next.run);

@@ -6,6 +6,7 @@
  *   ebb/<pool>/agent/<member>              agent liveness, on the agent's lease
  *   ebb/<pool>/event/<time>-<member>-<n>   recent events
  *   ebb/<pool>/audit/<time>-<n>            audit trail
+ *   ebb/<pool>/guard/<service>             touched by every intent change of the service (capacity guard)
  */
 export class PoolKeys {
   readonly prefix: string;
@@ -43,6 +44,13 @@ export class PoolKeys {
   }
   audits(): string {
     return `${this.prefix}audit/`;
+  }
+  /** Rewritten with every intent change of the service: what racing commands compare (SPEC §5). */
+  guard(service: string): string {
+    return `${this.prefix}guard/${service}`;
+  }
+  guards(): string {
+    return `${this.prefix}guard/`;
   }
 
   /** `intent/fe01/echo` → { kind: 'intent', member: 'fe01', service: 'echo' }. */
