@@ -135,7 +135,11 @@ export class BenchProcess {
   readonly child: ChildProcess;
   readonly name: string;
   output = '';
+  /** Standard output alone (the last `maxOutput` bytes too), for programs that print JSON there. */
+  stdout = '';
   private readonly exited: Promise<void>;
+  /** After exit and after its stdout and stderr have been read to the end. */
+  private readonly closed: Promise<void>;
 
   constructor(
     name: string,
@@ -158,8 +162,13 @@ export class BenchProcess {
     // A write to a process that has just exited must not crash the benchmark.
     this.child.stdin?.on('error', () => {});
     this.child.stdout!.on('data', keep);
+    this.child.stdout!.on('data', (d: Buffer) => {
+      this.stdout += d.toString();
+      if (this.stdout.length > maxOutput) this.stdout = this.stdout.slice(-maxOutput);
+    });
     this.child.stderr!.on('data', keep);
     this.exited = new Promise((done) => this.child.once('exit', () => done()));
+    this.closed = new Promise((done) => this.child.once('close', () => done()));
     onCleanup(() => this.stop());
   }
 
@@ -210,6 +219,23 @@ export class BenchProcess {
   /** Writes one line to the process's stdin (started with `stdin: true`). */
   send(line: string): void {
     this.child.stdin!.write(`${line}\n`);
+  }
+
+  /** Resolves with the exit code (null if ended by a signal) once the process has exited and its output is read; bounded. */
+  async waitForExit(timeoutMs: number): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name} still running after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.child.exitCode;
   }
 
   /** SIGTERM by PID, SIGKILL after `graceMs`; resolves when the process is gone. */

@@ -76,9 +76,13 @@ async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise
   await runner.start();
   runner.state.onEvent((event) => process.stdout.write(`${formatEvent(event)}\n`));
   announce();
+  // Store and agent timers are unref'd, and a paused tcp service has no listening socket: without this
+  // a lone `ebb agent` whose services are all paused would run out of work and exit.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       process.stdout.write(`\nebb: ${signal}: stopping\n`);
+      clearInterval(keepAlive);
       void runner.stop().then(resolve);
     };
     process.once('SIGINT', () => shutdown('SIGINT'));

@@ -68,6 +68,8 @@ export class PoolState {
   private readonly eventListeners = new Set<(event: EbbEvent) => void>();
   private watcher: Watcher | null = null;
   private readonly revisions = new Map<string, number>();
+  /** `member/service` → its config: looked up for every member on every view rebuild. */
+  private readonly serviceIndex: Map<string, ServiceConfig>;
   /** The last view built; DNS asks for it on every query, so it is rebuilt only after a change. */
   private cachedView: PoolView | null = null;
 
@@ -75,6 +77,9 @@ export class PoolState {
     this.config = config;
     this.store = store;
     this.keys = new PoolKeys(config.pool.name);
+    this.serviceIndex = new Map(
+      config.members.flatMap((m) => m.services.map((s) => [`${m.id}/${s.id}`, s] as const)),
+    );
   }
 
   async start(): Promise<void> {
@@ -119,7 +124,7 @@ export class PoolState {
   }
 
   serviceConfig(member: string, service: string): ServiceConfig | undefined {
-    return this.config.members.find((m) => m.id === member)?.services.find((s) => s.id === service);
+    return this.serviceIndex.get(`${member}/${service}`);
   }
 
   snapshot(): PoolStatus {

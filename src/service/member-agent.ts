@@ -51,6 +51,7 @@ export class MemberAgent {
   private readonly applying = new Map<string, Promise<void>>();
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
   private readonly statusWrites = new Map<string, Promise<void>>();
+  private readonly queuedStatusWrites = new Map<string, Promise<void>>();
   private readonly recentEventKeys: string[] = [];
   private eventSeq = 0;
   private lease: Lease | null = null;
@@ -292,9 +293,14 @@ export class MemberAgent {
 
   /** Writes the service's status as it is when the write runs, after any write already under way. */
   private writeStatus(serviceId: string): Promise<void> {
+    // A write that is queued but not started will send the status as it is then: no need for another,
+    // and with a slow store the queue would otherwise grow without bound.
+    const queued = this.queuedStatusWrites.get(serviceId);
+    if (queued) return queued;
     const runtime = this.runtimes.get(serviceId)!;
     const previous = this.statusWrites.get(serviceId) ?? Promise.resolve();
     const next = previous.then(async () => {
+      this.queuedStatusWrites.delete(serviceId);
       try {
         await this.options.store.put(
           this.keys.status(this.member.id, serviceId),
@@ -313,6 +319,7 @@ export class MemberAgent {
       }
     });
     this.statusWrites.set(serviceId, next);
+    this.queuedStatusWrites.set(serviceId, next);
     return next;
   }
 

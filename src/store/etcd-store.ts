@@ -138,7 +138,9 @@ export class EtcdStore implements Store {
   }
 
   async txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult> {
-    const res = await this.call(`txn on ${[...compares, ...ops].map((x) => x.key).join(' ')}`, () =>
+    const keys = [...compares, ...ops].map((x) => x.key);
+    const what = `txn on ${keys.slice(0, 4).join(' ')}${keys.length > 4 ? ` and ${keys.length - 4} more` : ''}`;
+    const res = await this.call(what, () =>
       this.client.kv.txn({
         // An absent key has mod_revision 0 in etcd's compare, so `modRevision: 0` means "does not exist".
         compare: compares.map((c) => ({
