@@ -17,8 +17,11 @@ import { bootIntent } from './boot-intent.ts';
 import { LocalIntents, type LocalIntent } from './local-intents.ts';
 import { ServiceRuntime } from './service-runtime.ts';
 
-/** Session-count changes are written at most this often; state changes are written at once. */
-const statusCoalesceMs = 50;
+/**
+ * Session-count changes are written at most this often; state changes (and a drain completing) are
+ * written at once. A shared etcd cluster carries every member's writes, so counts go slower there.
+ */
+const statusCoalesceMs = { sqlite: 50, etcd: 500 } as const;
 /** Events kept in the store per member, for late readers. */
 const eventsKept = 500;
 /** How long boot waits for the shared store before using the local copy of the intents. */
@@ -287,7 +290,7 @@ export class MemberAgent {
     const timer = setTimeout(() => {
       this.flushTimers.delete(serviceId);
       void this.writeStatus(serviceId);
-    }, statusCoalesceMs);
+    }, statusCoalesceMs[this.options.store.kind]);
     this.flushTimers.set(serviceId, timer);
   }
 
