@@ -28,8 +28,7 @@
  * `A echo.<fqdn>` over UDP — `echo` is a service only the 3 real members have — and `pool-tcp` asks the full
  * `A <fqdn>` over one TCP connection (1,003 records per answer, a 16 KB response).
  *
- * `ebb agent` exits once every service of its member is paused on SQLite (a problem in src/, see
- * docs/benchmarks.md), so agents are started through bench/lib/ebb-keepalive.ts. `--etcd-max-txn-ops N`
+ * `--etcd-max-txn-ops N`
  * starts etcd with a higher limit of operations per transaction (0, the default: etcd's own, 128); builds
  * of Ebb whose pause transaction compared every member's agent key needed it past ~124 members.
  */

@@ -29,17 +29,16 @@ export class EbbDeployment {
     options: {
       timeoutMs?: number;
       nodeArgs?: string[];
-      agentKeepAlive?: boolean;
       /** Split mode: start only the agents (no `ebb dns`, no `ebb api`). */
       agentsOnly?: boolean;
     } = {},
   ): Promise<EbbDeployment> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const ebb = (name: string, args: string[], entry = 'bin/ebb.js') =>
+    const ebb = (name: string, args: string[]) =>
       new BenchProcess(
         name,
         nodeBin,
-        [...nodeFlags, ...(options.nodeArgs ?? []), join(root, entry), ...args],
+        [...nodeFlags, ...(options.nodeArgs ?? []), join(root, 'bin/ebb.js'), ...args],
         {},
       );
     const processes: BenchProcess[] = [];
@@ -51,10 +50,8 @@ export class EbbDeployment {
         await up.waitForOutput(/is up/, timeoutMs);
       } else {
         const config = ['--config', layout.configPath];
-        // Through ebb-keepalive.ts unless told otherwise: see that file for the src/ bug it works around.
-        const agentEntry = options.agentKeepAlive === false ? 'bin/ebb.js' : 'bench/lib/ebb-keepalive.ts';
         const agents = layout.real.map((m) =>
-          ebb(`ebb agent ${m.id}`, [...config, 'agent', '--member', m.id], agentEntry),
+          ebb(`ebb agent ${m.id}`, [...config, 'agent', '--member', m.id]),
         );
         processes.push(...agents);
         await Promise.all(agents.map((a) => a.waitForOutput(/: running/, timeoutMs)));
