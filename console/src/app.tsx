@@ -180,10 +180,13 @@ function describe(request: ActionRequest, result: CommandResult): Omit<Toast, 'i
       : result.changed.map((c) => `${c.service}: ${c.from} → ${c.to}`).join(', ');
   const lines = [changed || `No change (${result.unchanged.map((u) => `${u.service} ${u.why}`).join('; ')})`];
   if (result.forced) lines.push('Forced past the capacity guard (audited).');
-  if (!result.applied && result.changed.length > 0)
+  for (const f of result.failures ?? [])
+    lines.push(`${f.service}: not applied: ${f.message} (${f.code}); the agent keeps trying.`);
+  const failed = (result.failures ?? []).length > 0;
+  if (!result.applied && !failed && result.changed.length > 0)
     lines.push("Stored; the member's agent has not applied it yet (is it down?).");
   return {
-    tone: !result.applied && result.changed.length > 0 ? 'warn' : 'ok',
+    tone: failed ? 'danger' : !result.applied && result.changed.length > 0 ? 'warn' : 'ok',
     title: `${verb} ${label}`,
     text: lines.join(' '),
   };

@@ -71,7 +71,7 @@ export interface AuditRecord {
   service: string | null;
   reason: string;
   force: boolean;
-  result: 'ok' | 'refused' | 'error';
+  result: 'ok' | 'refused' | 'denied' | 'error';
   detail: string;
 }
 
@@ -81,6 +81,8 @@ export interface CommandResult {
   changed: Array<{ service: string; from: DesiredRun; to: DesiredRun; revision: number }>;
   unchanged: Array<{ service: string; why: string }>;
   applied: boolean;
+  /** Changes the agent reported it could not apply (older APIs leave it out). */
+  failures?: Array<{ service: string; code: string; message: string }>;
   forced: boolean;
   status: MemberStatus;
 }

@@ -9,9 +9,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Hono } from 'hono';
 import { pino } from 'pino';
+import { TokenTable } from '../auth/index.ts';
 import { validateConfig } from '../config/index.ts';
+import type { AuditRecord } from '../control/index.ts';
 import { PoolRunner } from '../runner/index.ts';
+import { z } from 'zod';
 import { createApiApp } from './api-app.ts';
+import { apiBase } from './api-test-support.ts';
+import {
+  AuditRecordSchema,
+  CommandResultSchema,
+  ErrorSchema,
+  MemberStatusSchema,
+  PoolStatusSchema,
+  ReadinessSchema,
+} from './response-schemas.ts';
 
 const net = 100 + Math.floor(Math.random() * 150);
 const port = 20_000 + Math.floor(Math.random() * 30_000);
@@ -43,7 +55,7 @@ describe('API app (in process)', () => {
   let app: Hono;
 
   const post = (path: string, body: string | object | undefined) =>
-    app.request(path, {
+    app.request(`${apiBase}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -77,8 +89,8 @@ describe('API app (in process)', () => {
   });
 
   it('GET /healthz and /v1/pool', async () => {
-    assert.equal((await app.request('/healthz')).status, 200);
-    const res = await app.request('/v1/pool');
+    assert.equal((await app.request(`${apiBase}/healthz`)).status, 200);
+    const res = await app.request(`${apiBase}/v1/pool`);
     assert.equal(res.status, 200);
     const pool = (await res.json()) as { pool: { name: string }; members: Array<{ id: string }> };
     assert.equal(pool.pool.name, `api${port}`);
@@ -140,10 +152,10 @@ describe('API app (in process)', () => {
     for (const res of [
       await post('/v1/members/nope/pause', {}),
       await post('/v1/members/m1/pause', { service: 'nope' }),
-      await app.request('/v1/members/nope'),
-      await app.request('/ready/nope/echo'),
-      await app.request('/ready/m1/nope'),
-      await app.request('/v1/nothing-here'),
+      await app.request(`${apiBase}/v1/members/nope`),
+      await app.request(`${apiBase}/ready/nope/echo`),
+      await app.request(`${apiBase}/ready/m1/nope`),
+      await app.request(`${apiBase}/v1/nothing-here`),
     ]) {
       assert.equal(res.status, 404);
       assert.equal(((await res.json()) as ErrorBody).error.code, 'EBB_NOT_FOUND');
@@ -151,7 +163,7 @@ describe('API app (in process)', () => {
   });
 
   it('/ready/:m/:s answers 200 while accepting and 503 while paused', async () => {
-    let res = await app.request('/ready/m1/echo');
+    let res = await app.request(`${apiBase}/ready/m1/echo`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { member: 'm1', service: 'echo', accepting: true, state: 'running' });
 
@@ -166,13 +178,17 @@ describe('API app (in process)', () => {
       result.changed.map((c) => [c.service, c.to]),
       [['echo', 'paused']],
     );
-    res = await app.request('/ready/m1/echo');
+    res = await app.request(`${apiBase}/ready/m1/echo`);
     assert.equal(res.status, 503);
     assert.deepEqual(await res.json(), { member: 'm1', service: 'echo', accepting: false, state: 'paused' });
-    assert.equal((await app.request('/ready/m1/off')).status, 503, 'a stopped service is not ready');
+    assert.equal(
+      (await app.request(`${apiBase}/ready/m1/off`)).status,
+      503,
+      'a stopped service is not ready',
+    );
 
     assert.equal((await post('/v1/members/m1/resume', { service: 'echo' })).status, 200);
-    assert.equal((await app.request('/ready/m1/echo')).status, 200);
+    assert.equal((await app.request(`${apiBase}/ready/m1/echo`)).status, 200);
   });
 
   it('409 + EBB_GUARD_REFUSED when the capacity guard refuses; force overrides', async () => {
@@ -183,9 +199,9 @@ describe('API app (in process)', () => {
     const body = (await refused.json()) as ErrorBody & { error: { details: Record<string, unknown> } };
     assert.equal(body.error.code, 'EBB_GUARD_REFUSED');
     assert.equal(body.error.details.acceptingAfter, 0);
-    assert.equal((await app.request('/ready/m3/echo')).status, 200, 'nothing changed');
+    assert.equal((await app.request(`${apiBase}/ready/m3/echo`)).status, 200, 'nothing changed');
 
-    const audit = (await (await app.request('/v1/audit?limit=50')).json()) as Array<{
+    const audit = (await (await app.request(`${apiBase}/v1/audit?limit=50`)).json()) as Array<{
       result: string;
       reason: string;
     }>;
@@ -193,7 +209,7 @@ describe('API app (in process)', () => {
     assert.equal(audit.find((a) => a.reason === 'the last one')?.result, 'refused');
 
     assert.equal((await post('/v1/members/m3/pause', { service: 'echo', force: true })).status, 200);
-    assert.equal((await app.request('/ready/m3/echo')).status, 503);
+    assert.equal((await app.request(`${apiBase}/ready/m3/echo`)).status, 503);
     for (const m of ['m1', 'm2', 'm3']) assert.equal((await post(`/v1/members/${m}/resume`, {})).status, 200);
   });
 
@@ -210,6 +226,218 @@ describe('API app (in process)', () => {
     const deadlineAt = runner.state.intent('m2', 'echo').intent.deadlineAt!;
     assert.ok(deadlineAt >= before + 600_000 && deadlineAt <= Date.now() + 600_000, String(deadlineAt));
     assert.equal((await post('/v1/members/m2/resume', { service: 'echo' })).status, 200);
+  });
+
+  it('400 naming reason: control characters are refused, not stored', async () => {
+    for (const reason of ['line1\nline2', 'tab\there', 'red \u001b[31mRED', 'del \u007f', 'c1 \u009b31m']) {
+      await badRequest(
+        await post('/v1/members/m1/pause', { service: 'echo', reason }),
+        'reason',
+        /control characters/,
+      );
+    }
+    assert.equal(runner.state.intent('m1', 'echo').intent.run, 'running');
+    const ok = await post('/v1/members/m1/resume', { service: 'echo', reason: 'plain text, «unicode» ok' });
+    assert.equal(ok.status, 200);
+  });
+
+  describe('cross-site requests and DNS rebinding (SPEC §8)', () => {
+    const audit = async () =>
+      (await (await app.request(`${apiBase}/v1/audit?limit=1000`)).json()) as AuditRecord[];
+    const intents = () =>
+      JSON.stringify(runner.state.snapshot().members.map((m) => m.services.map((s) => s.intent)));
+    const send = (path: string, headers: Record<string, string>, body?: string) =>
+      app.request(`${apiBase}${path}`, { method: 'POST', headers, ...(body === undefined ? {} : { body }) });
+    const errorOf = async (res: Response) => ((await res.json()) as ErrorBody).error;
+
+    it('415 EBB_NOT_JSON: a text/plain, form or missing Content-Type is never parsed', async () => {
+      const before = intents();
+      const body = JSON.stringify({ service: 'echo', force: true });
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+      ]) {
+        const res = await send('/v1/members/m1/stop', { 'content-type': type }, body);
+        assert.equal(res.status, 415, type);
+        const error = await errorOf(res);
+        assert.equal(error.code, 'EBB_NOT_JSON');
+        assert.match(error.message, /Content-Type/);
+      }
+      const bare = await send('/v1/members/m1/pause', {});
+      assert.equal(bare.status, 415);
+      assert.match((await errorOf(bare)).message, /Content-Type is missing/);
+      const charset = await send(
+        '/v1/members/m1/resume',
+        { 'content-type': 'Application/JSON; charset=utf-8' },
+        '{}',
+      );
+      assert.equal(charset.status, 200, 'parameters and case do not matter');
+      assert.equal(intents(), before);
+    });
+
+    it('403 EBB_FOREIGN_ORIGIN: a foreign or null Origin, Sec-Fetch-Site cross-site or same-site', async () => {
+      const before = intents();
+      const json = { 'content-type': 'application/json' };
+      const body = JSON.stringify({ service: 'echo' });
+      for (const origin of [
+        'http://evil.example',
+        'http://127.0.0.1:7071',
+        'http://localhost:3000',
+        'null',
+        'http://127.0.0.1:7070.evil.example',
+      ]) {
+        const res = await send('/v1/members/m2/pause', { ...json, origin }, body);
+        assert.equal(res.status, 403, origin);
+        const error = await errorOf(res);
+        assert.equal(error.code, 'EBB_FOREIGN_ORIGIN');
+        assert.match(error.message, /^Origin /);
+      }
+      for (const site of ['cross-site', 'same-site']) {
+        const res = await send('/v1/members/m2/pause', { ...json, 'sec-fetch-site': site }, body);
+        assert.equal(res.status, 403, site);
+        assert.match((await errorOf(res)).message, /^Sec-Fetch-Site "/);
+      }
+      assert.equal(intents(), before);
+      const own: Array<Record<string, string>> = [
+        { origin: 'http://127.0.0.1:7070', 'sec-fetch-site': 'same-origin' },
+        { origin: 'http://localhost:7070' },
+        { 'sec-fetch-site': 'none' },
+      ];
+      for (const headers of own) {
+        const res = await send('/v1/members/m2/resume', { ...json, ...headers }, body);
+        assert.equal(res.status, 200, JSON.stringify(headers));
+      }
+    });
+
+    it('403 EBB_BAD_HOST on every route but the health checks', async () => {
+      for (const path of ['/v1/pool', '/v1/audit', '/v1/openapi.json', '/metrics', '/']) {
+        const res = await app.request(`http://attacker.example:7070${path}`);
+        assert.equal(res.status, 403, path);
+        const error = await errorOf(res);
+        assert.equal(error.code, 'EBB_BAD_HOST');
+        assert.match(error.message, /^Host "attacker\.example:7070" is not this API's address/);
+      }
+      assert.equal((await app.request('http://localhost/v1/pool')).status, 403, 'port 80 is not 7070');
+      assert.equal((await app.request('http://localhost:7070/v1/pool')).status, 200, 'localhost on loopback');
+      assert.equal((await app.request('http://attacker.example/healthz')).status, 200);
+      assert.equal((await app.request('http://attacker.example/ready/m1/echo')).status, 200);
+      const write = await app.request('http://attacker.example:7070/v1/members/m3/pause', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(write.status, 403);
+      assert.equal(runner.state.intent('m3', 'echo').intent.run, 'running');
+    });
+
+    it('the address is the listen option when given (`ebb api --listen`), else api.listen', async () => {
+      const other = createApiApp(
+        { state: runner.state, controller: runner.controller },
+        { listen: '127.0.0.1:9999' },
+      );
+      assert.equal((await other.request('http://127.0.0.1:9999/v1/pool')).status, 200);
+      assert.equal((await other.request(`${apiBase}/v1/pool`)).status, 403);
+    });
+
+    it('every refusal of a command is audited as denied: who, action, member, service, why', async () => {
+      const res = await send(
+        '/v1/members/m1/stop',
+        { 'content-type': 'application/json', origin: 'http://evil.example' },
+        JSON.stringify({ service: 'echo', force: true }),
+      );
+      assert.equal(res.status, 403);
+      await send('/v1/members/m2/pause', { 'content-type': 'text/plain' }, '{"service":"echo"}');
+      const records = (await audit()).filter((r) => r.result === 'denied');
+      const origin = records.find((r) => r.member === 'm1' && r.action === 'stop' && /evil/.test(r.detail));
+      assert.ok(origin, JSON.stringify(records));
+      assert.equal(origin.by, 'anonymous');
+      assert.equal(origin.service, 'echo');
+      assert.equal(origin.force, true);
+      assert.match(origin.detail, /^EBB_FOREIGN_ORIGIN: Origin "http:\/\/evil\.example"/);
+      const plain = records.find((r) => r.member === 'm2' && /EBB_NOT_JSON/.test(r.detail));
+      assert.ok(plain, 'a text/plain command is audited');
+      assert.equal(plain.service, null, 'a body not declared JSON is not read, even for the audit');
+    });
+
+    it('a path with control characters is escaped in the audit, and is a 404 when let through', async () => {
+      await send('/v1/members/m1%1b%5b31m/pause', { 'content-type': 'text/plain' }, '');
+      const record = (await audit()).find((r) => r.result === 'denied' && r.member.startsWith('m1\\u001b'));
+      assert.ok(record, 'escaped member in the audit');
+      assert.equal(record.member, 'm1\\u001b[31m');
+      const res = await post('/v1/members/m1%0a/pause', {});
+      assert.equal(res.status, 404);
+      assert.match((await errorOf(res)).message, /member "m1\\n"/);
+    });
+
+    describe('with tokens', () => {
+      const env = { T_VIEW: 'view-token-0123456789', T_OPS: 'ops-token-0123456789' };
+      let guarded: Hono;
+      before(() => {
+        const tokens = TokenTable.fromConfig(
+          {
+            ...config,
+            api: {
+              ...config.api,
+              tokens: [
+                { name: 'watcher', role: 'viewer', token: 'env:T_VIEW' },
+                { name: 'ops', role: 'operator', token: 'env:T_OPS' },
+              ],
+            },
+          },
+          env,
+        );
+        guarded = createApiApp({ state: runner.state, controller: runner.controller, tokens });
+      });
+      const command = (path: string, token: string | undefined, body: object) =>
+        guarded.request(`${apiBase}${path}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
+          body: JSON.stringify(body),
+        });
+
+      it('401 and 403 are audited with the token name (never its value), or anonymous', async () => {
+        const before = intents();
+        assert.equal((await command('/v1/members/m1/pause', undefined, { service: 'echo' })).status, 401);
+        assert.equal(
+          (await command('/v1/members/m1/pause', 'wrong-token-0123456789', { service: 'echo' })).status,
+          401,
+        );
+        assert.equal((await command('/v1/members/m1/pause', env.T_VIEW, { service: 'echo' })).status, 403);
+        assert.equal(
+          (await command('/v1/members/m2/pause', env.T_OPS, { service: 'echo', force: true })).status,
+          403,
+        );
+        assert.equal((await command('/v1/members/m3/stop', env.T_OPS, {})).status, 403);
+        assert.equal(intents(), before);
+
+        const records = (await audit()).filter(
+          (r) => r.result === 'denied' && /EBB_UNAUTHENTICATED|EBB_FORBIDDEN/.test(r.detail),
+        );
+        const text = JSON.stringify(records);
+        for (const value of [...Object.values(env), 'wrong-token-0123456789'])
+          assert.ok(!text.includes(value), 'no token value in the audit');
+        const m1 = records.filter((r) => r.member === 'm1');
+        assert.deepEqual(m1.map((r) => r.by).sort(), ['anonymous', 'anonymous', 'watcher']);
+        assert.ok(m1.every((r) => r.service === 'echo' && r.action === 'pause'));
+        const forced = records.find((r) => r.member === 'm2')!;
+        assert.equal(forced.by, 'ops');
+        assert.equal(forced.force, true);
+        assert.match(forced.detail, /^EBB_FORBIDDEN: token "ops" has role operator; this needs admin/);
+        const stop = records.find((r) => r.member === 'm3')!;
+        assert.equal(stop.action, 'stop');
+        assert.equal(stop.service, null);
+      });
+
+      it('reads refused for a token are not commands and are not audited', async () => {
+        const count = (await audit()).length;
+        assert.equal((await guarded.request(`${apiBase}/v1/pool`)).status, 401);
+        assert.equal((await audit()).length, count);
+      });
+    });
   });
 
   describe('/v1/openapi.json', () => {
@@ -231,7 +459,7 @@ describe('API app (in process)', () => {
         .map((r) => ({ method: r.method.toLowerCase(), path: r.path.replace(/:(\w+)/g, '{$1}') }));
 
     before(async () => {
-      const res = await app.request('/v1/openapi.json');
+      const res = await app.request(`${apiBase}/v1/openapi.json`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /application\/json/);
       doc = (await res.json()) as typeof doc;
@@ -294,6 +522,88 @@ describe('API app (in process)', () => {
 
     it('lists itself', () => {
       assert.ok(doc.paths['/v1/openapi.json']?.get);
+    });
+
+    it('the 200s carry response schemas generated from the zod schemas', () => {
+      type Content = { content?: Record<string, { schema?: Record<string, unknown> }> };
+      const schemaOf = (path: string, method: string, code = '200') =>
+        (doc.paths[path]?.[method]?.responses?.[code] as Content | undefined)?.content?.['application/json']
+          ?.schema;
+      assert.deepEqual(schemaOf('/v1/pool', 'get'), { $ref: '#/components/schemas/PoolStatus' });
+      assert.deepEqual(schemaOf('/v1/members/{member}', 'get'), {
+        $ref: '#/components/schemas/MemberStatus',
+      });
+      assert.deepEqual(schemaOf('/v1/audit', 'get'), {
+        type: 'array',
+        items: { $ref: '#/components/schemas/AuditRecord' },
+      });
+      for (const name of ['pause', 'resume', 'start', 'stop', 'startup']) {
+        assert.deepEqual(schemaOf(`/v1/members/{member}/${name}`, 'post'), {
+          $ref: '#/components/schemas/CommandResult',
+        });
+        for (const code of ['400', '403', '404', '409', '415'])
+          assert.deepEqual(schemaOf(`/v1/members/{member}/${name}`, 'post', code), {
+            $ref: '#/components/schemas/Error',
+          });
+      }
+      type Schema = { properties: Record<string, Record<string, unknown>>; required: string[] };
+      const schemas = doc.components!.schemas as Record<string, Schema>;
+      const result = schemas['CommandResult']!;
+      assert.equal(result.properties['applied']!['type'], 'boolean');
+      assert.deepEqual(result.properties['failures']!['items'], {
+        $ref: '#/components/schemas/ApplyFailure',
+      });
+      assert.deepEqual(result.properties['status'], { $ref: '#/components/schemas/MemberStatus' });
+      assert.deepEqual(schemas['ApplyFailure']!.required, ['service', 'code', 'message']);
+      assert.deepEqual(schemas['AuditRecord']!.properties['result']!['enum'], [
+        'ok',
+        'refused',
+        'denied',
+        'error',
+      ]);
+      assert.deepEqual(schemas['Error']!.required, ['error']);
+      assert.ok(!('securitySchemes' in doc.components!), 'no tokens, no security schemes');
+      assert.ok(!JSON.stringify(doc).includes('"$schema"'), 'the document sets the dialect');
+    });
+
+    it('real answers match the response schemas', async () => {
+      PoolStatusSchema.parse(await (await app.request(`${apiBase}/v1/pool`)).json());
+      MemberStatusSchema.parse(await (await app.request(`${apiBase}/v1/members/m1`)).json());
+      ReadinessSchema.parse(await (await app.request(`${apiBase}/ready/m1/echo`)).json());
+      const result = CommandResultSchema.parse(await (await post('/v1/members/m1/resume', {})).json());
+      assert.equal(result.applied, true);
+      const audit = z.array(AuditRecordSchema).parse(await (await app.request(`${apiBase}/v1/audit`)).json());
+      assert.ok(audit.some((r) => r.result === 'denied'));
+      ErrorSchema.parse(await (await post('/v1/members/nope/pause', {})).json());
+    });
+
+    it('with tokens: a bearer security scheme, declared on every route but the health checks', async () => {
+      const tokens = TokenTable.fromConfig(
+        { ...config, api: { ...config.api, tokens: [{ name: 'v', role: 'viewer', token: 'env:T_V' }] } },
+        { T_V: 'viewer-token-0123456789' },
+      );
+      const guarded = createApiApp({ state: runner.state, controller: runner.controller, tokens });
+      const res = await guarded.request(`${apiBase}/v1/openapi.json`, {
+        headers: { authorization: 'Bearer viewer-token-0123456789' },
+      });
+      const secured = (await res.json()) as typeof doc & {
+        components: { securitySchemes: Record<string, { type: string; scheme?: string; in?: string }> };
+        paths: Record<string, Record<string, { security?: unknown[] }>>;
+      };
+      assert.deepEqual(secured.components.securitySchemes['bearer'], {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A token from api.tokens: `Authorization: Bearer <token>`',
+      });
+      assert.equal(secured.components.securitySchemes['accessToken']?.in, 'query');
+      for (const path of ['/v1/pool', '/v1/audit', '/v1/members/{member}/pause', '/metrics'])
+        assert.deepEqual(secured.paths[path]!['get' in secured.paths[path]! ? 'get' : 'post']!.security, [
+          { bearer: [] },
+        ]);
+      assert.deepEqual(secured.paths['/v1/events']!['get']!.security, [{ bearer: [] }, { accessToken: [] }]);
+      for (const path of ['/healthz', '/ready/{member}/{service}'])
+        assert.equal(secured.paths[path]!['get']!.security, undefined, path);
+      assert.ok(secured.paths['/v1/pool']!['get']!.responses?.['401']);
     });
   });
 });

@@ -3,11 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
-
-/** SPEC §8: the API binds loopback unless tokens protect it. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
+import { isLoopback } from './request-guard.ts';
 
 export class ApiServer {
   private server: ServerType | null = null;
@@ -19,7 +15,7 @@ export class ApiServer {
   constructor(deps: ApiDeps, listen: string, options: ApiOptions = {}) {
     this.deps = deps;
     this.listen = listen;
-    this.options = { processMetrics: true, ...options };
+    this.options = { processMetrics: true, listen, ...options };
   }
 
   async start(): Promise<string> {

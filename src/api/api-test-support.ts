@@ -4,6 +4,12 @@ import { Controller, PoolState } from '../control/index.ts';
 import type { EbbEvent, ServiceStatus } from '../core/index.ts';
 import { SqliteStore } from '../store/index.ts';
 
+/**
+ * Where in-process requests go: the default `api.listen`. The API checks `Host` (SPEC §8), so a bare
+ * path (`app.request('/v1/pool')`, which Hono sends to `localhost:80`) is refused like a foreign name.
+ */
+export const apiBase = 'http://127.0.0.1:7070';
+
 export const poolYaml = `
 pool: { name: unit, fqdn: unit.ebb.test, minAccepting: 1 }
 store: 'sqlite::memory:'
@@ -75,6 +81,8 @@ export interface SseMessage {
   /** The event name; `message` when the block had none; null for a comment. */
   event: string | null;
   data: string;
+  /** The block's `id`, when it had one. */
+  id?: string;
 }
 
 /** Reads server-sent events from a response body, block by block. */
@@ -146,13 +154,15 @@ export class SseReader {
       let event: string | null = 'message';
       const data: string[] = [];
       let comment: string | null = null;
+      let id: string | undefined;
       for (const line of block.split('\n')) {
         if (line.startsWith(':')) comment = line.slice(1).trim();
         else if (line.startsWith('event:')) event = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        else if (line.startsWith('id:')) id = line.slice(3).trim();
       }
       if (comment !== null && data.length === 0) this.ready.push({ event: null, data: comment });
-      else this.ready.push({ event, data: data.join('\n') });
+      else this.ready.push({ event, data: data.join('\n'), ...(id === undefined ? {} : { id }) });
     }
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createApiApp } from './api-app.ts';
-import { InMemoryPool } from './api-test-support.ts';
+import { apiBase, InMemoryPool } from './api-test-support.ts';
 
 describe('the web console, served from its build', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ebb-console-'));
@@ -24,7 +24,7 @@ describe('the web console, served from its build', () => {
   });
 
   it('serves index.html at / with a strict content security policy', async () => {
-    const res = await app.request('/');
+    const res = await app.request(`${apiBase}/`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(res.headers.get('cache-control'), 'no-cache');
@@ -34,12 +34,12 @@ describe('the web console, served from its build', () => {
   });
 
   it('serves hashed bundles with their content type, cached for good', async () => {
-    const js = await app.request('/assets/app-1a2b.js');
+    const js = await app.request(`${apiBase}/assets/app-1a2b.js`);
     assert.equal(js.status, 200);
     assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
     assert.match(js.headers.get('cache-control') ?? '', /immutable/);
     assert.equal(await js.text(), 'console.log(1)');
-    const css = await app.request('/assets/app-1a2b.css');
+    const css = await app.request(`${apiBase}/assets/app-1a2b.css`);
     assert.equal(css.headers.get('content-type'), 'text/css; charset=utf-8');
   });
 
@@ -52,15 +52,15 @@ describe('the web console, served from its build', () => {
       '/assets/app-1a2b.exe',
       '/secret.txt',
     ]) {
-      const res = await app.request(path);
+      const res = await app.request(`${apiBase}${path}`);
       assert.equal(res.status, 404, path);
       assert.doesNotMatch(await res.text(), /not an asset/, path);
     }
   });
 
   it('the API routes are untouched', async () => {
-    assert.equal((await app.request('/healthz')).status, 200);
-    const missing = await app.request('/v1/nothing');
+    assert.equal((await app.request(`${apiBase}/healthz`)).status, 200);
+    const missing = await app.request(`${apiBase}/v1/nothing`);
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'EBB_NOT_FOUND');
   });
@@ -70,10 +70,10 @@ describe('the web console, served from its build', () => {
       { state: pool.state, controller: pool.controller },
       { consoleDir: join(dir, 'nowhere') },
     );
-    const res = await bare.request('/');
+    const res = await bare.request(`${apiBase}/`);
     assert.equal(res.status, 503);
     assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(await res.text(), /console is not built[\s\S]*npm run build:console/);
-    assert.equal((await bare.request('/assets/app.js')).status, 404);
+    assert.equal((await bare.request(`${apiBase}/assets/app.js`)).status, 404);
   });
 });

@@ -44,6 +44,35 @@ describe('EventQueue: the bounded per-client queue of the event stream', () => {
     assert.equal(JSON.parse(text(taken[0]!)).dropped, 7, '4 then 3 more dropped');
   });
 
+  it('a resync takes the sequence number of the newest event it replaces', () => {
+    const queue = new EventQueue(4, resync);
+    queue.push({ event: 'pool', data: 'p', mergeKey: 'pool' });
+    for (let seq = 1; seq <= 3; seq++) queue.push({ event: 'e', data: String(seq), seq });
+    queue.push({ event: 'e', data: '4', seq: 4 });
+    let taken = queue.takeAll();
+    assert.deepEqual(
+      taken.map((m) => [m.event, m.seq]),
+      [
+        ['resync', 3],
+        ['e', 4],
+      ],
+    );
+    for (let seq = 5; seq <= 9; seq++) queue.push({ event: 'e', data: String(seq), seq });
+    for (let seq = 10; seq <= 13; seq++) queue.push({ event: 'e', data: String(seq), seq });
+    taken = queue.takeAll();
+    assert.equal(taken[0]!.event, 'resync');
+    assert.ok(
+      taken.every((m, i) => i === 0 || m.seq! > taken[i - 1]!.seq!),
+      'sequence numbers increase',
+    );
+    queue.push({ event: 'sessions', data: 's', mergeKey: 's1' });
+    queue.push({ event: 'sessions', data: 's', mergeKey: 's2' });
+    queue.push({ event: 'sessions', data: 's', mergeKey: 's3' });
+    queue.push({ event: 'sessions', data: 's', mergeKey: 's4' });
+    queue.push({ event: 'sessions', data: 's', mergeKey: 's5' });
+    assert.equal(queue.takeAll()[0]!.seq, undefined, 'no event dropped, no sequence number');
+  });
+
   it('heartbeats are not counted as dropped events', () => {
     const queue = new EventQueue(2, resync);
     queue.push({ event: null, data: 'heartbeat', mergeKey: 'heartbeat' });

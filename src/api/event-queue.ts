@@ -6,6 +6,11 @@ export interface StreamMessage {
   data: string | (() => string);
   /** While queued, a message replaces the queued one with the same key (newest value, older position). */
   mergeKey?: string;
+  /**
+   * The stream's sequence number (SSE `id`) of a SPEC §2 event, which a client can resume after. Only
+   * events have one: they are never merged, so a client sees sequence numbers in increasing order.
+   */
+  seq?: number;
 }
 
 /**
@@ -72,7 +77,11 @@ export class EventQueue {
 
   private overflow(): void {
     this.dropped += this.items.filter((m) => m.event !== null && m.mergeKey !== resyncKey).length;
-    this.items = [{ ...this.resync(this.dropped), mergeKey: resyncKey }];
+    // The resync stands for every event it replaces: a client that resumes after it does not get them.
+    const seqs = this.items.flatMap((m) => (m.seq === undefined ? [] : [m.seq]));
+    const resync: StreamMessage = { ...this.resync(this.dropped), mergeKey: resyncKey };
+    if (seqs.length > 0) resync.seq = Math.max(...seqs);
+    this.items = [resync];
   }
 
   private notify(): void {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Hono } from 'hono';
-import type { PoolStatus, ServiceStatusView } from '../control/index.ts';
+import type { PoolChange, PoolStatus, ServiceStatusView } from '../control/index.ts';
 import type { EbbEvent } from '../core/index.ts';
 import { createApiApp } from './api-app.ts';
-import { InMemoryPool, SseReader, sleep, type SseMessage } from './api-test-support.ts';
+import { apiBase, InMemoryPool, SseReader, sleep, type SseMessage } from './api-test-support.ts';
 import {
   EventsStream,
   type EventsStreamOptions,
@@ -14,7 +14,7 @@ import {
 
 /** A pool status the test changes by hand, with the listener bookkeeping of PoolState. */
 class FakeFeed implements PoolFeed {
-  readonly changeListeners = new Set<() => void>();
+  readonly changeListeners = new Set<(changes: readonly PoolChange[]) => void>();
   readonly eventListeners = new Set<(event: EbbEvent) => void>();
   status: PoolStatus = {
     pool: { name: 'p', fqdn: 'p.ebb.test', minAccepting: 1 },
@@ -29,7 +29,7 @@ class FakeFeed implements PoolFeed {
   snapshot(): PoolStatus {
     return structuredClone(this.status);
   }
-  onChange(listener: () => void): () => void {
+  onChange(listener: (changes: readonly PoolChange[]) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
@@ -41,7 +41,7 @@ class FakeFeed implements PoolFeed {
     return this.status.members.find((m) => m.id === member)!.services.find((s) => s.id === id)!;
   }
   change(): void {
-    for (const listener of [...this.changeListeners]) listener();
+    for (const listener of [...this.changeListeners]) listener([{ kind: 'resync' }]);
   }
   emit(event: Omit<EbbEvent, 'at'>): void {
     for (const listener of [...this.eventListeners]) listener({ at: Date.now(), ...event });
@@ -69,6 +69,7 @@ function service(id: string): ServiceStatusView {
     deadlineAt: null,
     reason: '',
     error: null,
+    applyError: null,
   };
 }
 
@@ -77,16 +78,21 @@ function setup(options: EventsStreamOptions = {}) {
   const stream = new EventsStream(feed, options);
   const app = new Hono();
   app.get('/v1/events', (c) => stream.respond(c));
-  const connect = async () => {
-    const res = await app.request('/v1/events');
+  const open = async (lastEventId?: string) => {
+    const res = await app.request(`${apiBase}/v1/events`, {
+      headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-    const reader = new SseReader(res.body);
+    return new SseReader(res.body);
+  };
+  const connect = async () => {
+    const reader = await open();
     const hello = await reader.next();
     assert.equal(hello.event, 'hello');
-    return { reader, hello: JSON.parse(hello.data) as PoolStatus };
+    return { reader, hello: JSON.parse(hello.data) as PoolStatus, helloId: hello.id };
   };
-  return { feed, stream, connect };
+  return { feed, stream, connect, open };
 }
 
 const data = <T>(m: SseMessage) => JSON.parse(m.data) as T;
@@ -228,7 +234,104 @@ describe('GET /v1/events: the live event stream', () => {
     await b.reader.cancel();
     await waitUntil(() => stream.clients === 0, 'no client left');
     assert.equal(feed.changeListeners.size, 0);
-    assert.equal(feed.eventListeners.size, 0);
+    assert.equal(feed.eventListeners.size, 1, 'events are still recorded, for clients that come back');
+    stream.close();
+    assert.equal(feed.eventListeners.size, 0, 'until close()');
+  });
+
+  it('SPEC §2 events carry increasing ids of this process; hello carries the newest one', async () => {
+    const { feed, stream, connect } = setup();
+    const first = await connect();
+    assert.match(first.helloId ?? '', /^[0-9a-f]{8}-0$/);
+    const epoch = first.helloId!.split('-')[0];
+    for (let i = 0; i < 3; i++) feed.emit({ code: 'service.paused', member: 'm1', data: { i } });
+    feed.service('m1', 'alpha').sessions = 4;
+    feed.change();
+    const got = await first.reader.until((m) => m.event === 'service.paused' && m.id === `${epoch}-3`);
+    const ids = got.filter((m) => m.event === 'service.paused').map((m) => m.id);
+    assert.deepEqual(ids, [`${epoch}-1`, `${epoch}-2`, `${epoch}-3`]);
+    const counts = await first.reader.until((m) => m.event === 'sessions');
+    assert.equal(counts.at(-1)!.id, undefined, 'counts are state, not history: no id');
+    const second = await connect();
+    assert.equal(second.helloId, `${epoch}-3`);
+    await first.reader.cancel();
+    await second.reader.cancel();
+    stream.close();
+  });
+
+  it('a reconnect with Last-Event-ID gets the events it missed, then the pool', async () => {
+    const { feed, stream, connect, open } = setup();
+    const { reader } = await connect();
+    feed.emit({ code: 'service.paused', member: 'm1', service: 'alpha' });
+    const seen = await reader.next();
+    await reader.cancel();
+    await waitUntil(() => stream.clients === 0, 'disconnected');
+    feed.emit({ code: 'session.forced', member: 'm1', service: 'alpha', data: { n: 1 } });
+    feed.emit({ code: 'service.drained', member: 'm1', service: 'alpha' });
+    Object.assign(feed.service('m1', 'alpha'), { state: 'paused', accepting: false });
+
+    const resumed = await open(seen.id);
+    const got = await resumed.until((m) => m.event === 'pool');
+    assert.deepEqual(
+      got.map((m) => m.event),
+      ['session.forced', 'service.drained', 'pool'],
+    );
+    const epoch = seen.id!.split('-')[0];
+    assert.deepEqual(
+      got.map((m) => m.id),
+      [`${epoch}-2`, `${epoch}-3`, undefined],
+    );
+    assert.equal(data<PoolStatus>(got[2]!).members[0]!.services[0]!.state, 'paused', 'the current pool');
+    feed.emit({ code: 'service.resumed', member: 'm1', service: 'alpha' });
+    const live = await resumed.until((m) => m.event === 'service.resumed');
+    assert.equal(live.at(-1)!.id, `${epoch}-4`, 'then live events, in order');
+    await resumed.cancel();
+
+    const upToDate = await open(`${epoch}-4`);
+    assert.equal((await upToDate.next()).event, 'pool', 'nothing missed: just the pool');
+    await upToDate.cancel();
+    stream.close();
+  });
+
+  it('an id older than the buffer: a resync that counts what is lost, then what is buffered', async () => {
+    const { feed, stream, connect, open } = setup({ historySize: 3 });
+    const { reader, helloId } = await connect();
+    await reader.cancel();
+    for (let i = 1; i <= 6; i++) feed.emit({ code: 'session.forced', member: 'm1', data: { i } });
+    const resumed = await open(helloId);
+    const got = await resumed.until((m) => (data<{ data?: { i?: number } }>(m).data?.i ?? 0) === 6);
+    assert.equal(got[0]!.event, 'resync');
+    const body = data<{ dropped: number; pool: PoolStatus; reason: string }>(got[0]!);
+    assert.deepEqual([body.dropped, body.reason, body.pool.members.length], [3, 'too-old', 2]);
+    assert.deepEqual(
+      got.slice(1).map((m) => (data<EbbEvent>(m).data as { i: number }).i),
+      [4, 5, 6],
+    );
+    await resumed.cancel();
+    stream.close();
+  });
+
+  it('an id of another API process, from the future or malformed: a resync with the whole pool', async () => {
+    const { feed, stream, connect, open } = setup();
+    const { reader, helloId } = await connect();
+    await reader.cancel();
+    feed.emit({ code: 'service.paused', member: 'm2' });
+    const epoch = helloId!.split('-')[0]!;
+    const other = epoch === '00000000' ? '11111111' : '00000000';
+    for (const id of [`${other}-1`, `${epoch}-99`, 'garbage', `${epoch}-1e3`]) {
+      const resumed = await open(id);
+      const first = await resumed.next();
+      assert.equal(first.event, 'resync', id);
+      assert.equal(first.id, `${epoch}-1`, 'the resync carries the newest id');
+      const body = data<{ dropped: number; pool: PoolStatus; reason: string }>(first);
+      assert.deepEqual([body.dropped, body.reason, body.pool.members.length], [0, 'unknown-id', 2]);
+      await resumed.cancel();
+    }
+    stream.close();
+    const after = await open(`${epoch}-1`);
+    assert.equal((await after.next()).event, 'resync', 'after close() the old ids are unknown');
+    await after.cancel();
+    stream.close();
   });
 
   it('close() ends every stream', async () => {
@@ -249,7 +352,7 @@ describe('GET /v1/events on the API app, from a real read model', () => {
     await pool.agentUp('m1');
     await pool.status('m1', 'alpha', { sessions: 0 });
     const app = createApiApp({ state: pool.state, controller: pool.controller });
-    const res = await app.request('/v1/events');
+    const res = await app.request(`${apiBase}/v1/events`);
     const reader = new SseReader(res.body);
     const hello = await reader.next();
     assert.equal(hello.event, 'hello');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { PoolState, PoolStatus } from '../control/index.ts';
@@ -9,10 +10,18 @@ export type PoolFeed = Pick<PoolState, 'snapshot' | 'onChange' | 'onEvent'>;
 
 /**
  * Event names the stream adds to the SPEC §2 codes (which pass through unchanged, one SSE event each):
- * - `hello`: the pool snapshot (`GET /v1/pool`), first on every connection;
+ * - `hello`: the pool snapshot (`GET /v1/pool`), first on every connection without `Last-Event-ID`;
  * - `pool`: a new snapshot after anything but a count changed (state, accepting, agent, drained…);
  * - `sessions`: a service's live counts, at most one per service per `sessionsIntervalMs`;
- * - `resync`: `{dropped, pool}` after the client lagged and queued messages were dropped.
+ * - `resync`: `{dropped, pool, reason}` when the client missed events: it lagged and queued messages were
+ *   dropped (`lagged`), or it reconnected with a `Last-Event-ID` older than the buffer (`too-old`) or not
+ *   from this API process (`unknown-id`; `dropped` is then 0: how many is not known).
+ *
+ * Every SPEC §2 event has an SSE `id`, `<process>-<n>`, `n` increasing within this API process; `hello`
+ * and `resync` carry the id of the newest event they include. Browsers send the last one back as
+ * `Last-Event-ID` when they reconnect: the stream then replays the events after it from a bounded buffer,
+ * followed by a `pool` snapshot (counts and snapshots are state, not history: the newest is all a client
+ * needs).
  */
 export const StreamEventName = {
   hello: 'hello',
@@ -40,6 +49,15 @@ export interface EventsStreamOptions {
   maxQueue?: number;
   /** The `retry` hint sent with `hello`: how soon a browser reconnects (default 2 s). */
   retryMs?: number;
+  /** SPEC §2 events kept for clients that reconnect with `Last-Event-ID` (default 1024). */
+  historySize?: number;
+}
+
+/** A recorded SPEC §2 event, as written. */
+interface Recorded {
+  seq: number;
+  event: string;
+  data: string;
 }
 
 /**
@@ -53,8 +71,15 @@ export class EventsStream {
   private readonly heartbeatMs: number;
   private readonly maxQueue: number;
   private readonly retryMs: number;
+  private readonly historySize: number;
   private readonly queues = new Set<EventQueue>();
   private unsubscribe: (() => void) | null = null;
+  /** Events are recorded from the first client on, and kept while nobody is connected, for resumes. */
+  private offEvent: (() => void) | null = null;
+  /** Ids of another API process, or from before a close(), are not ours to resume. */
+  private epoch = newEpoch();
+  private seq = 0;
+  private readonly history: Recorded[] = [];
   /** Per `member/service`: the counts last seen, the update waiting for its turn, when one was last sent. */
   private readonly counts = new Map<string, string>();
   private readonly pending = new Map<string, SessionsUpdate>();
@@ -68,6 +93,7 @@ export class EventsStream {
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.maxQueue = options.maxQueue ?? 256;
     this.retryMs = options.retryMs ?? 2000;
+    this.historySize = Math.max(1, options.historySize ?? 1024);
   }
 
   /** Connected clients (also a metric). */
@@ -78,20 +104,28 @@ export class EventsStream {
   /** The route handler. */
   respond(c: Context): Response {
     c.header('X-Accel-Buffering', 'no'); // nginx in front: do not buffer the stream
-    return streamSSE(c, (stream) => this.serve(stream));
+    const lastEventId = c.req.header('last-event-id');
+    return streamSSE(c, (stream) => this.serve(stream, lastEventId));
   }
 
   /** Ends every client's stream and stops listening to the pool. */
   close(): void {
     for (const queue of [...this.queues]) queue.close();
+    this.offEvent?.();
+    this.offEvent = null;
+    // Nothing is recorded from here on: ids handed out so far can no longer be resumed.
+    this.epoch = newEpoch();
+    this.history.length = 0;
   }
 
-  private async serve(stream: SSEStreamingApi): Promise<void> {
+  private async serve(stream: SSEStreamingApi, lastEventId: string | undefined): Promise<void> {
     const queue = new EventQueue(this.maxQueue, (dropped) => ({
       event: StreamEventName.resync,
-      data: () => JSON.stringify({ dropped, pool: this.feed.snapshot() }),
+      data: () => JSON.stringify({ dropped, pool: this.feed.snapshot(), reason: 'lagged' }),
     }));
     this.attach(queue);
+    // Decided with the queue attached and before any await: what is replayed ends where the queue begins.
+    const opening = this.opening(lastEventId);
     const heartbeat = setInterval(
       () => queue.push({ event: null, data: 'heartbeat', mergeKey: 'heartbeat' }),
       this.heartbeatMs,
@@ -99,16 +133,17 @@ export class EventsStream {
     heartbeat.unref();
     stream.onAbort(() => queue.close());
     try {
-      await stream.writeSSE({
-        event: StreamEventName.hello,
-        data: JSON.stringify(this.feed.snapshot()),
-        retry: this.retryMs,
-      });
+      let retry: number | undefined = this.retryMs;
+      for (const message of opening) {
+        if (stream.aborted) break;
+        await write(stream, message, this.epoch, retry);
+        retry = undefined;
+      }
       while (!stream.aborted && !queue.closed) {
         await queue.next();
         for (const message of queue.takeAll()) {
           if (stream.aborted) break;
-          await write(stream, message);
+          await write(stream, message, this.epoch);
         }
       }
     } finally {
@@ -118,16 +153,47 @@ export class EventsStream {
     }
   }
 
+  /**
+   * The first messages of a connection. A new one: `hello`. A reconnect whose `Last-Event-ID` the buffer
+   * still covers: the events after it, then the current pool. Otherwise a `resync`, then what is buffered.
+   */
+  private opening(lastEventId: string | undefined): StreamMessage[] {
+    const pool = () => JSON.stringify(this.feed.snapshot());
+    if (lastEventId === undefined || lastEventId.trim() === '')
+      return [{ event: StreamEventName.hello, data: pool, seq: this.seq }];
+    const match = /^([0-9a-f]{8})-(\d{1,15})$/.exec(lastEventId.trim());
+    const after = match && match[1] === this.epoch ? Number(match[2]) : null;
+    if (after === null || after > this.seq) {
+      return [
+        {
+          event: StreamEventName.resync,
+          data: () => JSON.stringify({ dropped: 0, pool: this.feed.snapshot(), reason: 'unknown-id' }),
+          seq: this.seq,
+        },
+      ];
+    }
+    const replay = this.history
+      .filter((r) => r.seq > after)
+      .map((r): StreamMessage => ({ event: r.event, data: r.data, seq: r.seq }));
+    const oldest = this.history[0]?.seq ?? this.seq + 1;
+    if (after + 1 >= oldest) return [...replay, { event: StreamEventName.pool, data: pool }];
+    const dropped = oldest - after - 1;
+    return [
+      {
+        event: StreamEventName.resync,
+        data: () => JSON.stringify({ dropped, pool: this.feed.snapshot(), reason: 'too-old' }),
+        seq: oldest - 1,
+      },
+      ...replay,
+    ];
+  }
+
   private attach(queue: EventQueue): void {
     this.queues.add(queue);
+    this.offEvent ??= this.feed.onEvent((event) => this.onEvent(event));
     if (this.unsubscribe) return;
     this.remember(this.feed.snapshot());
-    const offChange = this.feed.onChange(() => this.onChange());
-    const offEvent = this.feed.onEvent((event) => this.onEvent(event));
-    this.unsubscribe = () => {
-      offChange();
-      offEvent();
-    };
+    this.unsubscribe = this.feed.onChange(() => this.onChange());
   }
 
   private detach(queue: EventQueue): void {
@@ -147,7 +213,10 @@ export class EventsStream {
   }
 
   private onEvent(event: EbbEvent): void {
-    this.broadcast({ event: event.code, data: JSON.stringify(event) });
+    const recorded: Recorded = { seq: ++this.seq, event: event.code, data: JSON.stringify(event) };
+    this.history.push(recorded);
+    if (this.history.length > this.historySize) this.history.shift();
+    this.broadcast({ ...recorded });
   }
 
   private onChange(): void {
@@ -213,6 +282,10 @@ export class EventsStream {
   }
 }
 
+function newEpoch(): string {
+  return randomBytes(4).toString('hex');
+}
+
 /** Everything of a snapshot except the counts that `sessions` events carry. */
 function shapeOf(snapshot: PoolStatus): string {
   return JSON.stringify(
@@ -237,8 +310,19 @@ function shapeOf(snapshot: PoolStatus): string {
   );
 }
 
-async function write(stream: SSEStreamingApi, message: StreamMessage): Promise<void> {
+async function write(
+  stream: SSEStreamingApi,
+  message: StreamMessage,
+  epoch: string,
+  retry?: number,
+): Promise<void> {
   const data = typeof message.data === 'function' ? message.data() : message.data;
   if (message.event === null) await stream.write(`: ${data.replace(/[\r\n]/g, ' ')}\n\n`);
-  else await stream.writeSSE({ event: message.event, data });
+  else
+    await stream.writeSSE({
+      event: message.event,
+      data,
+      ...(message.seq === undefined ? {} : { id: `${epoch}-${message.seq}` }),
+      ...(retry === undefined ? {} : { retry }),
+    });
 }

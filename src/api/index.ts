@@ -7,5 +7,13 @@ export {
 } from './events-stream.ts';
 export { PoolMetrics } from './pool-metrics.ts';
 export { ConsoleAssets, defaultConsoleDir } from './console-assets.ts';
-export { ApiServer, isLoopback } from './api-server.ts';
+export { ApiServer } from './api-server.ts';
+export {
+  RequestGuard,
+  BadHostError,
+  ForeignOriginError,
+  NotJsonError,
+  declaresJson,
+  isLoopback,
+} from './request-guard.ts';
 export { openApiDocument } from './openapi.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createApiApp } from './api-app.ts';
-import { InMemoryPool, sleep } from './api-test-support.ts';
+import { apiBase, InMemoryPool, sleep } from './api-test-support.ts';
 
 /** `name{labels} value` lines of a Prometheus text exposition, by series. */
 function parse(text: string): Map<string, number> {
@@ -18,7 +18,7 @@ describe('GET /metrics', () => {
   const pool = new InMemoryPool();
   let app: ReturnType<typeof createApiApp>;
   const scrape = async () => {
-    const res = await app.request('/metrics');
+    const res = await app.request(`${apiBase}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     return parse(await res.text());
@@ -94,7 +94,7 @@ describe('GET /metrics', () => {
 
   it('each app has its own registry, so several live in one process', async () => {
     const other = createApiApp({ state: pool.state, controller: pool.controller });
-    const res = await other.request('/metrics');
+    const res = await other.request(`${apiBase}/metrics`);
     assert.equal(res.status, 200);
     const m = parse(await res.text());
     assert.equal(m.get('ebb_sessions{member="m1",service="alpha"}'), 0);

@@ -2,8 +2,16 @@ import { z } from 'zod';
 import { startupTypes } from '../core/index.ts';
 
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as 30s, 10m, 2h');
-const serviceId = z.string().regex(/^[a-z0-9-]{1,63}$/, 'must be a service id');
-const reason = z.string().max(500, 'must be at most 500 characters');
+export const serviceId = z.string().regex(/^[a-z0-9-]{1,63}$/, 'must be a service id');
+/**
+ * A reason is printed to other operators' terminals (`ebb audit`, `ebb status`) and shown in the console:
+ * C0 controls (newline, tab, ESC of an ANSI sequence…), DEL and C1 controls are refused, not stored.
+ */
+const reason = z
+  .string()
+  .max(500, 'must be at most 500 characters')
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'must not contain control characters (newline, tab, escape…)');
 
 /** Request bodies of the state-changing endpoints; anything else is a 400 naming the field (SPEC §8). */
 export const commandBodies = {

@@ -74,6 +74,15 @@ describe('tokens and roles', () => {
     );
   });
 
+  it('identify names the holder of any valid token, whatever its role, for the audit of a refusal', () => {
+    assert.deepEqual(table.identify(`Bearer ${env.T_VIEW}`), { name: 'watcher', role: 'viewer' });
+    assert.deepEqual(table.identify(`bearer  ${env.T_ADMIN} `), { name: 'root', role: 'admin' });
+    assert.equal(table.identify('Bearer not-a-token-0123456789'), null);
+    assert.equal(table.identify(undefined), null);
+    assert.equal(table.identify(`Basic ${env.T_OPS}`), null);
+    assert.equal(TokenTable.none().identify(`Bearer ${env.T_OPS}`), null, 'without tokens nobody is known');
+  });
+
   it('pause/resume/drain need operator; start/stop/startup and --force need admin', () => {
     assert.equal(roleFor('pause', false), 'operator');
     assert.equal(roleFor('resume', false), 'operator');

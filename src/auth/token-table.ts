@@ -64,19 +64,38 @@ export class TokenTable {
   /** The caller behind an `Authorization: Bearer …` header; 401 when missing or unknown, 403 when too weak. */
   authorise(header: string | undefined, needed: Role): Principal {
     if (!this.enabled) return localPrincipal;
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+    const presented = bearer(header);
     if (!presented)
       throw new UnauthorisedError('a token is required (Authorization: Bearer …, or --token / EBB_TOKEN)');
-    const candidate = digest(presented);
-    let found: Entry | undefined;
-    // Compare against every entry, so the time taken does not tell which one matched.
-    for (const entry of this.entries) if (timingSafeEqual(entry.digest, candidate)) found ??= entry;
+    const found = this.lookup(presented);
     if (!found) throw new UnauthorisedError('the token is not valid');
     if (!hasRole(found.role, needed)) {
       throw new UnauthorisedError(`token "${found.name}" has role ${found.role}; this needs ${needed}`, 403);
     }
-    return { name: found.name, role: found.role };
+    return found;
   }
+
+  /**
+   * Whose valid token the header carries, whatever its role; null without one (or without tokens). For the
+   * audit record of a request refused for another reason (SPEC §8): it names the token, never its value.
+   */
+  identify(header: string | undefined): Principal | null {
+    if (!this.enabled) return null;
+    const presented = bearer(header);
+    return presented ? this.lookup(presented) : null;
+  }
+
+  private lookup(presented: string): Principal | null {
+    const candidate = digest(presented);
+    let found: Entry | undefined;
+    // Compare against every entry, so the time taken does not tell which one matched.
+    for (const entry of this.entries) if (timingSafeEqual(entry.digest, candidate)) found ??= entry;
+    return found ? { name: found.name, role: found.role } : null;
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
 }
 
 function digest(value: string): Buffer {

@@ -2,6 +2,7 @@ import { Argument, Option, type Command } from 'commander';
 import type { CommandResult, MemberStatus } from '../control/index.ts';
 import { BadRequestError, TimeoutError, formatDuration, parseDuration, startupTypes } from '../core/index.ts';
 import type { ApiClient } from './api-client.ts';
+import { throwIfNotApplied } from './apply-failures.ts';
 import { apiClient, globals, printJson, type GlobalOptions } from './cli-context.ts';
 import { DrainProgress } from './progress.ts';
 
@@ -141,6 +142,7 @@ async function control(
     body,
   );
   if (!options.json) printResult(result, isDrain ? 'drain' : action);
+  throwIfNotApplied(result);
   if (waitFor === null) {
     if (options.json) printJson(result);
     return;
@@ -158,7 +160,7 @@ function printResult(result: CommandResult, action: string): void {
   });
   for (const u of result.unchanged) lines.push(`${result.member}/${u.service}: unchanged, ${u.why}`);
   if (result.forced) lines.push('forced past the capacity guard (audited)');
-  if (!result.applied)
+  if (!result.applied && result.failures.length === 0)
     lines.push(`warning: the agent of ${result.member} has not confirmed it yet (agent down or busy)`);
   process.stdout.write(`${action}: ${lines.join('\n  ')}\n`);
 }

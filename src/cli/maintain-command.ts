@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { PoolResolver } from '../client/index.ts';
 import type { PoolConfig } from '../config/index.ts';
 import type { CommandResult, MemberStatus } from '../control/index.ts';
+import { throwIfNotApplied } from './apply-failures.ts';
 import { BadRequestError, EbbError, TimeoutError, formatDuration, parseDuration } from '../core/index.ts';
 import type { ApiClient } from './api-client.ts';
 import { apiClient, globals, printJson, requireConfig } from './cli-context.ts';
@@ -92,9 +93,11 @@ async function maintainOne(
   json?: boolean,
 ): Promise<void> {
   log(json, `${member}: draining`);
-  await client.post<CommandResult>(`/v1/members/${member}/pause`, {
-    reason: opts.reason ?? 'rolling maintenance',
-  });
+  throwIfNotApplied(
+    await client.post<CommandResult>(`/v1/members/${member}/pause`, {
+      reason: opts.reason ?? 'rolling maintenance',
+    }),
+  );
   await pollMember(client, member, timeouts.drain, (s) => s.readyForOffline, 'ready for offline', json);
 
   log(json, `${member}: running ${opts.exec}`);
@@ -107,9 +110,11 @@ async function maintainOne(
   }
 
   await pollMember(client, member, timeouts.agent, (s) => s.agent === 'up', 'agent up', json);
-  await client.post<CommandResult>(`/v1/members/${member}/resume`, {
-    reason: opts.reason ?? 'rolling maintenance',
-  });
+  throwIfNotApplied(
+    await client.post<CommandResult>(`/v1/members/${member}/resume`, {
+      reason: opts.reason ?? 'rolling maintenance',
+    }),
+  );
   await pollMember(
     client,
     member,

@@ -114,9 +114,14 @@ export const configSchema = z
       .strict()
       .default({ listen: '127.0.0.1:5353' }),
     api: z
-      .object({ listen: hostPort.default('127.0.0.1:7070'), tokens: z.array(token).default([]) })
+      .object({
+        listen: hostPort.default('127.0.0.1:7070'),
+        tokens: z.array(token).default([]),
+        /** SPEC §8: names (`host` or `host:port`) the API may be reached by besides its listen address. */
+        hosts: z.array(z.string().min(1).max(253)).max(64).default([]),
+      })
       .strict()
-      .default({ listen: '127.0.0.1:7070', tokens: [] }),
+      .default({ listen: '127.0.0.1:7070', tokens: [], hosts: [] }),
     agent: z
       .object({ leaseTtl: duration.default('5s'), localState: z.string().min(1).default('.ebb/local') })
       .strict()

@@ -77,7 +77,16 @@ describe('capacity guard (SPEC §5)', () => {
     assert.equal(guard(1, []).allowed, true);
   });
 
-  it('property: refused exactly when the count falls and ends below minAccepting', () => {
+  it('a member whose lease lapsed while it may still serve is not paused into an empty pool', () => {
+    // m1 is paused; m2 is the last one meant to accept, but its lease lapsed (a starved agent may still
+    // accept). Pausing it would leave no member accepting: refused, although 0 live members accept before.
+    const verdict = guard(1, [up('m1', 'paused'), down('m2', 'running', 'paused')]);
+    assert.equal(verdict.allowed, false);
+    assert.equal(verdict.acceptingBefore, 0);
+    assert.equal(verdict.acceptingAfter, 0);
+  });
+
+  it('property: refused exactly when a member leaves running and fewer than minAccepting live ones remain', () => {
     const run = fc.constantFrom<DesiredRun>('running', 'paused', 'stopped');
     const row = fc.record({ member: fc.string(), agentUp: fc.boolean(), before: run, after: run });
     fc.assert(
@@ -87,7 +96,8 @@ describe('capacity guard (SPEC §5)', () => {
         const after = members.filter((m) => m.agentUp && m.after === 'running').length;
         assert.equal(verdict.acceptingBefore, before);
         assert.equal(verdict.acceptingAfter, after);
-        assert.equal(verdict.allowed, !(after < before && after < minAccepting));
+        const takesOneOut = members.some((m) => m.before === 'running' && m.after !== 'running');
+        assert.equal(verdict.allowed, !(takesOneOut && after < minAccepting));
       }),
       { numRuns: 300 },
     );

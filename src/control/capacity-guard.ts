@@ -16,17 +16,21 @@ export interface GuardVerdict {
 }
 
 /**
- * SPEC §5: a change is refused when afterwards fewer than `minAccepting` members with a live agent would
- * accept the service. A change that does not lower the count is never refused, so a pool that is already
- * short can still be mended.
+ * SPEC §5: a change that takes a member out of accepting (its intent leaves `running`) is refused when
+ * afterwards fewer than `minAccepting` members with a live agent would accept the service. Only live
+ * members count as accepting afterwards; but a member whose lease lapsed may still be serving (a starved
+ * agent, a network split), so taking it out is a lowering like any other and is refused in a pool that
+ * would be left short (docs/lifecycle.md, "capacity guard"). A change that takes no member out (resume,
+ * start, paused → stopped) is never refused, so a pool that is already short can still be mended.
  */
 export function checkCapacity(input: GuardInput): GuardVerdict {
   const count = (which: 'before' | 'after') =>
     input.members.filter((m) => m.agentUp && m[which] === 'running').length;
   const acceptingBefore = count('before');
   const acceptingAfter = count('after');
+  const takesOneOut = input.members.some((m) => m.before === 'running' && m.after !== 'running');
   return {
-    allowed: acceptingAfter >= acceptingBefore || acceptingAfter >= input.minAccepting,
+    allowed: !takesOneOut || acceptingAfter >= input.minAccepting,
     service: input.service,
     minAccepting: input.minAccepting,
     acceptingBefore,

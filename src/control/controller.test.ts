@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -429,6 +429,55 @@ describe('Controller, PoolState and MemberAgent over SQLite', () => {
       events.some((e) => e.code === EventCode.serviceDrained && e.member === 'm2' && e.service === 'alpha'),
     );
     await runner.controller.execute({ action: 'resume', member: 'm2', by: 'ops' });
+  });
+
+  it('a resume whose port is taken is not confirmed: applied false, the failure named, retried until it works', async () => {
+    const paused = await runner.controller.execute({
+      action: 'pause',
+      member: 'm3',
+      service: 'echo',
+      reason: 'port thief',
+      by: 'ops',
+    });
+    assert.equal(paused.applied, true);
+    // Someone else takes the port while the service is paused.
+    const thief = createServer();
+    await new Promise<void>((resolve) => thief.listen({ host: address(3), port: ports.echo }, resolve));
+    const resumed = await runner.controller.execute({
+      action: 'resume',
+      member: 'm3',
+      service: 'echo',
+      by: 'ops',
+    });
+    assert.equal(resumed.applied, false);
+    assert.equal(resumed.failures.length, 1);
+    assert.equal(resumed.failures[0]!.service, 'echo');
+    assert.match(resumed.failures[0]!.message, /EADDRINUSE|in use/);
+    const view = svc('m3', 'echo');
+    assert.equal(view.state, 'paused', 'the runtime stays where it was');
+    assert.equal(view.accepting, false);
+    assert.equal(view.applyError?.intentRevision, resumed.changed[0]!.revision);
+    assert.ok(
+      (runner.state.status('m3', 'echo')?.intentRevision ?? 0) < resumed.changed[0]!.revision,
+      'the failed revision is not confirmed',
+    );
+    const audit = (await runner.controller.auditLog(1000)).filter(
+      (a) => a.action === 'resume' && a.member === 'm3',
+    );
+    assert.equal(audit[0]!.result, 'error', 'the failure is audited');
+    assert.ok(
+      events.some((e) => e.code === EventCode.serviceFailed && e.member === 'm3' && e.service === 'echo'),
+    );
+    // Once the port is free the agent applies the stored intent by itself.
+    await new Promise<void>((resolve) => thief.close(() => resolve()));
+    assert.ok(
+      await runner.state.waitFor(
+        () => svc('m3', 'echo').accepting && svc('m3', 'echo').applyError === null,
+        10_000,
+      ),
+      'm3/echo accepting again once the port was freed',
+    );
+    assert.equal(await tryConnect(address(3), ports.echo), 'connected');
   });
 
   it('a member whose agent is down is not counted by the guard (last: stops an agent)', async () => {

@@ -55,8 +55,16 @@ export interface CommandResult {
   unchanged: Array<{ service: string; why: string }>;
   /** True when the member's agent confirmed every change (a pause: its listeners refuse). */
   applied: boolean;
+  /** Changes the member's agent reported it could not apply (the intent is stored; the agent retries). */
+  failures: ApplyFailure[];
   forced: boolean;
   status: MemberStatus;
+}
+
+export interface ApplyFailure {
+  service: string;
+  code: string;
+  message: string;
 }
 
 export interface AuditRecord {
@@ -68,7 +76,8 @@ export interface AuditRecord {
   service: string | null;
   reason: string;
   force: boolean;
-  result: 'ok' | 'refused' | 'error';
+  /** `refused`: by the capacity guard; `denied`: by access control (401, 403) before the command ran. */
+  result: 'ok' | 'refused' | 'denied' | 'error';
   detail: string;
 }
 
@@ -92,9 +101,8 @@ export class Controller {
 
   async execute(request: CommandRequest): Promise<CommandResult> {
     try {
-      const result = await this.run(request);
-      await this.audit(request, 'ok', describe(result));
-      return result;
+      // A command that changes the store is audited in the same transaction (SPEC §8).
+      return await this.run(request);
     } catch (err) {
       const refused = err instanceof GuardRefusedError;
       if (refused) {
@@ -109,6 +117,14 @@ export class Controller {
       await this.audit(request, refused ? 'refused' : 'error', (err as Error).message).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * A state-changing request refused by access control (401, 403: no token, a weak role, a foreign
+   * Origin or Host) is audited too (SPEC §8); `by` names what is known of the caller.
+   */
+  async auditDenied(request: CommandRequest, why: string): Promise<void> {
+    await this.audit(request, 'denied', why);
   }
 
   /** Newest first. Keys sort by time only to the millisecond; the store revision orders within one. */
@@ -130,16 +146,24 @@ export class Controller {
 
     for (let attempt = 0; attempt < casAttempts; attempt++) {
       const plan = await this.plan(request, targets);
-      const txn = await this.store.txn(plan.compares, plan.ops);
+      const record = auditRecord(request, 'ok', describePlan(plan));
+      const auditOp: TxnOp = {
+        type: 'put',
+        key: this.state.keys.audit(record.at, record.id),
+        value: JSON.stringify(record),
+      };
+      const txn = await this.store.txn(plan.compares, [...plan.ops, auditOp]);
       if (!txn.succeeded) continue; // someone else changed the same services: look again
       const changed = plan.changes.map((c) => ({ ...c, revision: txn.revision }));
-      const applied = await this.waitApplied(member.id, changed);
+      const { applied, failures } = await this.waitApplied(member.id, changed);
+      if (!applied) await this.auditUnapplied(request, failures);
       return {
         action: request.action,
         member: member.id,
         changed,
         unchanged: plan.unchanged,
         applied,
+        failures,
         forced: plan.forced,
         status: this.state.snapshot().members.find((m) => m.id === member.id)!,
       };
@@ -153,14 +177,16 @@ export class Controller {
     const compares: Compare[] = [];
     const current = new Map<string, { intent: ServiceIntent; revision: number }>();
     const agentUp = new Map<string, boolean>();
-    // Range reads, not one read per member: a pause in a pool of a thousand stays a few round trips.
+    // Range reads, not one read per member: a pause in a pool of a thousand stays one round trip. All
+    // three at one revision: read apart, a plan could see the intents before a rival's commit and the
+    // guard key after it, pass its compare on a stale view, and both racing pauses would win.
     const rows = new Map<string, { value: string; modRevision: number }>();
-    const [agentRows, intentRows, guardRows] = await Promise.all([
-      this.store.list(this.state.keys.agents()),
-      this.store.list(this.state.keys.intents()),
-      this.store.list(this.state.keys.guards()),
+    const snapshot = await this.store.snapshot([
+      this.state.keys.agents(),
+      this.state.keys.intents(),
+      this.state.keys.guards(),
     ]);
-    for (const row of [...agentRows, ...intentRows, ...guardRows]) rows.set(row.key, row);
+    for (const row of snapshot.rows.flat()) rows.set(row.key, row);
     const revisionOf = (key: string) => rows.get(key)?.modRevision ?? 0;
     for (const m of members) {
       agentUp.set(m.id, rows.has(this.state.keys.agent(m.id)));
@@ -253,35 +279,74 @@ export class Controller {
     });
   }
 
-  /** Waits until the member's agent reports every change applied; false when its agent is down or slow. */
-  private async waitApplied(member: string, changed: ServiceChange[]): Promise<boolean> {
-    if (changed.length === 0) return true;
-    if (!this.state.agentUp(member)) return false;
-    return this.state.waitFor(
-      () =>
-        changed.every((c) => {
-          const status = this.state.status(member, c.service);
-          return status !== undefined && status.intentRevision >= c.revision;
-        }),
+  /**
+   * Waits until the member's agent reports each change applied or failed. `applied` is false when the
+   * agent is down or slow, or when it reported a failure (then `failures` names it): the agent never
+   * confirms an intent it could not apply.
+   */
+  private async waitApplied(
+    member: string,
+    changed: ServiceChange[],
+  ): Promise<{ applied: boolean; failures: ApplyFailure[] }> {
+    if (changed.length === 0) return { applied: true, failures: [] };
+    if (!this.state.agentUp(member)) return { applied: false, failures: [] };
+    const outcome = (c: ServiceChange) => {
+      const status = this.state.status(member, c.service);
+      if (status && status.intentRevision >= c.revision) return 'applied';
+      if (status?.applyError && status.applyError.intentRevision >= c.revision) return 'failed';
+      return 'pending';
+    };
+    const settled = await this.state.waitFor(
+      () => changed.every((c) => outcome(c) !== 'pending'),
       this.ackTimeoutMs,
     );
+    const failures = changed
+      .filter((c) => outcome(c) === 'failed')
+      .map((c) => {
+        const error = this.state.status(member, c.service)!.applyError!;
+        return { service: c.service, code: error.code, message: error.message };
+      });
+    return { applied: settled && failures.length === 0, failures };
+  }
+
+  /**
+   * The stored command is audited already, in its transaction; what the agent did not confirm afterwards
+   * is a record of its own: a failure it reported, or no answer (agent down or slow).
+   */
+  private async auditUnapplied(request: CommandRequest, failures: ApplyFailure[]): Promise<void> {
+    const detail =
+      failures.length > 0
+        ? failures.map((f) => `${f.service}: not applied by the agent: ${f.message} (${f.code})`).join('; ')
+        : 'stored; not yet applied by the agent (agent down or slow)';
+    try {
+      await this.audit(request, failures.length > 0 ? 'error' : 'ok', detail);
+    } catch (err) {
+      // The command itself is in the audit log already (its transaction); this note could not join it.
+      // A failure is still told with the command's own answer; an unconfirmed one says so there too.
+      const last = failures[failures.length - 1];
+      if (last) last.message += ` (and this failure could not be audited: ${(err as Error).message})`;
+    }
   }
 
   private async audit(request: CommandRequest, result: AuditRecord['result'], detail: string): Promise<void> {
-    const record: AuditRecord = {
-      id: randomUUID(),
-      at: Date.now(),
-      by: request.by,
-      action: request.action,
-      member: request.member,
-      service: request.service ?? null,
-      reason: request.reason ?? '',
-      force: request.force === true,
-      result,
-      detail,
-    };
+    const record = auditRecord(request, result, detail);
     await this.store.put(this.state.keys.audit(record.at, record.id), JSON.stringify(record));
   }
+}
+
+function auditRecord(request: CommandRequest, result: AuditRecord['result'], detail: string): AuditRecord {
+  return {
+    id: randomUUID(),
+    at: Date.now(),
+    by: request.by,
+    action: request.action,
+    member: request.member,
+    service: request.service ?? null,
+    reason: request.reason ?? '',
+    force: request.force === true,
+    result,
+    detail,
+  };
 }
 
 /**
@@ -318,7 +383,7 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
   }
 }
 
-function describe(result: CommandResult): string {
-  const changed = result.changed.map((c) => `${c.service}: ${c.from} → ${c.to}`).join(', ');
-  return `${changed || 'no change'}${result.forced ? ' (forced past the capacity guard)' : ''}${result.applied ? '' : ' (not yet applied by the agent)'}`;
+function describePlan(plan: { changes: Array<Omit<ServiceChange, 'revision'>>; forced: boolean }): string {
+  const changed = plan.changes.map((c) => `${c.service}: ${c.from} → ${c.to}`).join(', ');
+  return `${changed || 'no change'}${plan.forced ? ' (forced past the capacity guard)' : ''}`;
 }

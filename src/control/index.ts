@@ -1,9 +1,16 @@
-export { PoolState, type PoolStatus, type MemberStatus, type ServiceStatusView } from './pool-state.ts';
+export {
+  PoolState,
+  type PoolChange,
+  type PoolStatus,
+  type MemberStatus,
+  type ServiceStatusView,
+} from './pool-state.ts';
 export {
   Controller,
   Action,
   type CommandRequest,
   type CommandResult,
+  type ApplyFailure,
   type AuditRecord,
 } from './controller.ts';
 export { checkCapacity } from './capacity-guard.ts';

@@ -10,7 +10,7 @@ import {
   type ServiceIntent,
   type ServiceStatus,
 } from '../core/index.ts';
-import { PoolKeys, type Store, type WatchEvent, type Watcher } from '../store/index.ts';
+import { PoolKeys, type KeyValue, type Store, type WatchEvent, type Watcher } from '../store/index.ts';
 
 /** `ebb status --json` (SPEC §7), and the API's `GET /v1/pool`. */
 export interface PoolStatus {
@@ -44,8 +44,20 @@ export interface ServiceStatusView {
   drainedAt: number | null;
   deadlineAt: number | null;
   reason: string;
+  /** What went wrong last: an intent the agent could not apply, else the service's own last error. */
   error: string | null;
+  /** The newest intent the agent could not apply (it keeps trying), or null. */
+  applyError: ServiceStatus['applyError'];
 }
+
+/**
+ * One thing the read model learnt: a member's intent or status for a service, or its agent coming or
+ * going. `resync` means the whole view was rebuilt (the store's watch could not resume without a gap).
+ */
+export type PoolChange =
+  | { kind: 'intent' | 'status'; member: string; service: string }
+  | { kind: 'agent'; member: string; up: boolean }
+  | { kind: 'resync' };
 
 export interface IntentEntry {
   intent: ServiceIntent;
@@ -64,7 +76,7 @@ export class PoolState {
   private readonly intents = new Map<string, IntentEntry>();
   private readonly statuses = new Map<string, ServiceStatus>();
   private readonly agents = new Set<string>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<(changes: readonly PoolChange[]) => void>();
   private readonly eventListeners = new Set<(event: EbbEvent) => void>();
   private watcher: Watcher | null = null;
   private readonly revisions = new Map<string, number>();
@@ -85,7 +97,9 @@ export class PoolState {
   async start(): Promise<void> {
     // Watch first, then read: a change between the two arrives by the watch, and apply() keeps the
     // newest revision of each key whichever way it came.
-    this.watcher ??= await this.store.watch(this.keys.prefix, (events) => this.apply(events));
+    this.watcher ??= await this.store.watch(this.keys.prefix, (events) => this.apply(events), {
+      onResync: (rows) => this.resync(rows),
+    });
     const rows = await this.store.list(this.keys.prefix);
     this.apply(
       rows.map((r) => ({ type: 'put' as const, key: r.key, value: r.value, modRevision: r.modRevision })),
@@ -98,7 +112,8 @@ export class PoolState {
     this.watcher = null;
   }
 
-  onChange(listener: () => void): () => void {
+  /** Told of every batch of changes, after the view reflects them. */
+  onChange(listener: (changes: readonly PoolChange[]) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
@@ -157,7 +172,10 @@ export class PoolState {
             drainedAt: status?.drainedAt ?? null,
             deadlineAt: intent.deadlineAt,
             reason: intent.reason,
-            error: status?.error ?? null,
+            error: status?.applyError
+              ? `${status.applyError.message} (${status.applyError.code})`
+              : (status?.error ?? null),
+            applyError: status?.applyError ?? null,
           };
         });
         return {
@@ -231,8 +249,28 @@ export class PoolState {
     for (const listener of [...this.eventListeners]) listener(event);
   }
 
-  private apply(events: WatchEvent[], announce = true): void {
-    let changed = false;
+  /**
+   * The watch lost history (compaction, a trimmed change log): forget everything and rebuild from the
+   * store's rows, announcing the agents that went while the watch was blind.
+   */
+  private resync(rows: KeyValue[]): void {
+    const wereUp = [...this.agents];
+    this.intents.clear();
+    this.statuses.clear();
+    this.agents.clear();
+    this.revisions.clear();
+    this.apply(
+      rows.map((r) => ({ type: 'put' as const, key: r.key, value: r.value, modRevision: r.modRevision })),
+      false,
+      [{ kind: 'resync' }],
+    );
+    for (const member of wereUp) {
+      if (this.agents.has(member)) continue;
+      this.emit({ code: EventCode.agentDown, member, at: Date.now(), data: { reason: 'agent gone' } });
+    }
+  }
+
+  private apply(events: WatchEvent[], announce = true, changes: PoolChange[] = []): void {
     for (const event of events) {
       const parsed = this.keys.parse(event.key);
       if (!parsed) continue;
@@ -240,16 +278,16 @@ export class PoolState {
       if (parsed.kind !== 'event' && parsed.kind !== 'audit')
         this.revisions.set(event.key, event.modRevision);
       const id = `${parsed.member}/${parsed.service}`;
-      if (parsed.kind === 'intent') {
+      if (parsed.kind === 'intent' && parsed.service) {
         const intent = event.value === null ? null : parseIntent(event.value);
         if (intent) this.intents.set(id, { intent, revision: event.modRevision });
         else this.intents.delete(id);
-        changed = true;
-      } else if (parsed.kind === 'status') {
+        changes.push({ kind: 'intent', member: parsed.member, service: parsed.service });
+      } else if (parsed.kind === 'status' && parsed.service) {
         const status = event.value === null ? null : parseJson<ServiceStatus>(event.value, 'state');
         if (status) this.statuses.set(id, status);
         else this.statuses.delete(id);
-        changed = true;
+        changes.push({ kind: 'status', member: parsed.member, service: parsed.service });
       } else if (parsed.kind === 'agent') {
         const wasUp = this.agents.has(parsed.member);
         if (event.value === null) this.agents.delete(parsed.member);
@@ -263,15 +301,15 @@ export class PoolState {
             data: { reason: 'agent gone' },
           });
         }
-        changed = true;
+        changes.push({ kind: 'agent', member: parsed.member, up: event.value !== null });
       } else if (parsed.kind === 'event' && announce && event.value !== null) {
         const agentEvent = parseJson<EbbEvent>(event.value, 'code');
         if (agentEvent) this.emit(agentEvent);
       }
     }
-    if (!changed) return;
+    if (changes.length === 0) return;
     this.cachedView = null;
-    for (const listener of [...this.changeListeners]) listener();
+    for (const listener of [...this.changeListeners]) listener(changes);
   }
 }
 

@@ -49,6 +49,8 @@ export interface ServiceStatus {
   state: ServiceState;
   accepting: boolean;
   sessions: number;
+  /** The same by kind (tcp `connections`, sip `dialogs`); absent in statuses written before it existed. */
+  sessionsByKind?: Record<string, number>;
   drained: boolean;
   /** Sessions ended by a deadline or a hard stop since the service last started. */
   forced: number;
@@ -58,13 +60,28 @@ export interface ServiceStatus {
   upstreamFailures: number;
   /** New sessions turned away while refusing, where the protocol answers (SIP 503/302). */
   refused: number;
-  /** The store revision of the intent this status reflects. */
+  /** Failed accepts on the service's listening sockets (EMFILE, ENFILE, …) since the agent started. */
+  acceptErrors?: number;
+  /** The store revision of the intent this status reflects: the newest intent the agent has applied. */
   intentRevision: number;
+  /**
+   * The newest intent the agent could not apply (e.g. a resume whose port is taken), while it is still
+   * the newest; the agent retries it. `intentRevision` stays at the last intent it did apply.
+   */
+  applyError?: ApplyError | null;
   /** When the current drain began (pause or graceful stop), epoch ms. */
   drainStartedAt: number | null;
   /** When the drain completed, epoch ms. */
   drainedAt: number | null;
   error: string | null;
+  at: number;
+}
+
+/** Why an intent is not in effect: SPEC §2 promises that a command returns only once it is. */
+export interface ApplyError {
+  intentRevision: number;
+  code: string;
+  message: string;
   at: number;
 }
 

@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIntent, type ServiceIntent } from '../core/index.ts';
+import { EbbError, parseIntent, type ServiceIntent } from '../core/index.ts';
 
 export interface LocalIntent {
   intent: ServiceIntent;
@@ -19,20 +19,41 @@ export class LocalIntents {
     this.path = join(dir, `${pool}-${member}.json`);
   }
 
+  /**
+   * The intents last written; empty when there is no copy yet (a first boot). A copy that cannot be read
+   * or does not parse throws `LocalStateError` rather than reading as empty: an empty copy would bring a
+   * paused service back accepting. The bad file is copied aside for the operator first.
+   */
   read(): Map<string, LocalIntent> {
-    const out = new Map<string, LocalIntent>();
-    let raw: unknown;
+    let text: string;
     try {
-      raw = JSON.parse(readFileSync(this.path, 'utf8'));
-    } catch {
-      return out;
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      throw new LocalStateError(`cannot read ${this.path}: ${(err as Error).message}`, err);
     }
-    if (!raw || typeof raw !== 'object') return out;
-    for (const [service, entry] of Object.entries(
-      raw as Record<string, { intent: unknown; revision: unknown }>,
-    )) {
-      const intent = parseIntent(JSON.stringify(entry?.intent));
-      if (intent) out.set(service, { intent, revision: Number(entry.revision) || 0 });
+    const out = new Map<string, LocalIntent>();
+    try {
+      const raw: unknown = JSON.parse(text);
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('not a JSON object');
+      for (const [service, entry] of Object.entries(raw as Record<string, unknown>)) {
+        const { intent, revision } = (entry ?? {}) as { intent?: unknown; revision?: unknown };
+        const parsed = parseIntent(JSON.stringify(intent ?? null));
+        if (!parsed || typeof revision !== 'number')
+          throw new Error(`the entry of ${service} is not an intent`);
+        out.set(service, { intent: parsed, revision });
+      }
+    } catch (err) {
+      const aside = `${this.path}.corrupt-${Date.now()}`;
+      try {
+        copyFileSync(this.path, aside);
+      } catch {
+        // Keeping a copy aside is a courtesy; the error below is what matters.
+      }
+      throw new LocalStateError(
+        `${this.path} is corrupt (${(err as Error).message}); copied to ${aside}`,
+        err,
+      );
     }
     return out;
   }
@@ -41,5 +62,12 @@ export class LocalIntents {
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(Object.fromEntries(intents), null, 2));
     renameSync(tmp, this.path);
+  }
+}
+
+/** The local copy of the intents exists but cannot be used. */
+export class LocalStateError extends EbbError {
+  constructor(message: string, cause: unknown) {
+    super('EBB_LOCAL_STATE_CORRUPT', message, { cause });
   }
 }

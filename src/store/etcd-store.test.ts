@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { EbbError, StoreError } from '../core/index.ts';
@@ -11,9 +11,31 @@ import type { Store, WatchEvent } from './store.ts';
 
 runStoreConformance('etcd (3-member cluster, a client per open)', async () => {
   const cluster = await EtcdCluster.start();
+  const admin = new Etcd3({ hosts: cluster.endpoints.map((e) => `http://${e}`) });
+  const relays: Relay[] = [];
   return {
     open: async () => new EtcdStore({ endpoints: cluster.endpoints }),
-    cleanup: () => cluster.stop(),
+    // A client that reaches one member through a relay: cutting the relay stops its watch stream while
+    // the cluster goes on, and compacting the cluster meanwhile leaves the watch nothing to resume from.
+    openLagging: async () => {
+      const relay = await Relay.start(cluster.endpoints[0]!);
+      relays.push(relay);
+      return {
+        store: new EtcdStore({ endpoints: [relay.endpoint] }),
+        outrun: async (writes) => {
+          relay.cut();
+          await writes();
+          const { header } = await admin.kv.range({ key: Buffer.from('compaction') });
+          await admin.kv.compact({ revision: header.revision, physical: true });
+          relay.restore();
+        },
+      };
+    },
+    cleanup: async () => {
+      admin.close();
+      for (const relay of relays) await relay.close();
+      await cluster.stop();
+    },
   };
 });
 
@@ -174,6 +196,59 @@ async function servingMember(cluster: EtcdCluster): Promise<number> {
     await sleep(50);
   }
   throw new Error('cannot tell which etcd member serves the watch');
+}
+
+/** A TCP relay to one address that can be cut (open connections reset, new ones dropped) and restored. */
+class Relay {
+  readonly endpoint: string;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private isCut = false;
+
+  private constructor(server: Server) {
+    this.server = server;
+    this.endpoint = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+
+  static async start(target: string): Promise<Relay> {
+    const [host, port] = target.split(':') as [string, string];
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const relay = new Relay(server);
+    server.on('connection', (client) => relay.pipe(client, connect(Number(port), host)));
+    return relay;
+  }
+
+  cut(): void {
+    this.isCut = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.isCut = false;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private pipe(client: Socket, upstream: Socket): void {
+    if (this.isCut) {
+      client.destroy();
+      upstream.destroy();
+      return;
+    }
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => {});
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
 }
 
 /** A TCP listener that accepts and never answers: an etcd that hangs. */

@@ -9,7 +9,19 @@ import {
   type Watcher as Etcd3Watcher,
 } from 'etcd3';
 import { ConfigError, StoreError } from '../core/index.ts';
-import type { Compare, KeyValue, Lease, Store, TxnOp, TxnResult, WatchEvent, Watcher } from './store.ts';
+import type {
+  Compare,
+  KeyValue,
+  Lease,
+  Snapshot,
+  Store,
+  TxnOp,
+  TxnResult,
+  WatchEvent,
+  WatchOptions,
+  Watcher,
+} from './store.ts';
+import { deliverResync } from './watch-resync.ts';
 
 export interface EtcdStoreOptions {
   /** `host:port` (or `http://host:port`) of each etcd member's client URL. */
@@ -27,6 +39,8 @@ const firstRetryPauseMs = 50;
 const maxRetryPauseMs = 400;
 /** A lost watch stream is re-opened after 100 ms, doubling up to this, so it never lags long after etcd is back. */
 const maxWatchBackoffMs = 2000;
+/** A watch that must resync re-lists after this if the store cannot be read, doubling up to `maxWatchBackoffMs`. */
+const firstResyncPauseMs = 100;
 /** How long `close()` waits for etcd to acknowledge watch cancellations before closing the connection anyway. */
 const closeGraceMs = 1000;
 
@@ -35,8 +49,8 @@ const closeGraceMs = 1000;
  * client. Store revisions are etcd's; a compare `modRevision: 0` is etcd's "mod_revision == 0", which holds
  * only for an absent key. Every call is bounded by `callTimeoutMs`, so an unreachable cluster surfaces as
  * `StoreError` instead of a hang. Watches resume after member loss from the revision after the last one
- * delivered; leases are kept alive by etcd3 and are released, not revoked, on `close()` so a crashed
- * holder's keys expire with the TTL.
+ * delivered, and resync (re-list) when etcd has compacted that revision away; leases are kept alive by
+ * etcd3 and are released, not revoked, on `close()` so a crashed holder's keys expire with the TTL.
  */
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
@@ -109,6 +123,23 @@ export class EtcdStore implements Store {
     return res.kvs.map(toKeyValue);
   }
 
+  async snapshot(prefixes: readonly string[]): Promise<Snapshot> {
+    // One Txn without compares runs its success ops, here only ranges, against one revision of the store
+    // (etcd API guarantees: KV operations are atomic and totally ordered); etcd serves a read-only Txn as a
+    // linearizable read. etcd caps a Txn at 128 operations (--max-txn-ops), so at most 128 prefixes.
+    const res = await this.call(`snapshot ${prefixes.join(' ')}`, () =>
+      this.client.kv.txn({
+        success: prefixes.map((prefix) => ({
+          request_range: { ...prefixRange(prefix), sort_order: 'Ascend', sort_target: 'Key' },
+        })),
+      }),
+    );
+    return {
+      revision: Number(res.header.revision),
+      rows: res.responses.map((r) => r.response_range.kvs.map(toKeyValue)),
+    };
+  }
+
   async put(key: string, value: string, options: { lease?: Lease } = {}): Promise<number> {
     const lease = options.lease;
     try {
@@ -155,9 +186,20 @@ export class EtcdStore implements Store {
     return { succeeded: res.succeeded, revision: Number(res.header.revision) };
   }
 
-  async watch(prefix: string, onEvents: (events: WatchEvent[]) => void): Promise<Watcher> {
+  async watch(
+    prefix: string,
+    onEvents: (events: WatchEvent[]) => void,
+    options: WatchOptions = {},
+  ): Promise<Watcher> {
     this.assertOpen();
-    const watch = new EtcdWatch(this.client, prefix, onEvents, () => this.watches.delete(watch));
+    const watch = new EtcdWatch({
+      client: this.client,
+      prefix,
+      onEvents,
+      options,
+      relist: () => this.snapshot([prefix]),
+      forget: () => this.watches.delete(watch),
+    });
     this.watches.add(watch);
     try {
       await this.call(`watch ${prefix}`, () => watch.started);
@@ -279,28 +321,34 @@ class EtcdLease implements Lease {
   }
 }
 
+interface EtcdWatchParts {
+  client: Etcd3;
+  prefix: string;
+  onEvents: (events: WatchEvent[]) => void;
+  options: WatchOptions;
+  /** Every key under the prefix at one revision, within the store's call budget. */
+  relist: () => Promise<Snapshot>;
+  forget: () => void;
+}
+
 /**
  * One prefix watch. etcd3 re-opens the stream after a member is lost, from a revision it tracks; that
  * revision can run ahead of what was delivered (it takes the header of a created or catch-up response),
  * so this class pins `start_revision` to the revision after the last event delivered and drops repeats.
+ * When etcd cancels the watch instead (that revision was compacted away: ErrCompacted), the changes in
+ * between are gone: it re-lists the prefix, resyncs the caller and watches on from that read's revision.
  */
 class EtcdWatch implements Watcher {
   /** Resolves once etcd has created the watch: every change after that is delivered. */
   readonly started: Promise<void>;
-  private readonly client: Etcd3;
-  private readonly prefix: string;
-  private readonly onEvents: (events: WatchEvent[]) => void;
-  private readonly forget: () => void;
+  private readonly parts: EtcdWatchParts;
   private inner: Etcd3Watcher | null = null;
   /** The first revision not yet delivered; 0 until etcd has told us where the watch starts. */
   private nextRevision = 0;
   private closed = false;
 
-  constructor(client: Etcd3, prefix: string, onEvents: (events: WatchEvent[]) => void, forget: () => void) {
-    this.client = client;
-    this.prefix = prefix;
-    this.onEvents = onEvents;
-    this.forget = forget;
+  constructor(parts: EtcdWatchParts) {
+    this.parts = parts;
     this.started = new Promise((resolve) => this.attach(resolve));
   }
 
@@ -311,15 +359,15 @@ class EtcdWatch implements Watcher {
   /** @internal */
   async cancel(): Promise<void> {
     this.closed = true;
-    this.forget();
+    this.parts.forget();
     const inner = this.inner;
     this.inner = null;
     await inner?.cancel().catch(() => {});
   }
 
   private attach(onCreated: () => void): void {
-    const range = prefixRange(this.prefix);
-    let builder = this.client.watch().inRange({ start: range.key, end: range.range_end });
+    const range = prefixRange(this.parts.prefix);
+    let builder = this.parts.client.watch().inRange({ start: range.key, end: range.range_end });
     if (this.nextRevision > 0) builder = builder.startRevision(String(this.nextRevision));
     const inner = builder.watcher();
     this.inner = inner;
@@ -329,13 +377,37 @@ class EtcdWatch implements Watcher {
       onCreated();
     });
     inner.on('data', (res) => this.deliver(inner, res));
-    // etcd cancelled the watch (its start revision was compacted away) and etcd3 dropped it: carry on from
-    // the present. The changes in between are lost; compaction is off unless an operator turns it on.
+    // etcd cancelled the watch and etcd3 dropped it. etcd cancels a watch whose start revision was
+    // compacted (the response carries compact_revision); whatever the reason, the stream cannot resume.
     inner.on('error', () => {
       if (this.closed || this.inner !== inner) return;
-      this.nextRevision = 0;
-      setTimeout(() => !this.closed && this.attach(() => {}), 500).unref();
+      this.inner = null;
+      if (this.nextRevision === 0) {
+        // Never created, so nothing was delivered and nothing can be missed: try again from the present.
+        setTimeout(() => !this.closed && this.attach(onCreated), 500).unref();
+      } else {
+        void this.resync(firstResyncPauseMs);
+      }
     });
+  }
+
+  /** Re-lists the prefix (retrying while the store is unreachable), hands it over, watches on after it. */
+  private async resync(pauseMs: number): Promise<void> {
+    let snapshot: Snapshot;
+    try {
+      snapshot = await this.parts.relist();
+    } catch {
+      if (this.closed) return;
+      const next = Math.min(pauseMs * 2, maxWatchBackoffMs);
+      setTimeout(() => !this.closed && void this.resync(next), pauseMs).unref();
+      return;
+    }
+    if (this.closed) return;
+    const lastDelivered = this.nextRevision - 1;
+    this.nextRevision = snapshot.revision + 1;
+    const { onEvents, options } = this.parts;
+    deliverResync(snapshot.rows[0] ?? [], snapshot.revision, lastDelivered, onEvents, options);
+    if (!this.closed) this.attach(() => {});
   }
 
   private deliver(inner: Etcd3Watcher, res: IWatchResponse): void {
@@ -360,7 +432,7 @@ class EtcdWatch implements Watcher {
     this.pin(inner);
     if (events.length === 0) return;
     try {
-      this.onEvents(events);
+      this.parts.onEvents(events);
     } catch {
       // A subscriber's bug must not break the watch stream (etcd3 would rethrow it outside any handler).
     }

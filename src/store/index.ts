@@ -1,4 +1,15 @@
-export type { Store, KeyValue, WatchEvent, Compare, TxnOp, TxnResult, Watcher, Lease } from './store.ts';
+export type {
+  Store,
+  KeyValue,
+  WatchEvent,
+  WatchOptions,
+  Snapshot,
+  Compare,
+  TxnOp,
+  TxnResult,
+  Watcher,
+  Lease,
+} from './store.ts';
 export { SqliteStore } from './sqlite-store.ts';
 export type { EtcdStore, EtcdStoreOptions } from './etcd-store.ts';
 export { PoolKeys } from './pool-keys.ts';

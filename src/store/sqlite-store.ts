@@ -3,14 +3,26 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { StoreError } from '../core/index.ts';
-import type { Compare, KeyValue, Lease, Store, TxnOp, TxnResult, WatchEvent, Watcher } from './store.ts';
+import type {
+  Compare,
+  KeyValue,
+  Lease,
+  Snapshot,
+  Store,
+  TxnOp,
+  TxnResult,
+  WatchEvent,
+  WatchOptions,
+  Watcher,
+} from './store.ts';
+import { deliverResync } from './watch-resync.ts';
 
 /** How often each process looks for commits made by other processes (`PRAGMA data_version`). */
 const pollIntervalMs = 10;
 /** How often expired leases are swept (their keys deleted, as etcd does). */
 const sweepIntervalMs = 200;
 /** How many change records are kept for watchers that fall behind. */
-const changeHistory = 10_000;
+const defaultChangeHistory = 10_000;
 /** Trim the change log every this many sweeps (about every 5 s). */
 const trimEverySweeps = 25;
 
@@ -26,6 +38,19 @@ interface ChangeRow {
   key: string;
   value: string | null;
 }
+interface WatchEntry {
+  prefix: string;
+  onEvents: (events: WatchEvent[]) => void;
+  options: WatchOptions;
+}
+
+export interface SqliteStoreOptions {
+  /**
+   * How many change records the log keeps for watchers of other processes that fall behind (default
+   * 10 000); one that falls further behind resyncs. Tests make it small.
+   */
+  changeHistory?: number;
+}
 
 /**
  * The embedded store (SPEC §6): one SQLite file in WAL mode, shared by every Ebb process on the machine.
@@ -37,18 +62,21 @@ export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly stmt: Record<string, StatementSync>;
-  private readonly watchers = new Set<{ prefix: string; onEvents: (events: WatchEvent[]) => void }>();
+  private readonly watchers = new Set<WatchEntry>();
+  private readonly changeHistory: number;
   private readonly leases = new Map<string, SqliteLease>();
-  /** The last change record delivered to watchers. */
+  /** The last change record delivered to watchers, and its revision. */
   private lastSeenSeq: number;
+  private lastSeenRev: number;
   private lastDataVersion = -1;
   private pollTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private sweeps = 0;
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
+    this.changeHistory = options.changeHistory ?? defaultChangeHistory;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new DatabaseSync(path, { timeout: 5000 });
@@ -90,7 +118,9 @@ export class SqliteStore implements Store {
       leaseKeys: prepare('SELECT key FROM kv_v1 WHERE lease = ?'),
       expiredLeases: prepare('SELECT id FROM leases_v1 WHERE expires_at < ?'),
     };
-    this.lastSeenSeq = Number((this.stmt.headSeq!.get() as { seq: number }).seq);
+    const head = this.inReadTransaction(() => ({ seq: this.headSeq(), rev: this.headRevision() }));
+    this.lastSeenSeq = head.seq;
+    this.lastSeenRev = head.rev;
   }
 
   static open(spec: string): SqliteStore {
@@ -103,7 +133,15 @@ export class SqliteStore implements Store {
   }
 
   async list(prefix: string): Promise<KeyValue[]> {
-    return (this.stmt.list!.all(prefix, prefixEnd(prefix)) as unknown as Row[]).map(toKeyValue);
+    return this.listNow(prefix);
+  }
+
+  async snapshot(prefixes: readonly string[]): Promise<Snapshot> {
+    this.assertOpen();
+    return this.inReadTransaction(() => ({
+      revision: this.headRevision(),
+      rows: prefixes.map((prefix) => this.listNow(prefix)),
+    }));
   }
 
   async put(key: string, value: string, options: { lease?: Lease } = {}): Promise<number> {
@@ -137,9 +175,13 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  async watch(prefix: string, onEvents: (events: WatchEvent[]) => void): Promise<Watcher> {
+  async watch(
+    prefix: string,
+    onEvents: (events: WatchEvent[]) => void,
+    options: WatchOptions = {},
+  ): Promise<Watcher> {
     this.assertOpen();
-    const entry = { prefix, onEvents };
+    const entry: WatchEntry = { prefix, onEvents, options };
     this.pump();
     this.watchers.add(entry);
     this.startTimers();
@@ -179,6 +221,10 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.inWriteTransaction(() => this.dropLease(id));
     this.pump();
+  }
+
+  private listNow(prefix: string): KeyValue[] {
+    return (this.stmt.list!.all(prefix, prefixEnd(prefix)) as unknown as Row[]).map(toKeyValue);
   }
 
   /** Every key one transaction writes shares its revision, as in etcd. */
@@ -224,6 +270,30 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Reads in one transaction: in WAL mode it sees the database as of its first read, so a commit by
+   * another process cannot land between two of the reads (https://sqlite.org/isolation.html).
+   */
+  private inReadTransaction<T>(work: () => T): T {
+    try {
+      this.db.exec('BEGIN');
+      try {
+        return work();
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err instanceof StoreError
+        ? err
+        : new StoreError(`SQLite store read failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  private headSeq(): number {
+    return Number((this.stmt.headSeq!.get() as { seq: number }).seq);
+  }
+
   private headRevision(): number {
     return Number((this.stmt.headRev!.get() as { rev: number }).rev);
   }
@@ -253,13 +323,21 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Delivers every change after `lastSeenRev` to the watchers. */
+  /** Delivers every change after `lastSeenSeq` to the watchers. */
   private pump(): void {
     if (this.closed) return;
     for (;;) {
       const rows = this.stmt.changesSince!.all(this.lastSeenSeq) as unknown as ChangeRow[];
       if (rows.length === 0) return;
+      // Trimming deletes the oldest records, and AUTOINCREMENT numbers the rest in sequence (a rolled-back
+      // insert gives its number back): if the next record is missing, changes were trimmed before this
+      // process delivered them. A number SQLite skipped for another reason costs only an unneeded resync.
+      if (Number(rows[0]!.seq) > this.lastSeenSeq + 1) {
+        this.resyncWatchers();
+        continue;
+      }
       this.lastSeenSeq = Number(rows[rows.length - 1]!.seq);
+      this.lastSeenRev = Number(rows[rows.length - 1]!.rev);
       const events: WatchEvent[] = rows.map((r) => ({
         type: r.value === null ? 'delete' : 'put',
         key: r.key,
@@ -276,6 +354,25 @@ export class SqliteStore implements Store {
         }
       }
     }
+  }
+
+  /**
+   * Another process trimmed the change log past changes this one had not yet delivered: every watcher
+   * gets its prefix's contents read at one revision, and delivery goes on from that read.
+   */
+  private resyncWatchers(): void {
+    const watchers = [...this.watchers];
+    const lastDelivered = this.lastSeenRev;
+    const head = this.inReadTransaction(() => ({
+      seq: this.headSeq(),
+      revision: this.headRevision(),
+      rows: watchers.map((w) => this.listNow(w.prefix)),
+    }));
+    this.lastSeenSeq = head.seq;
+    this.lastSeenRev = head.revision;
+    watchers.forEach((w, i) =>
+      deliverResync(head.rows[i]!, head.revision, lastDelivered, w.onEvents, w.options),
+    );
   }
 
   private sweepExpiredLeases(): void {
@@ -295,10 +392,15 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Keeps the change log bounded; a watcher further behind than this re-reads from `list()`. */
-  private trimChangeLog(): void {
-    const head = Number((this.stmt.headSeq!.get() as { seq: number }).seq);
-    if (head > changeHistory) this.inWriteTransaction(() => this.stmt.trimChanges!.run(head - changeHistory));
+  /**
+   * @internal Keeps the change log bounded (tests call it to trim at once); a process whose watchers are
+   * further behind than this resyncs them.
+   */
+  trimChangeLog(): void {
+    const head = this.headSeq();
+    if (head > this.changeHistory) {
+      this.inWriteTransaction(() => this.stmt.trimChanges!.run(head - this.changeHistory));
+    }
   }
 
   private assertOpen(): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Store, WatchEvent } from './store.ts';
+import type { KeyValue, Store, WatchEvent } from './store.ts';
 
 /**
  * The behaviour every store must have (SPEC §6). `backend.open()` returns a new client of the same shared
@@ -8,7 +8,18 @@ import type { Store, WatchEvent } from './store.ts';
  */
 export interface StoreBackend {
   open(): Promise<Store>;
+  /** A client whose watches can be made to lose their place; the suite closes `store`. */
+  openLagging(): Promise<LaggingClient>;
   cleanup(): Promise<void>;
+}
+
+export interface LaggingClient {
+  store: Store;
+  /**
+   * Runs `writes` (made through other clients) while `store`'s watches cannot follow, then discards the
+   * history they would resume from (etcd: compaction; SQLite: a trimmed change log).
+   */
+  outrun(writes: () => Promise<void>): Promise<void>;
 }
 
 export function runStoreConformance(name: string, makeBackend: () => Promise<StoreBackend>): void {
@@ -157,7 +168,123 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
       await lease.revoke();
       assert.equal(await store.get(`${p}k`), undefined);
     });
+
+    it('a snapshot lists several prefixes, each in key order, at the current revision', async () => {
+      const store = await open();
+      const p = prefix();
+      await store.put(`${p}b/2`, 'b2');
+      await store.put(`${p}a/1`, 'a1');
+      const last = await store.put(`${p}b/1`, 'b1');
+      const snap = await store.snapshot([`${p}b/`, `${p}none/`, `${p}a/`]);
+      assert.deepEqual(
+        snap.rows.map((rows) => rows.map((kv) => [kv.key, kv.value])),
+        [
+          [
+            [`${p}b/1`, 'b1'],
+            [`${p}b/2`, 'b2'],
+          ],
+          [],
+          [[`${p}a/1`, 'a1']],
+        ],
+      );
+      assert.ok(snap.revision >= last, `revision ${snap.revision} is before the last write ${last}`);
+      assert.deepEqual((await store.snapshot([])).rows, []);
+    });
+
+    it('a snapshot reads every prefix at one revision while other clients commit', async () => {
+      const reader = await open();
+      const writers = [await open(), await open()];
+      const p = prefix();
+      const prefixes = [`${p}a/`, `${p}b/`];
+      // Each commit sets a/x and b/x to one new value: any read at one revision sees them equal.
+      let writing = true;
+      const commits = writers.map(async (writer, w) => {
+        for (let i = 0; i < 150; i++) {
+          const value = `${w}-${i}`;
+          await writer.txn(
+            [],
+            prefixes.map((pre) => ({ type: 'put' as const, key: `${pre}x`, value })),
+          );
+        }
+      });
+      const done = Promise.all(commits).finally(() => (writing = false));
+      let snapshots = 0;
+      let lastRevision = 0;
+      while (writing) {
+        const snap = await reader.snapshot(prefixes);
+        const [a, b] = snap.rows.map((rows) => rows[0]);
+        assert.equal(a?.value, b?.value, `a/x and b/x differ in the snapshot at revision ${snap.revision}`);
+        for (const kv of [a, b]) {
+          if (kv)
+            assert.ok(kv.modRevision <= snap.revision, `modRevision ${kv.modRevision} > ${snap.revision}`);
+        }
+        assert.ok(snap.revision >= lastRevision, 'snapshot revisions never go back');
+        lastRevision = snap.revision;
+        snapshots++;
+      }
+      await done;
+      assert.ok(snapshots >= 20, `only ${snapshots} snapshots overlapped the writes`);
+    });
+
+    // Last: on etcd it compacts the cluster's history.
+    it('a watch that cannot resume without a gap resyncs: the contents at one revision, then what follows', async () => {
+      const lagging = await backend.openLagging();
+      opened.push(lagging.store);
+      const writing = await open();
+      const p = prefix();
+      await writing.put(`${p}gone`, '0');
+      await writing.put(`${p}kept`, '0');
+      type Entry = WatchEvent | { resync: KeyValue[]; revision: number };
+      const log: Entry[] = [];
+      const plain: WatchEvent[] = [];
+      const watchers = [
+        await lagging.store.watch(p, (events) => log.push(...events), {
+          onResync: (rows, revision) => log.push({ resync: rows, revision }),
+        }),
+        await lagging.store.watch(p, (events) => plain.push(...events)),
+      ];
+      await writing.put(`${p}kept`, '1');
+      await waitFor(() => log.length === 1 && plain.length === 1);
+
+      await lagging.outrun(async () => {
+        await writing.delete(`${p}gone`);
+        await writing.put(`${p}kept`, '2');
+        await writing.put(`${p}new`, '3');
+      });
+      await waitFor(() => log.length === 2, 15_000);
+      await writing.put(`${p}after`, '4');
+      await waitFor(() => log.length === 3 && plain.length === 4);
+      for (const watcher of watchers) watcher.close();
+
+      const [first, resync, next] = log as [WatchEvent, Entry, WatchEvent];
+      assert.deepEqual(shape(first), ['put', `${p}kept`, '1']);
+      assert.ok('resync' in resync, 'the second call is the resync');
+      assert.deepEqual(
+        resync.resync.map((kv) => [kv.key, kv.value]),
+        [
+          [`${p}kept`, '2'],
+          [`${p}new`, '3'],
+        ],
+      );
+      for (const kv of resync.resync) assert.ok(kv.modRevision <= resync.revision);
+      assert.ok(first.modRevision < resync.revision);
+      assert.deepEqual(shape(next), ['put', `${p}after`, '4']);
+      assert.ok(next.modRevision > resync.revision, 'events resume after the resync revision');
+      // Without onResync: the current value of every key written in the gap, as puts in revision order;
+      // the delete in the gap is not known.
+      assert.deepEqual(plain.map(shape), [
+        ['put', `${p}kept`, '1'],
+        ['put', `${p}kept`, '2'],
+        ['put', `${p}new`, '3'],
+        ['put', `${p}after`, '4'],
+      ]);
+      for (let i = 1; i < plain.length; i++) assert.ok(plain[i]!.modRevision > plain[i - 1]!.modRevision);
+    });
   });
+}
+
+function shape(event: WatchEvent): [string, string, string | null] {
+  return [event.type, event.key, event.value];
 }
 
 async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {

@@ -38,6 +38,27 @@ export interface Watcher {
   close(): void;
 }
 
+/** Every key under each of several prefixes, read at one store revision. */
+export interface Snapshot {
+  /** The store's revision when the read happened: no key in `rows` has a larger `modRevision`. */
+  revision: number;
+  /** `rows[i]` holds every key under `prefixes[i]`, sorted by key. */
+  rows: KeyValue[][];
+}
+
+export interface WatchOptions {
+  /**
+   * Called when the watch cannot resume without a gap — etcd compacted the revisions it would resume
+   * from, or cancelled it; a SQLite watcher fell behind the trimmed change log — with every key now under
+   * the prefix and the revision they were read at. It replaces whatever the caller knew (a key missing
+   * from `rows` was deleted); events after `revision` follow. It may come when nothing under the prefix
+   * changed. Without it the store delivers, as puts in revision order, the current value of every key
+   * written during the gap, but deletes made during the gap cannot be reported: a caller that keeps state
+   * (a read model, a cache) must pass `onResync`.
+   */
+  onResync?: (rows: KeyValue[], revision: number) => void;
+}
+
 /** A liveness token: keys put with a lease disappear when its holder stops renewing it. */
 export interface Lease {
   readonly id: string;
@@ -52,12 +73,20 @@ export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   /** Every key starting with `prefix`, sorted by key. */
   list(prefix: string): Promise<KeyValue[]>;
+  /**
+   * Every key under each prefix, all read at one store revision (one etcd Txn of ranges; one SQLite read
+   * transaction), so a commit cannot land between two of the reads. `rows[i]` is for `prefixes[i]`.
+   */
+  snapshot(prefixes: readonly string[]): Promise<Snapshot>;
   put(key: string, value: string, options?: { lease?: Lease }): Promise<number>;
   delete(key: string): Promise<boolean>;
   /** Atomically: if every compare holds, apply every op. */
   txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult>;
-  /** Calls `onEvents` with every change under `prefix` after the watch is set up, in revision order. */
-  watch(prefix: string, onEvents: (events: WatchEvent[]) => void): Promise<Watcher>;
+  /**
+   * Calls `onEvents` with every change under `prefix` after the watch is set up, in revision order. Never
+   * skips silently: where history is gone it resyncs (see `WatchOptions.onResync`).
+   */
+  watch(prefix: string, onEvents: (events: WatchEvent[]) => void, options?: WatchOptions): Promise<Watcher>;
   /** A lease kept alive by this store until revoked or the store closes. */
   grantLease(ttlMs: number): Promise<Lease>;
   close(): Promise<void>;
