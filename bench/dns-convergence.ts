@@ -33,14 +33,14 @@
  * of Ebb whose pause transaction compared every member's agent key needed it past ~124 members.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { clampNumber, eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
 import { DnsProbe, type DnsAnswer } from './lib/dns-probe.ts';
 import { apiCommandTimed, EbbDeployment, type DeploymentMode } from './lib/ebb-deployment.ts';
 import { SimPattern, Simulator } from './lib/etcd-bench.ts';
 import { startEtcdCluster, type EtcdCluster } from './lib/etcd-cluster.ts';
 import { writePoolLayout, type PoolLayout } from './lib/pool-layout.ts';
-import { cpuSeconds, machineNote, runCleanups, scratchDir } from './lib/processes.ts';
-import { fixed, median, percentile, ratio, table } from './lib/stats.ts';
+import { cpuSeconds, scratchDir } from './lib/processes.ts';
+import { fixed, median, percentile, ratio, runPercentiles, sum } from './lib/stats.ts';
 
 const targetMs = 100;
 const maxQueriesPerWait = 5000;
@@ -311,34 +311,22 @@ function summarise(mode: Mode, results: RunResult[]): ModeSummary {
     mode,
     query: results[0]!.query,
     runs: results.length,
-    cycles: results.reduce((a, r) => a + r.cycles, 0),
+    cycles: sum(results, (r) => r.cycles),
     convergeMs: {
       p50: median(results.map((r) => median(r.convergeMs))),
       p99,
       max: Math.max(...results.flatMap((r) => r.convergeMs)),
     },
-    resumeConvergeMs: {
-      p50: median(results.map((r) => median(r.resumeConvergeMs))),
-      p99: median(results.map((r) => percentile(r.resumeConvergeMs, 99))),
-    },
+    resumeConvergeMs: runPercentiles(results, (r) => r.resumeConvergeMs),
     staleAnswersPerCycle: {
       median: median(results.flatMap((r) => r.staleAnswers)),
       max: Math.max(...results.flatMap((r) => r.staleAnswers)),
     },
-    pauseMs: {
-      p50: median(results.map((r) => median(r.pauseMs))),
-      p99: median(results.map((r) => percentile(r.pauseMs, 99))),
-    },
-    queryRttMs: {
-      p50: median(results.map((r) => median(r.queryRttMs))),
-      p99: median(results.map((r) => percentile(r.queryRttMs, 99))),
-    },
-    idleRttMs: {
-      p50: median(results.map((r) => median(r.idleRttMs))),
-      p99: median(results.map((r) => percentile(r.idleRttMs, 99))),
-    },
-    notConverged: results.reduce((a, r) => a + r.notConverged, 0),
-    lostQueries: results.reduce((a, r) => a + r.lostQueries, 0),
+    pauseMs: runPercentiles(results, (r) => r.pauseMs),
+    queryRttMs: runPercentiles(results, (r) => r.queryRttMs),
+    idleRttMs: runPercentiles(results, (r) => r.idleRttMs),
+    notConverged: sum(results, (r) => r.notConverged),
+    lostQueries: sum(results, (r) => r.lostQueries),
     cpuPercent: Object.fromEntries(
       Object.keys(results[0]!.cpuPercent).map((k) => [k, median(results.map((r) => r.cpuPercent[k] ?? 0))]),
     ),
@@ -350,48 +338,42 @@ function summarise(mode: Mode, results: RunResult[]): ModeSummary {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      cycles: { type: 'string', default: '40' },
-      store: { type: 'string', default: 'all' },
-      simulated: { type: 'string', default: '1000' },
-      'status-every': { type: 'string', default: '3000' },
-      'etcd-query': { type: 'string', default: 'service' },
-      'max-wait': { type: 'string', default: '2000' },
-      hold: { type: 'string', default: '100' },
-      'etcd-runs': { type: 'string' },
-      'max-seconds': { type: 'string', default: '900' },
-      'etcd-max-txn-ops': { type: 'string', default: '0' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('dns-convergence', {
+    numbers: {
+      runs: [3, 1, 20],
+      cycles: [40, 1, 1000],
+      simulated: [1000, 0, 5000],
+      'status-every': [3000, 0, 60_000],
+      'max-wait': [2000, 100, 10_000],
+      hold: [100, 0, 5000],
+      'max-seconds': [900, 10, 3600],
+      'etcd-max-txn-ops': [0, 0, 100_000],
     },
+    strings: { store: 'all', 'etcd-query': 'service' },
+    optional: ['etcd-runs'],
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number.isFinite(Number(v)) && v !== '' ? Number(v) : dflt));
-  const runs = clamp(values.runs, 1, 20, 3);
+  const n = bench.numbers;
+  const runs = n.runs;
   // The etcd mode is the slow one (a cluster and 1,000 leases per run): its own count, --runs by default.
-  const etcdRuns = values['etcd-runs'] === undefined ? runs : clamp(values['etcd-runs'], 1, 20, runs);
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const etcdRuns = clampNumber(bench.optional['etcd-runs'], [runs, 1, 20]);
+  const log = bench.log;
   const o: Options = {
-    cycles: clamp(values.cycles, 1, 1000, 40),
-    simulated: clamp(values.simulated, 0, 5000, 1000),
-    statusEveryMs: clamp(values['status-every'], 0, 60_000, 3000),
-    etcdQuery: values['etcd-query'] === 'pool-tcp' ? 'pool-tcp' : 'service',
-    maxWaitMs: clamp(values['max-wait'], 100, 10_000, 2000),
-    holdMs: clamp(values.hold, 0, 5000, 100),
-    maxSeconds: clamp(values['max-seconds'], 10, 3600, 900),
-    maxTxnOps: 0,
+    cycles: n.cycles,
+    simulated: n.simulated,
+    statusEveryMs: n['status-every'],
+    etcdQuery: bench.strings['etcd-query'] === 'pool-tcp' ? 'pool-tcp' : 'service',
+    maxWaitMs: n['max-wait'],
+    holdMs: n.hold,
+    maxSeconds: n['max-seconds'],
+    maxTxnOps: n['etcd-max-txn-ops'],
     log,
   };
-  o.maxTxnOps = clamp(values['etcd-max-txn-ops'], 0, 100_000, 0);
-  const store = values.store ?? 'all';
+  const store = bench.strings.store;
   const modes: Mode[] = [
     ...(store === 'all' || store === 'sqlite' ? [Mode.sqliteUp, Mode.sqliteSplit] : []),
     ...(store === 'all' || store === 'etcd' ? [Mode.etcdSplit] : []),
   ];
   if (modes.length === 0) throw new Error('--store: all, sqlite or etcd');
-  const machine = machineNote();
-  log(`machine: ${machine}`);
   log(
     `dns-convergence: ${runs} run(s) (etcd: ${etcdRuns}) × ${o.cycles} pause/resume cycles per mode (${modes.join(', ')}); ` +
       `etcd: ${o.simulated} simulated members, status rewrite every ${o.statusEveryMs || '∞'} ms each`,
@@ -401,25 +383,24 @@ async function main(): Promise<void> {
 
   const summaries: ModeSummary[] = [];
   for (const mode of modes) {
-    const results: RunResult[] = [];
-    const modeRuns = mode === Mode.etcdSplit ? etcdRuns : runs;
-    for (let r = 0; r < modeRuns; r++) {
-      const res = await oneRun(mode, o);
-      results.push(res);
-      log(
-        `${mode} run ${r + 1}: ${res.cycles} cycles, ${res.query}: converge p50 ${fixed(median(res.convergeMs))} ms ` +
-          `p99 ${fixed(percentile(res.convergeMs, 99))} ms max ${fixed(Math.max(...res.convergeMs))} ms; ` +
-          `resume p50 ${fixed(median(res.resumeConvergeMs))} ms; pause p50 ${fixed(median(res.pauseMs))} ms; ` +
-          `not converged ${res.notConverged}; DNS rtt p50 ${fixed(median(res.queryRttMs))} ms (idle ${fixed(median(res.idleRttMs))} ms)` +
-          (res.simulatorPuts !== null ? `; simulator ${fixed(res.simulatorPuts, 0)} status puts/s` : ''),
-      );
-    }
+    const results = await eachRun(
+      bench,
+      mode === Mode.etcdSplit ? etcdRuns : runs,
+      () => oneRun(mode, o),
+      (res) =>
+        `${res.cycles} cycles, ${res.query}: converge p50 ${fixed(median(res.convergeMs))} ms ` +
+        `p99 ${fixed(percentile(res.convergeMs, 99))} ms max ${fixed(Math.max(...res.convergeMs))} ms; ` +
+        `resume p50 ${fixed(median(res.resumeConvergeMs))} ms; pause p50 ${fixed(median(res.pauseMs))} ms; ` +
+        `not converged ${res.notConverged}; DNS rtt p50 ${fixed(median(res.queryRttMs))} ms (idle ${fixed(median(res.idleRttMs))} ms)` +
+        (res.simulatorPuts !== null ? `; simulator ${fixed(res.simulatorPuts, 0)} status puts/s` : ''),
+      mode,
+    );
     summaries.push(summarise(mode, results));
   }
 
   const doc = {
     benchmark: 'dns-convergence',
-    machine,
+    machine: bench.machine,
     runs,
     cyclesPerRun: o.cycles,
     simulatedMembers: o.simulated,
@@ -428,61 +409,48 @@ async function main(): Promise<void> {
     modes: summaries,
     verdict: summaries.every((s) => s.verdict === 'meets target') ? 'meets target' : 'misses target',
   };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  } else {
-    console.log('');
-    const rows: string[][] = [['figure (median of runs)', 'ebb', 'target', 'ratio']];
-    for (const s of summaries) {
-      rows.push(
-        [`${s.mode}: pause returned → answer without member, p50 (ms)`, fixed(s.convergeMs.p50), '—', '—'],
-        [`${s.mode}: … p99 (ms)`, fixed(s.convergeMs.p99), `≤ ${targetMs}`, fixed(s.ratioP99ToTarget)],
-        [`${s.mode}: … max over all cycles (ms)`, fixed(s.convergeMs.max), '—', '—'],
-        [
-          `${s.mode}: resume returned → member back, p50 / p99 (ms)`,
-          `${fixed(s.resumeConvergeMs.p50)} / ${fixed(s.resumeConvergeMs.p99)}`,
-          '—',
-          '—',
-        ],
-        [
-          `${s.mode}: stale answers after pause returned, median / max`,
-          `${fixed(s.staleAnswersPerCycle.median, 0)} / ${fixed(s.staleAnswersPerCycle.max, 0)}`,
-          '—',
-          '—',
-        ],
-        [
-          `${s.mode}: pause latency p50 / p99 (ms)`,
-          `${fixed(s.pauseMs.p50)} / ${fixed(s.pauseMs.p99)}`,
-          '—',
-          '—',
-        ],
-      );
-    }
-    console.log(table(rows));
-    console.log('');
-    for (const s of summaries) {
-      console.log(
-        `${s.mode}: ${s.cycles} cycles, query ${s.query}; DNS round trip p50/p99 ${fixed(s.queryRttMs.p50)}/${fixed(s.queryRttMs.p99)} ms ` +
-          `while cycling, ${fixed(s.idleRttMs.p50)}/${fixed(s.idleRttMs.p99)} ms before; lost queries ${s.lostQueries}, ` +
-          `not converged within the wait ${s.notConverged}` +
-          (s.simulatorPutsPerSecond !== null
-            ? `, simulated members' status puts ${fixed(s.simulatorPutsPerSecond, 0)}/s`
-            : '') +
-          ` — ${s.verdict}`,
-      );
-      console.log(
-        `  CPU over the cycles (% of a core): ${Object.entries(s.cpuPercent)
-          .map(([k, v]) => `${k} ${fixed(v, 0)}`)
-          .join(', ')}`,
-      );
-    }
-    console.log(`target: SPEC §4.1, DNS follows changes within ${targetMs} ms (p99); no peer`);
+  const rows: string[][] = [['figure (median of runs)', 'ebb', 'target', 'ratio']];
+  for (const s of summaries) {
+    rows.push(
+      [`${s.mode}: pause returned → answer without member, p50 (ms)`, fixed(s.convergeMs.p50), '—', '—'],
+      [`${s.mode}: … p99 (ms)`, fixed(s.convergeMs.p99), `≤ ${targetMs}`, fixed(s.ratioP99ToTarget)],
+      [`${s.mode}: … max over all cycles (ms)`, fixed(s.convergeMs.max), '—', '—'],
+      [
+        `${s.mode}: resume returned → member back, p50 / p99 (ms)`,
+        `${fixed(s.resumeConvergeMs.p50)} / ${fixed(s.resumeConvergeMs.p99)}`,
+        '—',
+        '—',
+      ],
+      [
+        `${s.mode}: stale answers after pause returned, median / max`,
+        `${fixed(s.staleAnswersPerCycle.median, 0)} / ${fixed(s.staleAnswersPerCycle.max, 0)}`,
+        '—',
+        '—',
+      ],
+      [
+        `${s.mode}: pause latency p50 / p99 (ms)`,
+        `${fixed(s.pauseMs.p50)} / ${fixed(s.pauseMs.p99)}`,
+        '—',
+        '—',
+      ],
+    );
   }
+  report(bench, doc, rows, [
+    ...summaries.flatMap((s) => [
+      `${s.mode}: ${s.cycles} cycles, query ${s.query}; DNS round trip p50/p99 ${fixed(s.queryRttMs.p50)}/${fixed(s.queryRttMs.p99)} ms ` +
+        `while cycling, ${fixed(s.idleRttMs.p50)}/${fixed(s.idleRttMs.p99)} ms before; lost queries ${s.lostQueries}, ` +
+        `not converged within the wait ${s.notConverged}` +
+        (s.simulatorPutsPerSecond !== null
+          ? `, simulated members' status puts ${fixed(s.simulatorPutsPerSecond, 0)}/s`
+          : '') +
+        ` — ${s.verdict}`,
+      `  CPU over the cycles (% of a core): ${Object.entries(s.cpuPercent)
+        .map(([k, v]) => `${k} ${fixed(v, 0)}`)
+        .join(', ')}`,
+    ]),
+    `target: SPEC §4.1, DNS follows changes within ${targetMs} ms (p99); no peer`,
+  ]);
   if (summaries.some((s) => s.notConverged > 0)) process.exitCode = 1;
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

@@ -2,20 +2,23 @@
  * SPEC §9 "DNS queries/s": dnsperf against Ebb's DNS server and against Unbound serving the same names as
  * local data, one after the other in the same run, each with one thread on loopback.
  *
- *   node bench/dns-qps.ts [--seconds N]      (needs Debian's dnsperf and unbound)
+ *   node bench/dns-qps.ts [--seconds N] [--runs 1] [--json]      (needs Debian's dnsperf and unbound)
  *
  * Ebb's server runs in its own Node process, as `ebb dns` would. Every load run is bounded by dnsperf's
- * -l (seconds) and by a kill timer; only the processes started here are ended, by their PID.
+ * -l (seconds) and by a kill timer; only the processes started here are ended, by their PID. With
+ * `--runs N` both are measured N times (alternating) and the figures are the medians.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import type { PoolView } from '../src/core/index.ts';
 import { DnsServer } from '../src/dns/index.ts';
+import { nodeBin, nodeFlags, runProcess, which } from '../test/harness/managed-process.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { scratchDir, startProcess } from './lib/processes.ts';
+import { fixed, median, sum } from './lib/stats.ts';
 
 const FQDN = 'pool1.ebb.test';
 const HOST = '127.0.0.1';
@@ -105,21 +108,6 @@ function unboundConfig(dir: string, port: number): string {
   return lines.join('\n') + '\n';
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
 /** Waits until a server answers one query over UDP; bounded. */
 async function waitForDns(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -147,46 +135,24 @@ interface PerfResult {
   output: string;
 }
 
-function dnsperf(port: number, dataFile: string, seconds: number): Promise<PerfResult> {
-  return new Promise((resolve, reject) => {
-    const args = [
-      '-s',
-      HOST,
-      '-p',
-      String(port),
-      '-d',
-      dataFile,
-      '-l',
-      String(seconds),
-      '-c',
-      '8',
-      '-q',
-      '200',
-      '-T',
-      '1',
-    ];
-    const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d));
-    child.stderr.on('data', (d: Buffer) => (output += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 15) * 1000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      const num = (re: RegExp): number => Number(re.exec(output)?.[1] ?? NaN);
-      const result = {
-        qps: num(/Queries per second:\s+([\d.]+)/),
-        sent: num(/Queries sent:\s+(\d+)/),
-        completed: num(/Queries completed:\s+(\d+)/),
-        lost: num(/Queries lost:\s+(\d+)/),
-        latencyAvgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
-        output,
-      };
-      if (code !== 0 || Number.isNaN(result.qps))
-        reject(new Error(`dnsperf failed (exit ${code}):\n${output}`));
-      else resolve(result);
-    });
+async function dnsperf(port: number, dataFile: string, seconds: number): Promise<PerfResult> {
+  const args = ['-s', HOST, '-p', String(port), '-d', dataFile, '-l', String(seconds)];
+  const r = await runProcess('dnsperf', [...args, '-c', '8', '-q', '200', '-T', '1'], {
+    timeoutMs: (seconds + 15) * 1000,
   });
+  const output = r.stdout + r.stderr;
+  const num = (re: RegExp): number => Number(re.exec(output)?.[1] ?? NaN);
+  const result = {
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    latencyAvgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+    output,
+  };
+  if (r.code !== 0 || Number.isNaN(result.qps))
+    throw new Error(`dnsperf failed (exit ${r.code}):\n${output}`);
+  return result;
 }
 
 /** Runs in the child: Ebb's DNS server alone in its process, like `ebb dns`. */
@@ -201,79 +167,90 @@ async function serveEbb(port: number): Promise<void> {
   process.on('disconnect', stop);
 }
 
-function startChild(cmd: string, args: string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.resume();
-  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(child.pid, 'SIGTERM');
-  const timer = setTimeout(
-    () => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
-    5000,
-  );
-  await exited;
-  clearTimeout(timer);
-}
-
-function report(name: string, r: PerfResult): void {
-  console.log(
-    `${name.padEnd(8)} ${r.qps.toFixed(0).padStart(8)} q/s   completed ${r.completed}/${r.sent}, lost ${r.lost}, ` +
-      `avg latency ${r.latencyAvgMs.toFixed(3)} ms`,
-  );
-}
-
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '10' }, 'serve-ebb': { type: 'string' } },
-  });
-  if (values['serve-ebb'] !== undefined) return serveEbb(Number(values['serve-ebb']));
-
-  const seconds = Math.min(Math.max(Number(values.seconds) || 10, 1), 120);
+  // The child of this benchmark: `dns-qps.ts --serve-ebb PORT`.
+  if (process.argv[2] === '--serve-ebb') return serveEbb(Number(process.argv[3]));
+  const bench = startBench('dns-qps', { numbers: { seconds: [10, 1, 120], runs: [1, 1, 10] } });
+  const { seconds, runs } = bench.numbers;
   const missing = ['dnsperf', 'unbound', 'dig'].filter((c) => !which(c));
   if (missing.length > 0) {
     console.error(`dns-qps: needs ${missing.join(', ')} (apt-get install dnsperf unbound dnsutils)`);
     process.exitCode = 2;
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'ebb-bench-dns-'));
-  const children: ChildProcess[] = [];
+  const dir = scratchDir('ebb-bench-dns-');
+  const dataFile = join(dir, 'queries.txt');
+  writeFileSync(dataFile, QUERIES.join('\n') + '\n');
+
+  const ebbPort = await freePort(HOST);
+  const ebb = startProcess('ebb dns server', nodeBin, [
+    ...nodeFlags,
+    import.meta.filename,
+    '--serve-ebb',
+    String(ebbPort),
+  ]);
+  const unboundPort = await freePort(HOST);
+  const confFile = join(dir, 'unbound.conf');
+  writeFileSync(confFile, unboundConfig(dir, unboundPort));
+  const unbound = startProcess('unbound', 'unbound', ['-d', '-c', confFile]);
   try {
-    const dataFile = join(dir, 'queries.txt');
-    writeFileSync(dataFile, QUERIES.join('\n') + '\n');
-
-    const ebbPort = await freePort();
-    const ebb = startChild(process.execPath, [
-      '--disable-warning=ExperimentalWarning',
-      import.meta.filename,
-      '--serve-ebb',
-      String(ebbPort),
-    ]);
-    children.push(ebb);
-    const unboundPort = await freePort();
-    const confFile = join(dir, 'unbound.conf');
-    writeFileSync(confFile, unboundConfig(dir, unboundPort));
-    const unbound = startChild('unbound', ['-d', '-c', confFile]);
-    children.push(unbound);
     await Promise.all([waitForDns(ebbPort), waitForDns(unboundPort)]);
-
-    console.log(
-      `dns-qps: dnsperf, ${seconds} s each, 8 clients, 200 outstanding, ${QUERIES.length}-query mix, loopback`,
-    );
-    await dnsperf(ebbPort, dataFile, Math.min(2, seconds)); // warm-up: let V8 optimise the hot path
-    const ebbResult = await dnsperf(ebbPort, dataFile, seconds);
-    const unboundResult = await dnsperf(unboundPort, dataFile, seconds);
-    report('ebb', ebbResult);
-    report('unbound', unboundResult);
-    console.log(`ratio    ebb/unbound = ${(ebbResult.qps / unboundResult.qps).toFixed(2)}`);
-  } finally {
-    for (const child of children) await stopChild(child);
-    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nebb: ${ebb.output}\nunbound: ${unbound.output}`, {
+      cause: err,
+    });
   }
+
+  bench.log(
+    `dns-qps: dnsperf, ${seconds} s each, 8 clients, 200 outstanding, ${QUERIES.length}-query mix, loopback; ${runs} run(s)`,
+  );
+  await dnsperf(ebbPort, dataFile, Math.min(2, seconds)); // warm-up: let V8 optimise the hot path
+  const describe = (r: PerfResult) =>
+    `${r.qps.toFixed(0)} q/s, completed ${r.completed}/${r.sent}, lost ${r.lost}, avg latency ${r.latencyAvgMs.toFixed(3)} ms`;
+  const results = await eachRun(
+    bench,
+    runs,
+    async (run) => {
+      // Alternate which server goes first, so neither always runs on a cooler machine.
+      const order = run % 2 === 0 ? [ebbPort, unboundPort] : [unboundPort, ebbPort];
+      const byPort = new Map<number, PerfResult>();
+      for (const port of order) byPort.set(port, await dnsperf(port, dataFile, seconds));
+      return { ebb: byPort.get(ebbPort)!, unbound: byPort.get(unboundPort)! };
+    },
+    (r) => `ebb ${describe(r.ebb)} | unbound ${describe(r.unbound)}`,
+  );
+  const figure = (pick: (r: { ebb: PerfResult; unbound: PerfResult }) => PerfResult) => ({
+    qps: median(results.map((r) => pick(r).qps)),
+    latencyAvgMs: median(results.map((r) => pick(r).latencyAvgMs)),
+    lost: sum(results, (r) => pick(r).lost),
+  });
+  const e = figure((r) => r.ebb);
+  const u = figure((r) => r.unbound);
+  const doc = {
+    benchmark: 'dns-qps',
+    machine: bench.machine,
+    runs,
+    seconds,
+    queries: QUERIES.length,
+    ebb: e,
+    unbound: u,
+    ratio: e.qps / u.qps,
+    perRun: results.map((r) => ({
+      ebb: { ...r.ebb, output: undefined },
+      unbound: { ...r.unbound, output: undefined },
+    })),
+  };
+  report(bench, doc, [
+    ['figure (median of runs)', 'ebb', 'unbound', 'ebb/unbound'],
+    ['queries/s', fixed(e.qps, 0), fixed(u.qps, 0), fixed(e.qps / u.qps)],
+    [
+      'average latency (ms)',
+      fixed(e.latencyAvgMs, 3),
+      fixed(u.latencyAvgMs, 3),
+      fixed(e.latencyAvgMs / u.latencyAvgMs),
+    ],
+    ['queries lost', String(e.lost), String(u.lost), '—'],
+  ]);
 }
 
-await main();
+await runBench(main);

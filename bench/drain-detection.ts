@@ -13,13 +13,13 @@
  * moment — what an operator's tool waiting on the stream sees. HAProxy and Envoy have no drain event:
  * a tool has to poll their session counts, so their column reads "none (poll)".
  */
-import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EbbPool, type EbbEvent } from './lib/ebb-pool.ts';
-import { nodeBin, nodeFlags, root, runCleanups, machineNote } from './lib/processes.ts';
-import { fixed, median, percentile, table } from './lib/stats.ts';
+import type { PoolStatus } from '../src/control/index.ts';
+import type { EbbEvent } from '../src/core/index.ts';
+import { runEbb } from '../test/harness/ebb-process.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { startEbbPool } from './lib/ebb-deployment.ts';
+import { fixed, median, percentile, runPercentiles } from './lib/stats.ts';
 
 /** Opens a session and waits for one echo round trip, so Ebb has accepted and counted it. */
 function openSession(host: string, port: number): Promise<Socket> {
@@ -93,27 +93,8 @@ interface RunResult {
   statusDrained: boolean | null;
 }
 
-function statusJson(apiUrl: string): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      nodeBin,
-      [...nodeFlags, join(root, 'bin/ebb.js'), '--api', apiUrl, 'status', '--json'],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
-
 async function oneRun(o: { cycles: number; sessions: number; maxSeconds: number }): Promise<RunResult> {
-  const pool = await EbbPool.start({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
+  const pool = await startEbbPool({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
   const waiter = new EventWaiter();
   const stream = await pool.events((event, receivedAt) => waiter.push(event, receivedAt));
   try {
@@ -152,9 +133,9 @@ async function oneRun(o: { cycles: number; sessions: number; maxSeconds: number 
       result.cycles++;
       if (i === o.cycles - 1 || performance.now() >= deadline) {
         // Also visible in `ebb status --json`: checked once per run, on the last drain.
-        const status = JSON.parse(await statusJson(pool.apiUrl)) as {
-          members: Array<{ id: string; services: Array<{ id: string; drained: boolean }> }>;
-        };
+        const status = JSON.parse(
+          (await runEbb(['--api', pool.apiUrl, 'status', '--json'])).stdout,
+        ) as PoolStatus;
         result.statusDrained =
           status.members.find((m) => m.id === m1.id)?.services.find((s) => s.id === 'echo')?.drained ?? null;
       }
@@ -170,85 +151,65 @@ async function oneRun(o: { cycles: number; sessions: number; maxSeconds: number 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      cycles: { type: 'string', default: '100' },
-      sessions: { type: 'string', default: '1' },
-      'max-seconds': { type: 'string', default: '120' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('drain-detection', {
+    numbers: {
+      runs: [3, 1, 20],
+      cycles: [100, 1, 2000],
+      sessions: [1, 1, 1000],
+      'max-seconds': [120, 5, 600],
     },
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number(v) || dflt));
-  const runs = clamp(values.runs, 1, 20, 3);
+  const runs = bench.numbers.runs;
   const opts = {
-    cycles: clamp(values.cycles, 1, 2000, 100),
-    sessions: clamp(values.sessions, 1, 1000, 1),
-    maxSeconds: clamp(values['max-seconds'], 5, 600, 120),
+    cycles: bench.numbers.cycles,
+    sessions: bench.numbers.sessions,
+    maxSeconds: bench.numbers['max-seconds'],
   };
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-  const machine = machineNote();
-  log(`machine: ${machine}`);
+  const log = bench.log;
   log(
     `drain-detection: ${runs} run(s) × ${opts.cycles} drains, ${opts.sessions} session(s) each, events read from GET /v1/events`,
   );
 
-  const results: RunResult[] = [];
-  for (let r = 0; r < runs; r++) {
-    const res = await oneRun(opts);
-    results.push(res);
-    log(
-      `run ${r + 1}: ${res.cycles} drains, ${res.missed} without an event in 5 s; event p50 ${fixed(median(res.eventMs))} ms ` +
-        `p99 ${fixed(percentile(res.eventMs, 99))} ms; SSE p50 ${fixed(median(res.sseMs))} ms p99 ${fixed(percentile(res.sseMs, 99))} ms; ` +
-        `status --json drained=${res.statusDrained}`,
-    );
-  }
-  const med = (f: (r: RunResult) => number) => median(results.map(f));
+  const results = await eachRun(
+    bench,
+    runs,
+    () => oneRun(opts),
+    (res) =>
+      `${res.cycles} drains, ${res.missed} without an event in 5 s; event p50 ${fixed(median(res.eventMs))} ms ` +
+      `p99 ${fixed(percentile(res.eventMs, 99))} ms; SSE p50 ${fixed(median(res.sseMs))} ms p99 ${fixed(percentile(res.sseMs, 99))} ms; ` +
+      `status --json drained=${res.statusDrained}`,
+  );
   const summary = {
     benchmark: 'drain-detection',
-    machine,
+    machine: bench.machine,
     runs,
     cyclesPerRun: opts.cycles,
     sessionsPerDrain: opts.sessions,
     missed: results.reduce((a, r) => a + r.missed, 0),
-    eventMs: { p50: med((r) => median(r.eventMs)), p99: med((r) => percentile(r.eventMs, 99)) },
-    sseMs: { p50: med((r) => median(r.sseMs)), p99: med((r) => percentile(r.sseMs, 99)) },
-    clientCloseMs: {
-      p50: med((r) => median(r.clientCloseMs)),
-      p99: med((r) => percentile(r.clientCloseMs, 99)),
-    },
+    eventMs: runPercentiles(results, (r) => r.eventMs),
+    sseMs: runPercentiles(results, (r) => r.sseMs),
+    clientCloseMs: runPercentiles(results, (r) => r.clientCloseMs),
     statusDrained: results.map((r) => r.statusDrained),
     peer: 'none (poll)',
   };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
-  console.log('');
-  console.log(
-    table([
+  report(
+    bench,
+    summary,
+    [
       ['figure (median of runs)', 'ebb', 'HAProxy/Envoy', 'ratio'],
       ['last close → service.drained (event `at`) p50 ms', fixed(summary.eventMs.p50), 'none (poll)', '—'],
       ['last close → service.drained (event `at`) p99 ms', fixed(summary.eventMs.p99), 'none (poll)', '—'],
       ['last close → event read from SSE p50 ms', fixed(summary.sseMs.p50), 'none (poll)', '—'],
       ['last close → event read from SSE p99 ms', fixed(summary.sseMs.p99), 'none (poll)', '—'],
-    ]),
-  );
-  console.log('');
-  console.log(
-    `client saw its socket closed after p50 ${fixed(summary.clientCloseMs.p50)} ms; drains without an event: ${summary.missed}; ` +
-      `ebb status --json showed drained=true: ${summary.statusDrained.every((d) => d === true) ? 'yes' : `no (${summary.statusDrained.join(', ')})`}`,
-  );
-  console.log(
-    'peer: HAProxy and Envoy emit no drain event; a tool polls their session counts (stats socket / admin API), so it learns ' +
-      'of the drain on average half a poll interval late.',
+    ],
+    [
+      `client saw its socket closed after p50 ${fixed(summary.clientCloseMs.p50)} ms; drains without an event: ${summary.missed}; ` +
+        `ebb status --json showed drained=true: ${summary.statusDrained.every((d) => d === true) ? 'yes' : `no (${summary.statusDrained.join(', ')})`}`,
+      'peer: HAProxy and Envoy emit no drain event; a tool polls their session counts (stats socket / admin API), so it learns ' +
+        'of the drain on average half a poll interval late.',
+    ],
   );
   if (summary.missed > 0) process.exitCode = 1;
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

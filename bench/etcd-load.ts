@@ -29,7 +29,7 @@
  */
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { clampNumber, eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
 import { EbbDeployment } from './lib/ebb-deployment.ts';
 import {
   busyIntervalMs,
@@ -41,8 +41,8 @@ import {
 } from './lib/etcd-bench.ts';
 import { startEtcdCluster, type EtcdCluster } from './lib/etcd-cluster.ts';
 import { writePoolLayout } from './lib/pool-layout.ts';
-import { cpuSeconds, machineNote, runCleanups, scratchDir } from './lib/processes.ts';
-import { fixed, median, ratio, table } from './lib/stats.ts';
+import { cpuSeconds, scratchDir } from './lib/processes.ts';
+import { fixed, median, ratio, sum } from './lib/stats.ts';
 
 const leaseTtlMs = 5000;
 /** `--patterns rewrite`: each simulated member rewrites its status this often (the dns-convergence churn). */
@@ -231,59 +231,43 @@ function per1000(value: number, members: number): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      sizes: { type: 'string', default: '100,1000,3000' },
-      patterns: { type: 'string', default: 'idle,busy' },
-      seconds: { type: 'string', default: '10' },
-      'no-calibrate': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
+  const bench = startBench('etcd-load', {
+    numbers: { runs: [3, 1, 20], seconds: [10, 2, 300] },
+    strings: { sizes: '100,1000,3000', patterns: 'idle,busy' },
+    flags: ['no-calibrate'],
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number.isFinite(Number(v)) && v !== '' ? Number(v) : dflt));
-  const runs = clamp(values.runs, 1, 20, 3);
-  const seconds = clamp(values.seconds, 2, 300, 10);
-  const sizes = (values.sizes ?? '')
+  const { runs, seconds } = bench.numbers;
+  const sizes = bench.strings.sizes
     .split(',')
-    .map((v) => Math.round(clamp(v, 1, 10_000, 0)))
+    .map((v) => Math.round(clampNumber(v, [0, 1, 10_000])))
     .filter((v) => v > 0);
-  const patterns = (values.patterns ?? '')
+  const patterns = bench.strings.patterns
     .split(',')
     .filter((p): p is SimPattern => Object.values(SimPattern).includes(p as SimPattern));
   if (sizes.length === 0 || patterns.length === 0)
     throw new Error('--sizes N,… and --patterns idle,busy,rewrite');
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-  const machine = machineNote();
-  log(`machine: ${machine}`);
+  const log = bench.log;
   log(
     `etcd-load: ${runs} run(s) × sizes ${sizes.join(', ')} × ${patterns.join(', ')}, ${seconds} s windows, ` +
       `fresh 3-member etcd cluster each, lease TTL ${leaseTtlMs / 1000} s`,
   );
 
   const measurements: Measurement[][] = [];
-  if (!values['no-calibrate']) {
+  if (!bench.flags['no-calibrate']) {
     const runsOf: Measurement[][] = [];
-    for (let r = 0; r < runs; r++) {
-      const ms = await calibration(seconds);
-      ms.forEach((m, i) => {
-        (runsOf[i] ??= []).push(m);
-      });
-      for (const m of ms) log(`calibration run ${r + 1}: ${describe(m)}`);
-    }
+    const calibrations = await eachRun(
+      bench,
+      runs,
+      () => calibration(seconds),
+      (ms) => ms.map(describe).join('; '),
+      'calibration',
+    );
+    for (const ms of calibrations) ms.forEach((m, i) => (runsOf[i] ??= []).push(m));
     measurements.push(...runsOf);
   }
   for (const pattern of patterns) {
-    for (const size of sizes) {
-      const runsOf: Measurement[] = [];
-      for (let r = 0; r < runs; r++) {
-        const m = await simulated(pattern, size, seconds);
-        runsOf.push(m);
-        log(`run ${r + 1}: ${describe(m)}`);
-      }
-      measurements.push(runsOf);
-    }
+    for (const size of sizes)
+      measurements.push(await eachRun(bench, runs, () => simulated(pattern, size, seconds), describe));
   }
 
   const rows = measurements.map((ms) => {
@@ -313,20 +297,19 @@ async function main(): Promise<void> {
       writerCpuPercent: med((x) => x.writerCpuPercent),
       putP50Ms: median(ms.map((x) => x.putP50Ms ?? Number.NaN).filter(Number.isFinite)),
       putP99Ms: median(ms.map((x) => x.putP99Ms ?? Number.NaN).filter(Number.isFinite)),
-      putErrors: ms.reduce((a, x) => a + x.putErrors, 0),
-      leasesLost: ms.reduce((a, x) => a + x.leasesLost, 0),
+      putErrors: sum(ms, (x) => x.putErrors),
+      leasesLost: sum(ms, (x) => x.leasesLost),
       startupMs: med((x) => x.startupMs),
     };
   });
 
-  const doc = { benchmark: 'etcd-load', machine, runs, seconds, leaseTtlMs, rows };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-    return;
-  }
-  console.log('');
-  console.log(
-    table([
+  const doc = { benchmark: 'etcd-load', machine: bench.machine, runs, seconds, leaseTtlMs, rows };
+  const errors = sum(rows, (r) => r.putErrors);
+  const lost = sum(rows, (r) => r.leasesLost);
+  report(
+    bench,
+    doc,
+    [
       [
         'writer (median of runs)',
         'puts/s',
@@ -355,18 +338,15 @@ async function main(): Promise<void> {
         `${fixed(r.writerCpuPercent, 0)}%`,
         `${fixed(r.putP50Ms, 1)}/${fixed(r.putP99Ms, 1)}`,
       ]),
-    ]),
+    ],
+    [
+      'puts/s: etcd_mvcc_put_total; raft/s: etcd_server_proposals_committed_total; keepalives/s: leases renewed ' +
+        '(etcd_debugging_lease_renewed_total, leader only, not raft writes in etcd 3.4); expected: members × 3 / TTL. ' +
+        'busy: offered = members × 20 puts/s (one status write per 50 ms per service); ratio = achieved / offered. ' +
+        'etcd CPU: the 3 members together, % of one core; writer: the simulator (or the 3 agents).',
+      ...(errors || lost ? [`put errors in the windows: ${errors}; leases lost: ${lost}`] : []),
+    ],
   );
-  console.log('');
-  console.log(
-    'puts/s: etcd_mvcc_put_total; raft/s: etcd_server_proposals_committed_total; keepalives/s: leases renewed ' +
-      '(etcd_debugging_lease_renewed_total, leader only, not raft writes in etcd 3.4); expected: members × 3 / TTL. ' +
-      'busy: offered = members × 20 puts/s (one status write per 50 ms per service); ratio = achieved / offered. ' +
-      'etcd CPU: the 3 members together, % of one core; writer: the simulator (or the 3 agents).',
-  );
-  const errors = rows.reduce((a, r) => a + r.putErrors, 0);
-  const lost = rows.reduce((a, r) => a + r.leasesLost, 0);
-  if (errors || lost) console.log(`put errors in the windows: ${errors}; leases lost: ${lost}`);
 }
 
 function describe(m: Measurement): string {
@@ -383,8 +363,4 @@ function describe(m: Measurement): string {
   );
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

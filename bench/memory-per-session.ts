@@ -11,23 +11,14 @@
  * the hard limit on open files (`ulimit -Hn`, which only CAP_SYS_RESOURCE can raise) is too low: then N
  * is the most that fits and the growth is scaled to 10,000 (it is linear in N).
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import { EbbPool } from './lib/ebb-pool.ts';
-import { haproxyAvailable, startHaproxy } from './lib/haproxy.ts';
+import { which } from '../test/harness/managed-process.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { startEbbPool } from './lib/ebb-deployment.ts';
 import { HeldSessions } from './lib/load.ts';
-import {
-  childFdLimit,
-  freePort,
-  hardFdLimit,
-  rssKiB,
-  runCleanups,
-  scratchDir,
-  startNodeScript,
-  machineNote,
-} from './lib/processes.ts';
-import { fixed, median, ratio, table } from './lib/stats.ts';
+import { childFdLimit, hardFdLimit, rssKiB, scratchDir } from './lib/processes.ts';
+import { fixed, median, ratio } from './lib/stats.ts';
+import { startEchoUpstream, startHaproxyPeer } from './lib/tcp-peers.ts';
 
 const Target = { ebb: 'ebb', haproxy: 'haproxy' } as const;
 type Target = (typeof Target)[keyof typeof Target];
@@ -45,26 +36,24 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      sessions: { type: 'string' },
-      'settle-ms': { type: 'string', default: '2000' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('memory-per-session', {
+    numbers: {
+      runs: [3, 1, 10],
+      sessions: [10_000, 100, Number.POSITIVE_INFINITY],
+      'settle-ms': [2000, 200, 30_000],
     },
   });
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-  const runs = Math.min(10, Math.max(1, Number(values.runs) || 3));
-  const settleMs = Math.min(30_000, Math.max(200, Number(values['settle-ms']) || 2000));
+  const log = bench.log;
+  const runs = bench.numbers.runs;
+  const settleMs = bench.numbers['settle-ms'];
   // Two sockets per proxied session, plus room for the process's own descriptors.
   const fit = Math.floor((childFdLimit() - 600) / 2);
-  const wanted = Math.max(100, Number(values.sessions) || 10_000);
+  const wanted = bench.numbers.sessions;
   const sessions = Math.min(wanted, fit);
-  const targets: Target[] = haproxyAvailable() ? [Target.ebb, Target.haproxy] : [Target.ebb];
-  if (!haproxyAvailable())
+  const haproxyAvailable = which('haproxy');
+  const targets: Target[] = haproxyAvailable ? [Target.ebb, Target.haproxy] : [Target.ebb];
+  if (!haproxyAvailable)
     log('memory-per-session: haproxy is not installed (apt-get install -y haproxy): its column is skipped');
-  const machine = machineNote();
-  log(`machine: ${machine}`);
   log(
     `memory-per-session: ${runs} run(s); ${sessions} idle proxied sessions per measurement` +
       (sessions < wanted ? ` (fd hard limit ${hardFdLimit()} fits no more; figures scaled to 10,000)` : '') +
@@ -72,14 +61,7 @@ async function main(): Promise<void> {
   );
 
   const dir = scratchDir('ebb-bench-mem-');
-  const upPort = await freePort();
-  const upstream = startNodeScript('echo upstream', join(import.meta.dirname, 'lib/echo-server.ts'), [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(upPort),
-  ]);
-  await upstream.waitForOutput(/listening \d+/);
+  const { port: upPort, proc: upstream } = await startEchoUpstream();
 
   const measure = async (t: Target): Promise<Sample> => {
     let pid: number;
@@ -87,26 +69,24 @@ async function main(): Promise<void> {
     let stop: () => Promise<void>;
     let counted: (() => Promise<number>) | null = null;
     if (t === Target.ebb) {
-      const pool = await EbbPool.start({
+      const pool = await startEbbPool({
         members: 1,
         minAccepting: 0,
         services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
       });
       const m = pool.members[0]!;
-      pid = pool.pid;
+      pid = pool.apiProcess.pid;
       endpoint = { host: m.address, port: m.ports.proxy! };
       stop = () => pool.stop();
       counted = async () => (await pool.service(m.id, 'proxy')).sessions;
     } else {
-      const port = await freePort();
-      const haproxy = await startHaproxy({
+      const { haproxy, host, port } = await startHaproxyPeer(
         dir,
-        listen: { host: '127.0.0.1', port },
-        upstream: { host: '127.0.0.1', port: upPort },
-        maxconn: sessions + 100,
-      });
+        { host: '127.0.0.1', port: upPort },
+        sessions + 100,
+      );
       pid = haproxy.pid;
-      endpoint = { host: '127.0.0.1', port };
+      endpoint = { host, port };
       stop = () => haproxy.stop();
     }
     try {
@@ -142,7 +122,7 @@ async function main(): Promise<void> {
   };
 
   const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
-  for (let run = 0; run < runs; run++) {
+  await eachRun(bench, runs, async (run) => {
     const order = run % 2 === 0 ? targets : [...targets].reverse();
     for (const t of order) {
       const s = await measure(t);
@@ -155,7 +135,7 @@ async function main(): Promise<void> {
       );
       await sleep(1000);
     }
-  }
+  });
   await upstream.stop();
 
   const med = (t: Target, f: (s: Sample) => number) =>
@@ -171,7 +151,7 @@ async function main(): Promise<void> {
   const h = targets.includes(Target.haproxy) ? fig(Target.haproxy) : null;
   const summary = {
     benchmark: 'memory-per-session',
-    machine,
+    machine: bench.machine,
     runs,
     sessionsPerMeasurement: sessions,
     scaledTo10k: sessions !== 10_000,
@@ -180,15 +160,12 @@ async function main(): Promise<void> {
     ratio: h ? ratio(e.mibPer10k, h.mibPer10k) : null,
     perRun: Object.fromEntries(targets.map((t) => [t, samples.get(t)])),
   };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
   const hv = (f: (x: ReturnType<typeof fig>) => number, d = 1) => (h ? fixed(f(h), d) : 'n/a');
   const rv = (f: (x: ReturnType<typeof fig>) => number) => (h ? fixed(ratio(f(e), f(h))) : 'n/a');
-  console.log('');
-  console.log(
-    table([
+  report(
+    bench,
+    summary,
+    [
       ['figure (median of runs)', 'ebb', 'haproxy', 'ebb/haproxy'],
       [
         'RSS growth per 10,000 idle sessions (MiB)',
@@ -214,14 +191,11 @@ async function main(): Promise<void> {
         hv((x) => x.retainedAfterCloseMiB),
         '—',
       ],
-    ]),
+    ],
+    e.failed || h?.failed
+      ? [`sessions that failed to open: ebb ${e.failed}, haproxy ${h?.failed ?? 'n/a'}`]
+      : [],
   );
-  if (e.failed || h?.failed)
-    console.log(`\nsessions that failed to open: ebb ${e.failed}, haproxy ${h?.failed ?? 'n/a'}`);
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

@@ -15,14 +15,12 @@
  * closed is reset by the kernel when it closes: it is counted as "reset during pause" (a failed new
  * connect; Ebb never accepted it, so no session was dropped).
  */
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import { EbbPool } from './lib/ebb-pool.ts';
-import { nodeBin, nodeFlags, root, runCleanups, machineNote } from './lib/processes.ts';
-import { fixed, median, percentile, table } from './lib/stats.ts';
+import { runEbb } from '../test/harness/ebb-process.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { startEbbPool } from './lib/ebb-deployment.ts';
+import { fixed, median, percentile, runPercentiles, sum } from './lib/stats.ts';
 
 const Phase = { running: 'running', pausing: 'pausing', paused: 'paused', resuming: 'resuming' } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
@@ -139,21 +137,6 @@ interface RunResult {
   ebbAccepted: number;
 }
 
-function runCli(args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(nodeBin, [...nodeFlags, join(root, 'bin/ebb.js'), ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? -1, stderr });
-    });
-  });
-}
-
 async function oneRun(o: {
   cycles: number;
   cliCycles: number;
@@ -161,7 +144,7 @@ async function oneRun(o: {
   holdMs: number;
   maxSeconds: number;
 }): Promise<RunResult> {
-  const pool = await EbbPool.start({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
+  const pool = await startEbbPool({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
   try {
     const m1 = pool.members[0]!;
     const load = new ConnectLoad(m1.address, m1.ports.echo!, o.rate);
@@ -189,7 +172,7 @@ async function oneRun(o: {
       load.phase = Phase.pausing;
       const t = performance.now();
       if (viaCli) {
-        const r = await runCli(['--api', pool.apiUrl, 'pause', m1.id, '--service', 'echo']);
+        const r = await runEbb(['--api', pool.apiUrl, 'pause', m1.id, '--service', 'echo']);
         // The phase changes on the CLI's exit, which this process sees after the command returned.
         load.phase = Phase.paused;
         cliPauseMs.push(performance.now() - t);
@@ -227,73 +210,63 @@ async function oneRun(o: {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      cycles: { type: 'string', default: '40' },
-      'cli-cycles': { type: 'string', default: '5' },
-      rate: { type: 'string', default: '500' },
-      hold: { type: 'string', default: '200' },
-      'max-seconds': { type: 'string', default: '120' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('pause-to-refusal', {
+    numbers: {
+      runs: [3, 1, 20],
+      cycles: [40, 1, 500],
+      'cli-cycles': [5, 0, 50],
+      rate: [500, 10, 5000],
+      hold: [200, 20, 5000],
+      'max-seconds': [120, 5, 600],
     },
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number(v) || dflt));
-  const runs = clamp(values.runs, 1, 20, 3);
+  const n = bench.numbers;
+  const runs = n.runs;
   const opts = {
-    cycles: clamp(values.cycles, 1, 500, 40),
-    cliCycles: Math.min(50, Math.max(0, Number(values['cli-cycles']) || 0)),
-    rate: clamp(values.rate, 10, 5000, 500),
-    holdMs: clamp(values.hold, 20, 5000, 200),
-    maxSeconds: clamp(values['max-seconds'], 5, 600, 120),
+    cycles: n.cycles,
+    cliCycles: n['cli-cycles'],
+    rate: n.rate,
+    holdMs: n.hold,
+    maxSeconds: n['max-seconds'],
   };
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-  const machine = machineNote();
-  log(`machine: ${machine}`);
+  const log = bench.log;
   log(
     `pause-to-refusal: ${runs} run(s) × ${opts.cycles} API + ${opts.cliCycles} CLI pause/resume cycles, ` +
       `${opts.rate} connects/s at the paused member, ${opts.holdMs} ms running / ${opts.holdMs} ms paused per cycle`,
   );
 
-  const results: RunResult[] = [];
-  for (let r = 0; r < runs; r++) {
-    const res = await oneRun(opts);
-    results.push(res);
-    const c = res.counts;
-    log(
-      `run ${r + 1}: ${res.cycles} cycles, ${res.attempts} connects (${res.connectRate.toFixed(0)}/s); ` +
-        `accepted after pause returned ${c.paused.ok}; refused after pause ${c.paused.refused}; ` +
-        `reset ${outcomesTotal(c, Outcome.reset)}; pause p50 ${fixed(median(res.pauseMs))} ms p99 ${fixed(percentile(res.pauseMs, 99))} ms`,
-    );
-  }
+  const results = await eachRun(
+    bench,
+    runs,
+    () => oneRun(opts),
+    (res) =>
+      `${res.cycles} cycles, ${res.attempts} connects (${res.connectRate.toFixed(0)}/s); ` +
+      `accepted after pause returned ${res.counts.paused.ok}; refused after pause ${res.counts.paused.refused}; ` +
+      `reset ${outcomesTotal(res.counts, Outcome.reset)}; pause p50 ${fixed(median(res.pauseMs))} ms p99 ${fixed(percentile(res.pauseMs, 99))} ms`,
+  );
 
-  const sum = (f: (r: RunResult) => number) => results.reduce((a, r) => a + f(r), 0);
-  const acceptedAfter = sum((r) => r.counts.paused.ok);
+  const total = (f: (r: RunResult) => number) => sum(results, f);
+  const acceptedAfter = total((r) => r.counts.paused.ok);
   const summary = {
     benchmark: 'pause-to-refusal',
-    machine,
+    machine: bench.machine,
     runs,
     cyclesPerRun: opts.cycles,
     connectsPerSecond: median(results.map((r) => r.connectRate)),
-    connects: sum((r) => r.attempts),
+    connects: total((r) => r.attempts),
     acceptedAfterPause: acceptedAfter,
-    refusedAfterPause: sum((r) => r.counts.paused.refused),
-    otherAfterPause: sum((r) => r.counts.paused.timeout + r.counts.paused.other + r.counts.paused.reset),
-    resetDuringPause: sum((r) => r.counts.running.reset + r.counts.pausing.reset),
-    resetByPhase: Object.fromEntries(phases.map((p) => [p, sum((r) => r.counts[p].reset)])),
-    resetAfterPause: sum((r) => r.counts.paused.reset),
-    acceptedWhilePausing: sum((r) => r.counts.pausing.ok),
-    pauseNotApplied: sum((r) => r.notApplied),
+    refusedAfterPause: total((r) => r.counts.paused.refused),
+    otherAfterPause: total((r) => r.counts.paused.timeout + r.counts.paused.other + r.counts.paused.reset),
+    resetDuringPause: total((r) => r.counts.running.reset + r.counts.pausing.reset),
+    resetByPhase: Object.fromEntries(phases.map((p) => [p, total((r) => r.counts[p].reset)])),
+    resetAfterPause: total((r) => r.counts.paused.reset),
+    acceptedWhilePausing: total((r) => r.counts.pausing.ok),
+    pauseNotApplied: total((r) => r.notApplied),
     pauseMs: {
-      p50: median(results.map((r) => median(r.pauseMs))),
-      p99: median(results.map((r) => percentile(r.pauseMs, 99))),
+      ...runPercentiles(results, (r) => r.pauseMs),
       max: Math.max(...results.flatMap((r) => r.pauseMs)),
     },
-    resumeMs: {
-      p50: median(results.map((r) => median(r.resumeMs))),
-      p99: median(results.map((r) => percentile(r.resumeMs, 99))),
-    },
+    resumeMs: runPercentiles(results, (r) => r.resumeMs),
     cliPauseMs: {
       p50: median(results.flatMap((r) => r.cliPauseMs)),
       p99: percentile(
@@ -315,43 +288,40 @@ async function main(): Promise<void> {
     verdict: acceptedAfter === 0 ? 'pass' : 'FAIL',
   };
 
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  } else {
-    console.log('');
-    console.log(
-      table([
-        ['figure (median of runs)', 'ebb', 'peer', 'ratio'],
-        ['new sessions accepted after pause returned', String(acceptedAfter), '—', '—'],
-        ['pause latency p50 (API round trip, ms)', fixed(summary.pauseMs.p50), '—', '—'],
-        ['pause latency p99 (ms)', fixed(summary.pauseMs.p99), '—', '—'],
-        [
-          'resume latency p50 / p99 (ms)',
-          `${fixed(summary.resumeMs.p50)} / ${fixed(summary.resumeMs.p99)}`,
-          '—',
-          '—',
-        ],
-        [
-          'CLI `ebb pause` p50 / p99 (ms, incl. process start)',
-          `${fixed(summary.cliPauseMs.p50, 0)} / ${fixed(summary.cliPauseMs.p99, 0)}`,
-          '—',
-          '—',
-        ],
-      ]),
-    );
-    console.log('');
-    console.log(
+  report(
+    bench,
+    summary,
+    [
+      ['figure (median of runs)', 'ebb', 'peer', 'ratio'],
+      ['new sessions accepted after pause returned', String(acceptedAfter), '—', '—'],
+      ['pause latency p50 (API round trip, ms)', fixed(summary.pauseMs.p50), '—', '—'],
+      ['pause latency p99 (ms)', fixed(summary.pauseMs.p99), '—', '—'],
+      [
+        'resume latency p50 / p99 (ms)',
+        `${fixed(summary.resumeMs.p50)} / ${fixed(summary.resumeMs.p99)}`,
+        '—',
+        '—',
+      ],
+      [
+        'CLI `ebb pause` p50 / p99 (ms, incl. process start)',
+        `${fixed(summary.cliPauseMs.p50, 0)} / ${fixed(summary.cliPauseMs.p99, 0)}`,
+        '—',
+        '—',
+      ],
+    ],
+    [
       `connects: ${summary.connects} (${summary.connectsPerSecond.toFixed(0)}/s); after pause returned: ` +
         `${summary.refusedAfterPause} refused, ${acceptedAfter} accepted, ${summary.otherAfterPause} other; ` +
         `reset during pause (handshake done in the accept queue, then the listener closed): ${summary.resetDuringPause} ` +
         `(by phase the connect started in: ${phases.map((p) => `${p} ${summary.resetByPhase[p]}`).join(', ')}); ` +
         `accepted while the pause call was in flight: ${summary.acceptedWhilePausing}`,
-    );
-    if (summary.pauseNotApplied > 0)
-      console.log(`WARNING: ${summary.pauseNotApplied} pause(s) returned applied=false`);
-    console.log(`peer: none (SPEC §9 names no peer for this figure)`);
-    console.log(`verdict: ${summary.verdict} (accepted after pause must be 0)`);
-  }
+      ...(summary.pauseNotApplied > 0
+        ? [`WARNING: ${summary.pauseNotApplied} pause(s) returned applied=false`]
+        : []),
+      'peer: none (SPEC §9 names no peer for this figure)',
+      `verdict: ${summary.verdict} (accepted after pause must be 0)`,
+    ],
+  );
   if (acceptedAfter !== 0) process.exitCode = 1;
 }
 
@@ -359,8 +329,4 @@ function outcomesTotal(c: Counts, o: Outcome): number {
   return phases.reduce((a, p) => a + c[p][o], 0);
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

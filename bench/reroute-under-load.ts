@@ -18,22 +18,13 @@
  * Figures: failed sessions (must be 0: the exit status is 1 otherwise), accepted, re-tried (sessions that
  * reached a member only after another refused them), sessions/s accepted, pause latency.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { EbbServer } from '../test/harness/ebb-process.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
 import { apiCommandTimed, EbbDeployment } from './lib/ebb-deployment.ts';
 import { writePoolLayout } from './lib/pool-layout.ts';
-import {
-  BenchProcess,
-  cpuSeconds,
-  machineNote,
-  nodeBin,
-  nodeFlags,
-  root,
-  runCleanups,
-  scratchDir,
-} from './lib/processes.ts';
-import { fixed, median, percentile, table } from './lib/stats.ts';
+import { benchProcessOptions, cpuSeconds, scratchDir, track } from './lib/processes.ts';
+import { fixed, median, runPercentiles, sum } from './lib/stats.ts';
 
 interface LoadStats {
   started: number;
@@ -84,7 +75,7 @@ async function oneRun(o: Options): Promise<RunResult> {
     dnsTtl: o.dnsTtl,
   });
   const deployment = await EbbDeployment.start(layout, 'up');
-  let load: BenchProcess | null = null;
+  let load: EbbServer | null = null;
   try {
     const members = layout.real;
     await deployment.waitAccepting(
@@ -92,26 +83,24 @@ async function oneRun(o: Options): Promise<RunResult> {
       'echo',
     );
     const durationMs = o.cycles * (o.pausedMs + o.runningMs) + 2000;
-    load = new BenchProcess(
-      'ebb load',
-      nodeBin,
-      [
-        ...nodeFlags,
-        join(root, 'bin/ebb.js'),
-        '--config',
-        layout.configPath,
-        '--json',
-        'load',
-        '--service',
-        'echo',
-        '--rate',
-        String(o.rate),
-        '--duration',
-        `${durationMs}ms`,
-        '--hold',
-        `${o.holdMs}ms`,
-      ],
-      { maxOutput: 1 << 20 },
+    load = track(
+      new EbbServer(
+        [
+          '--config',
+          layout.configPath,
+          '--json',
+          'load',
+          '--service',
+          'echo',
+          '--rate',
+          String(o.rate),
+          '--duration',
+          `${durationMs}ms`,
+          '--hold',
+          `${o.holdMs}ms`,
+        ],
+        { ...benchProcessOptions(), name: 'ebb load', maxOutput: 1 << 20 },
+      ),
     );
     const ebbPid = deployment.processes[0]!.pid;
     const cpuEbb0 = cpuSeconds(ebbPid);
@@ -165,148 +154,125 @@ async function oneRun(o: Options): Promise<RunResult> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      cycles: { type: 'string', default: '30' },
-      rate: { type: 'string', default: '200' },
-      hold: { type: 'string', default: '1000' },
-      paused: { type: 'string', default: '500' },
-      running: { type: 'string', default: '500' },
-      'dns-ttl': { type: 'string', default: '5' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('reroute-under-load', {
+    numbers: {
+      runs: [3, 1, 20],
+      cycles: [30, 1, 300],
+      rate: [200, 1, 2000],
+      hold: [1000, 0, 30_000],
+      paused: [500, 20, 10_000],
+      running: [500, 20, 10_000],
+      'dns-ttl': [5, 0, 300],
     },
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number.isFinite(Number(v)) && v !== '' ? Number(v) : dflt));
-  const runs = clamp(values.runs, 1, 20, 3);
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const n = bench.numbers;
+  const runs = n.runs;
+  const log = bench.log;
   const o: Options = {
-    cycles: clamp(values.cycles, 1, 300, 30),
-    rate: clamp(values.rate, 1, 2000, 200),
-    holdMs: clamp(values.hold, 0, 30_000, 1000),
-    pausedMs: clamp(values.paused, 20, 10_000, 500),
-    runningMs: clamp(values.running, 20, 10_000, 500),
-    dnsTtl: clamp(values['dns-ttl'], 0, 300, 5),
+    cycles: n.cycles,
+    rate: n.rate,
+    holdMs: n.hold,
+    pausedMs: n.paused,
+    runningMs: n.running,
+    dnsTtl: n['dns-ttl'],
     log,
   };
-  const machine = machineNote();
-  log(`machine: ${machine}`);
   log(
     `reroute-under-load: ${runs} run(s); ebb load ${o.rate} sessions/s held ${o.holdMs} ms on 3 members (DNS TTL ${o.dnsTtl} s); ` +
       `${o.cycles} cycles pausing m1, m2, m3 in turn for ${o.pausedMs} ms, ${o.runningMs} ms between`,
   );
 
-  const results: RunResult[] = [];
-  for (let r = 0; r < runs; r++) {
-    const res = await oneRun(o);
-    results.push(res);
-    const l = res.load;
-    log(
-      `run ${r + 1}: ${res.cycles} cycles; sessions started ${l.started}, accepted ${l.accepted}, failed ${l.failed}, ` +
-        `retried ${l.retried} (${fixed(res.sessionsPerSecond, 1)}/s accepted); pause p50 ${fixed(median(res.pauseMs))} ms; ` +
-        `Ebb counted ${res.ebbAccepted} accepted; ebb up CPU ${fixed(res.ebbCpuPercent, 0)}%` +
-        (Object.keys(l.failures).length ? `; failures ${JSON.stringify(l.failures)}` : ''),
-    );
-  }
+  const results = await eachRun(
+    bench,
+    runs,
+    () => oneRun(o),
+    (res) =>
+      `${res.cycles} cycles; sessions started ${res.load.started}, accepted ${res.load.accepted}, failed ${res.load.failed}, ` +
+      `retried ${res.load.retried} (${fixed(res.sessionsPerSecond, 1)}/s accepted); pause p50 ${fixed(median(res.pauseMs))} ms; ` +
+      `Ebb counted ${res.ebbAccepted} accepted; ebb up CPU ${fixed(res.ebbCpuPercent, 0)}%` +
+      (Object.keys(res.load.failures).length ? `; failures ${JSON.stringify(res.load.failures)}` : ''),
+  );
 
-  const sum = (f: (r: RunResult) => number) => results.reduce((a, r) => a + f(r), 0);
-  const failed = sum((r) => r.load.failed);
+  const total = (f: (r: RunResult) => number) => sum(results, f);
+  const failed = total((r) => r.load.failed);
   const failures: Record<string, number> = {};
   for (const r of results)
     for (const [k, v] of Object.entries(r.load.failures)) failures[k] = (failures[k] ?? 0) + v;
   const summary = {
     benchmark: 'reroute-under-load',
-    machine,
+    machine: bench.machine,
     runs,
     cyclesPerRun: o.cycles,
     rate: o.rate,
     holdMs: o.holdMs,
     dnsTtl: o.dnsTtl,
-    cycles: sum((r) => r.cycles),
+    cycles: total((r) => r.cycles),
     sessions: {
-      started: sum((r) => r.load.started),
-      accepted: sum((r) => r.load.accepted),
+      started: total((r) => r.load.started),
+      accepted: total((r) => r.load.accepted),
       failed,
-      retried: sum((r) => r.load.retried),
-      completed: sum((r) => r.load.completed),
+      retried: total((r) => r.load.retried),
+      completed: total((r) => r.load.completed),
     },
     failures,
     sessionsPerSecond: median(results.map((r) => r.sessionsPerSecond)),
     retriedShare:
-      sum((r) => r.load.retried) /
+      total((r) => r.load.retried) /
       Math.max(
         1,
-        sum((r) => r.load.accepted),
+        total((r) => r.load.accepted),
       ),
-    pauseMs: {
-      p50: median(results.map((r) => median(r.pauseMs))),
-      p99: median(results.map((r) => percentile(r.pauseMs, 99))),
-    },
-    resumeMs: {
-      p50: median(results.map((r) => median(r.resumeMs))),
-      p99: median(results.map((r) => percentile(r.resumeMs, 99))),
-    },
-    notApplied: sum((r) => r.notApplied),
-    ebbAcceptedCounter: sum((r) => r.ebbAccepted),
+    pauseMs: runPercentiles(results, (r) => r.pauseMs),
+    resumeMs: runPercentiles(results, (r) => r.resumeMs),
+    notApplied: total((r) => r.notApplied),
+    ebbAcceptedCounter: total((r) => r.ebbAccepted),
     ebbCpuPercent: median(results.map((r) => r.ebbCpuPercent)),
     loadExitCodes: results.map((r) => r.loadExit),
     target: 'failed sessions = 0',
     verdict: failed === 0 ? 'pass' : 'FAIL',
   };
 
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  } else {
-    console.log('');
-    console.log(
-      table([
-        ['figure (sum or median of runs)', 'ebb', 'target', 'ratio'],
-        ['failed sessions', String(failed), '0', '—'],
-        ['sessions accepted', String(summary.sessions.accepted), '—', '—'],
-        [
-          're-tried (reached a member after a refusal)',
-          `${summary.sessions.retried} (${fixed(summary.retriedShare * 100, 1)}%)`,
-          '—',
-          '—',
-        ],
-        [
-          'sessions/s accepted (median of runs) vs offered',
-          fixed(summary.sessionsPerSecond, 1),
-          `${o.rate}`,
-          fixed(summary.sessionsPerSecond / o.rate),
-        ],
-        ['pause/resume cycles', String(summary.cycles), '—', '—'],
-        [
-          'pause latency p50 / p99 (ms)',
-          `${fixed(summary.pauseMs.p50)} / ${fixed(summary.pauseMs.p99)}`,
-          '—',
-          '—',
-        ],
-        [
-          'resume latency p50 / p99 (ms)',
-          `${fixed(summary.resumeMs.p50)} / ${fixed(summary.resumeMs.p99)}`,
-          '—',
-          '—',
-        ],
-      ]),
-    );
-    console.log('');
-    if (failed > 0) console.log(`failures by reason: ${JSON.stringify(failures)}`);
-    if (summary.notApplied > 0)
-      console.log(`WARNING: ${summary.notApplied} command(s) returned applied=false`);
-    console.log(
+  report(
+    bench,
+    summary,
+    [
+      ['figure (sum or median of runs)', 'ebb', 'target', 'ratio'],
+      ['failed sessions', String(failed), '0', '—'],
+      ['sessions accepted', String(summary.sessions.accepted), '—', '—'],
+      [
+        're-tried (reached a member after a refusal)',
+        `${summary.sessions.retried} (${fixed(summary.retriedShare * 100, 1)}%)`,
+        '—',
+        '—',
+      ],
+      [
+        'sessions/s accepted (median of runs) vs offered',
+        fixed(summary.sessionsPerSecond, 1),
+        `${o.rate}`,
+        fixed(summary.sessionsPerSecond / o.rate),
+      ],
+      ['pause/resume cycles', String(summary.cycles), '—', '—'],
+      [
+        'pause latency p50 / p99 (ms)',
+        `${fixed(summary.pauseMs.p50)} / ${fixed(summary.pauseMs.p99)}`,
+        '—',
+        '—',
+      ],
+      [
+        'resume latency p50 / p99 (ms)',
+        `${fixed(summary.resumeMs.p50)} / ${fixed(summary.resumeMs.p99)}`,
+        '—',
+        '—',
+      ],
+    ],
+    [
+      ...(failed > 0 ? [`failures by reason: ${JSON.stringify(failures)}`] : []),
+      ...(summary.notApplied > 0 ? [`WARNING: ${summary.notApplied} command(s) returned applied=false`] : []),
       `Ebb's own count of accepted sessions: ${summary.ebbAcceptedCounter}; ebb up CPU ${fixed(summary.ebbCpuPercent, 0)}% of a core`,
-    );
-    console.log(
       `verdict: ${summary.verdict} (failed sessions must be 0; the sessions/s column is the offered rate)`,
-    );
-  }
+    ],
+  );
   if (failed !== 0) process.exitCode = 1;
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

@@ -25,23 +25,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BenchProcess,
-  machineNote,
-  nodeBin,
-  nodeFlags,
-  onCleanup,
-  root,
-  rssKiB,
-  runCleanups,
-  scratchDir,
-  which,
-} from './lib/processes.ts';
-import { fixed, median, table } from './lib/stats.ts';
+import { EbbServer } from '../test/harness/ebb-process.ts';
+import { which } from '../test/harness/managed-process.ts';
+import { poolYaml } from '../test/harness/pool-config.ts';
 import { freePortRange } from '../test/harness/ports.ts';
 import { Kamailio } from '../test/harness/sip-kamailio.ts';
 import { Sipp } from '../test/harness/sip-sipp.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { benchProcessOptions, rssKiB, scratchDir, track } from './lib/processes.ts';
+import { fixed, median } from './lib/stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SOCKET_BUFFER = String(4 * 1024 * 1024);
@@ -124,9 +116,7 @@ class Bench {
   }
 
   sipp(options: ConstructorParameters<typeof Sipp>[0]): Sipp {
-    const s = new Sipp(options);
-    onCleanup(() => s.stop());
-    return s;
+    return track(new Sipp(options));
   }
 
   async start(): Promise<void> {
@@ -150,7 +140,7 @@ class Bench {
       // Transactions live in shared memory: 64 MB runs out near 1,000 calls/s; give it room.
       { children: this.opts.children, shmMb: 512 },
     );
-    onCleanup(() => this.kamailio.stop());
+    track(this.kamailio);
     this.targets.push(
       { name: 'ebb', host: ebbAddress, port: this.base + 1 },
       { name: 'kamailio', host: '127.0.0.1', port: this.base + 2 },
@@ -158,27 +148,34 @@ class Bench {
   }
 
   /** `ebb up` on a one-member pool whose one SIP service fronts the SIPp callee; returns it and its API. */
-  async startEbb(name: string, address: string, port: number): Promise<{ proc: BenchProcess; api: string }> {
+  async startEbb(name: string, address: string, port: number): Promise<{ proc: EbbServer; api: string }> {
     const api = this.port();
     const dns = this.port();
     const dir = join(this.dir, name);
-    const yaml = [
-      `pool: { name: ${name}, fqdn: ${name}.ebb.test }`,
-      `store: sqlite:${dir}-state.db`,
-      `dns: { listen: 127.0.0.1:${dns} }`,
-      `api: { listen: 127.0.0.1:${api} }`,
-      `agent: { leaseTtl: 5s, localState: ${dir}-local }`,
-      'members:',
-      '  - id: m1',
-      `    address: ${address}`,
-      '    services:',
-      '      - id: voice',
-      `        listeners: [{ protocol: sip, transport: udp, port: ${port}, upstream: 127.0.0.1:${this.base} }]`,
-      '',
-    ].join('\n');
     const config = `${dir}.yaml`;
-    writeFileSync(config, yaml);
-    const proc = new BenchProcess('ebb up', nodeBin, [...nodeFlags, join(root, 'bin/ebb.js'), 'up', config]);
+    writeFileSync(
+      config,
+      poolYaml({
+        pool: { name, fqdn: `${name}.ebb.test` },
+        store: `sqlite:${dir}-state.db`,
+        dns: { listen: `127.0.0.1:${dns}` },
+        api: { listen: `127.0.0.1:${api}` },
+        agent: { leaseTtl: '5s', localState: `${dir}-local` },
+        members: [
+          {
+            id: 'm1',
+            address,
+            services: [
+              {
+                id: 'voice',
+                listeners: [{ protocol: 'sip', transport: 'udp', port, upstream: `127.0.0.1:${this.base}` }],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const proc = track(new EbbServer(['up', config], { ...benchProcessOptions(), name: 'ebb up' }));
     await proc.waitForOutput(/is up/, 20_000);
     return { proc, api: `http://127.0.0.1:${api}` };
   }
@@ -335,36 +332,32 @@ class Bench {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '3' },
-      seconds: { type: 'string', default: '5' },
-      start: { type: 'string', default: '250' },
-      'max-rate': { type: 'string', default: '16000' },
-      'kamailio-children': { type: 'string', default: '1' },
-      'memory-calls': { type: 'string', default: '10000' },
-      'memory-runs': { type: 'string', default: '1' },
-      'skip-memory': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
+  const cli = startBench('sip-calls', {
+    numbers: {
+      runs: [3, 1, 10],
+      seconds: [5, 1, 60],
+      start: [250, 10, 100_000],
+      'max-rate': [16_000, 10, 200_000],
+      'kamailio-children': [1, 1, 64],
+      'memory-calls': [10_000, 100, 200_000],
+      'memory-runs': [1, 1, 5],
     },
+    flags: ['skip-memory'],
   });
-  const num = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number(v) || dflt));
-  const runs = num(values.runs, 1, 10, 3);
-  const memoryRuns = values['skip-memory'] ? 0 : num(values['memory-runs'], 1, 5, 1);
+  const n = cli.numbers;
+  const runs = n.runs;
+  const memoryRuns = cli.flags['skip-memory'] ? 0 : n['memory-runs'];
   const opts = {
-    seconds: num(values.seconds, 1, 60, 5),
-    start: num(values.start, 10, 100_000, 250),
-    maxRate: num(values['max-rate'], 10, 200_000, 16_000),
-    children: num(values['kamailio-children'], 1, 64, 1),
-    memoryCalls: num(values['memory-calls'], 100, 200_000, 10_000),
+    seconds: n.seconds,
+    start: n.start,
+    maxRate: n['max-rate'],
+    children: n['kamailio-children'],
+    memoryCalls: n['memory-calls'],
   };
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const log = cli.log;
   for (const cmd of ['sipp', 'kamailio']) {
     if (!which(cmd)) throw new Error(`${cmd} is not installed (apt-get install sip-tester kamailio)`);
   }
-  const machine = machineNote();
-  log(`machine: ${machine}`);
   log(
     `sip-calls: ${runs} run(s); trials of ${opts.seconds} s; Kamailio with ${opts.children} UDP worker(s); ` +
       `UDP RcvbufErrors before: ${rcvbufErrors()}`,
@@ -377,7 +370,7 @@ async function main(): Promise<void> {
 
   const best: Record<Target['name'], number[]> = { ebb: [], kamailio: [] };
   const passing: Record<Target['name'], Trial[]> = { ebb: [], kamailio: [] };
-  for (let r = 0; r < runs; r++) {
+  await eachRun(cli, runs, async (r) => {
     for (const t of bench.targets) {
       const prev = best[t.name].at(-1);
       const start = prev ? Math.max(10, Math.round(prev / 20) * 10) : opts.start;
@@ -388,7 +381,7 @@ async function main(): Promise<void> {
       if (top) passing[t.name].push(top);
       log(`run ${r + 1}, ${t.name}: ${b} calls/s with 0 failed calls`);
     }
-  }
+  });
   const ebbRate = median(best.ebb);
   const kamRate = median(best.kamailio);
 
@@ -402,7 +395,7 @@ async function main(): Promise<void> {
 
   const summary = {
     benchmark: 'sip-calls',
-    machine,
+    machine: cli.machine,
     runs,
     trialSeconds: opts.seconds,
     kamailioChildren: opts.children,
@@ -426,13 +419,10 @@ async function main(): Promise<void> {
       ),
     },
   };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
-  console.log('');
-  console.log(
-    table([
+  report(
+    cli,
+    summary,
+    [
       ['figure (median of runs)', 'ebb', 'kamailio', 'ratio'],
       ['calls/s with 0 failed calls', String(ebbRate), String(kamRate), fixed(ebbRate / kamRate)],
       ['RSS MiB per 10,000 live calls (dialogs only)', fixed(summary.memory.mibPer10kLive), 'n/a', '—'],
@@ -443,22 +433,15 @@ async function main(): Promise<void> {
         '—',
       ],
       ['JS heap MiB per 10,000 live calls', fixed(summary.memory.heapMibPer10kLive), 'n/a', '—'],
-    ]),
-  );
-  console.log('');
-  console.log(`runs: ebb ${best.ebb.join(', ')}; kamailio ${best.kamailio.join(', ')} (calls/s)`);
-  console.log(
-    'a rate passes only with every call successful in SIPp, the same number completed at the callee, and no UDP ' +
-      'receive-buffer drop in the kernel (/proc/net/snmp RcvbufErrors, /proc/net/udp drops)',
-  );
-  console.log(
-    `Kamailio: dispatcher, transaction-stateful (tm), record-routing, ${opts.children} UDP worker(s); it keeps no dialog ` +
-      'state in this config, so it has no per-call memory figure to compare (its shared memory is preallocated).',
+    ],
+    [
+      `runs: ebb ${best.ebb.join(', ')}; kamailio ${best.kamailio.join(', ')} (calls/s)`,
+      'a rate passes only with every call successful in SIPp, the same number completed at the callee, and no UDP ' +
+        'receive-buffer drop in the kernel (/proc/net/snmp RcvbufErrors, /proc/net/udp drops)',
+      `Kamailio: dispatcher, transaction-stateful (tm), record-routing, ${opts.children} UDP worker(s); it keeps no dialog ` +
+        'state in this config, so it has no per-call memory figure to compare (its shared memory is preallocated).',
+    ],
   );
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

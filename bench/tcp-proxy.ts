@@ -17,22 +17,15 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import type { Haproxy } from '../test/harness/haproxy.ts';
+import { which } from '../test/harness/managed-process.ts';
+import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
 import { summariseProfile } from './lib/cpu-profile.ts';
-import { EbbPool } from './lib/ebb-pool.ts';
-import { haproxyAvailable, startHaproxy } from './lib/haproxy.ts';
+import { startEbbPool, type EbbDeployment } from './lib/ebb-deployment.ts';
 import { connLoad, streamLoad } from './lib/load.ts';
-import {
-  BenchProcess,
-  cpuSeconds,
-  cpuTimes,
-  freePort,
-  runCleanups,
-  scratchDir,
-  startNodeScript,
-  machineNote,
-} from './lib/processes.ts';
-import { fixed, median, percentile, ratio, table } from './lib/stats.ts';
+import { cpuSeconds, cpuTimes, scratchDir } from './lib/processes.ts';
+import { fixed, median, percentile, ratio, rotate } from './lib/stats.ts';
+import { startEchoUpstream, startHaproxyPeer } from './lib/tcp-peers.ts';
 
 const Target = { direct: 'direct', haproxy: 'haproxy', ebb: 'ebb' } as const;
 type Target = (typeof Target)[keyof typeof Target];
@@ -61,76 +54,60 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      seconds: { type: 'string', default: '3' },
-      workers: { type: 'string', default: '1' },
-      concurrency: { type: 'string', default: '50' },
-      bytes: { type: 'string', default: '1024' },
-      'stream-connections': { type: 'string', default: '4' },
-      chunk: { type: 'string', default: '65536' },
-      targets: { type: 'string', default: 'direct,haproxy,ebb' },
-      'cpu-prof': { type: 'string' },
-      json: { type: 'boolean', default: false },
+  const bench = startBench('tcp-proxy', {
+    numbers: {
+      runs: [5, 1, 20],
+      seconds: [3, 1, 60],
+      workers: [1, 1, 8],
+      concurrency: [50, 1, 1000],
+      bytes: [1024, 1, 1 << 20],
+      'stream-connections': [4, 1, 256],
+      chunk: [65536, 1024, 1 << 22],
     },
+    strings: { targets: 'direct,haproxy,ebb' },
+    optional: ['cpu-prof'],
   });
-  const clamp = (v: string | undefined, lo: number, hi: number, dflt: number) =>
-    Math.min(hi, Math.max(lo, Number(v) || dflt));
+  const n = bench.numbers;
   const o = {
-    runs: clamp(values.runs, 1, 20, 5),
-    seconds: clamp(values.seconds, 1, 60, 3),
-    workers: clamp(values.workers, 1, 8, 1),
-    concurrency: clamp(values.concurrency, 1, 1000, 50),
-    bytes: clamp(values.bytes, 1, 1 << 20, 1024),
-    streamConnections: clamp(values['stream-connections'], 1, 256, 4),
-    chunk: clamp(values.chunk, 1024, 1 << 22, 65536),
+    runs: n.runs,
+    seconds: n.seconds,
+    workers: n.workers,
+    concurrency: n.concurrency,
+    bytes: n.bytes,
+    streamConnections: n['stream-connections'],
+    chunk: n.chunk,
   };
-  const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-  let targets = values.targets.split(',').filter((t): t is Target => t in Target);
-  if (targets.includes(Target.haproxy) && !haproxyAvailable()) {
+  const log = bench.log;
+  let targets = bench.strings.targets.split(',').filter((t): t is Target => t in Target);
+  if (targets.includes(Target.haproxy) && !which('haproxy')) {
     log('tcp-proxy: haproxy is not installed (apt-get install -y haproxy): its column is skipped');
     targets = targets.filter((t) => t !== Target.haproxy);
   }
 
   const dir = scratchDir('ebb-bench-tcp-');
-  const upPort = await freePort();
-  const upstream = startNodeScript('echo upstream', join(import.meta.dirname, 'lib/echo-server.ts'), [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(upPort),
-  ]);
-  await upstream.waitForOutput(/listening \d+/);
+  const { port: upPort, proc: upstream } = await startEchoUpstream();
 
   const endpoints = new Map<Target, Endpoint>();
   endpoints.set(Target.direct, { host: '127.0.0.1', port: upPort, pid: null });
-  let haproxy: BenchProcess | null = null;
+  let haproxy: Haproxy | null = null;
   if (targets.includes(Target.haproxy)) {
-    const port = await freePort();
-    haproxy = await startHaproxy({
-      dir,
-      listen: { host: '127.0.0.1', port },
-      upstream: { host: '127.0.0.1', port: upPort },
-      maxconn: 4000,
-    });
-    endpoints.set(Target.haproxy, { host: '127.0.0.1', port, pid: haproxy.pid });
+    const peer = await startHaproxyPeer(dir, { host: '127.0.0.1', port: upPort }, 4000);
+    haproxy = peer.haproxy;
+    endpoints.set(Target.haproxy, { host: peer.host, port: peer.port, pid: peer.haproxy.pid });
   }
-  let pool: EbbPool | null = null;
-  const profDir = values['cpu-prof'];
+  let pool: EbbDeployment | null = null;
+  const profDir = bench.optional['cpu-prof'];
   if (targets.includes(Target.ebb)) {
-    pool = await EbbPool.start({
+    pool = await startEbbPool({
       members: 1,
       minAccepting: 0,
       services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
       nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     });
     const m = pool.members[0]!;
-    endpoints.set(Target.ebb, { host: m.address, port: m.ports.proxy!, pid: pool.pid });
+    endpoints.set(Target.ebb, { host: m.address, port: m.ports.proxy!, pid: pool.apiProcess.pid });
   }
 
-  const machine = machineNote();
-  log(`machine: ${machine}`);
   log(
     `tcp-proxy: ${o.runs} run(s) × ${o.seconds} s per figure; ${o.workers} load worker process(es); conn: ` +
       `${o.concurrency} loops/worker, ${o.bytes} B echoed per connection; stream: ${o.streamConnections} ` +
@@ -185,8 +162,8 @@ async function main(): Promise<void> {
   }
 
   const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
-  for (let run = 0; run < o.runs; run++) {
-    const order = targets.map((_, i) => targets[(i + run) % targets.length]!);
+  const oneRun = async (run: number) => {
+    const order = rotate(targets, run);
     const partial = new Map<Target, Partial<Sample>>();
     for (const t of order) {
       await sleep(1000); // let TIME_WAIT sockets and CPU settle between targets
@@ -209,19 +186,19 @@ async function main(): Promise<void> {
       Object.assign(partial.get(t)!, { mbPerSecond: r.mbPerSecond, streamCpu: cpu, streamErrors: r.errors });
     }
     for (const t of targets) samples.get(t)!.push(partial.get(t) as Sample);
-    log(
-      `run ${run + 1}: ` +
-        targets
-          .map((t) => {
-            const s = partial.get(t)!;
-            return (
-              `${t} ${s.connPerSecond!.toFixed(0)} conn/s ${s.mbPerSecond!.toFixed(0)} MB/s` +
-              (s.connFailed ? ` (${s.connFailed} failed: ${JSON.stringify(s.connErrors)})` : '')
-            );
-          })
-          .join(' | '),
-    );
-  }
+    return partial as Map<Target, Sample>;
+  };
+  await eachRun(bench, o.runs, oneRun, (partial) =>
+    targets
+      .map((t) => {
+        const s = partial.get(t)!;
+        return (
+          `${t} ${s.connPerSecond.toFixed(0)} conn/s ${s.mbPerSecond.toFixed(0)} MB/s` +
+          (s.connFailed ? ` (${s.connFailed} failed: ${JSON.stringify(s.connErrors)})` : '')
+        );
+      })
+      .join(' | '),
+  );
 
   const med = (t: Target, f: (s: Sample) => number) =>
     samples.has(t) ? median(samples.get(t)!.map(f)) : Number.NaN;
@@ -249,7 +226,7 @@ async function main(): Promise<void> {
   const h = fig.haproxy;
   const summary = {
     benchmark: 'tcp-proxy',
-    machine,
+    machine: bench.machine,
     options: o,
     figures: fig,
     ratios:
@@ -276,19 +253,18 @@ async function main(): Promise<void> {
     if (files.length > 0) summary.profile = summariseProfile(join(profDir, files[files.length - 1]!));
   }
 
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
   const col = (f: (x: ReturnType<typeof figure>) => number, digits = 0) =>
     targets.map((t) => fixed(f(fig[t]), digits));
   // Rows about the proxy process have nothing to say for a direct connection.
   const proxyCol = (f: (x: ReturnType<typeof figure>) => number, digits = 0) =>
     targets.map((t) => (t === Target.direct ? '—' : fixed(f(fig[t]), digits)));
   const rat = (f: (x: ReturnType<typeof figure>) => number) => (e && h ? fixed(ratio(f(e), f(h))) : 'n/a');
-  console.log('');
-  console.log(
-    table([
+  const failed = targets.filter((t) => fig[t].connFailed > 0);
+  const profile = summary.profile;
+  report(
+    bench,
+    summary,
+    [
       ['figure (median of runs)', ...targets, 'ebb/haproxy'],
       ['connections/s', ...col((x) => x.connPerSecond), rat((x) => x.connPerSecond)],
       ['connection time p50 (ms)', ...col((x) => x.connP50Ms, 2), rat((x) => x.connP50Ms)],
@@ -309,26 +285,24 @@ async function main(): Promise<void> {
       ['proxy CPU per MB (ms)', ...proxyCol((x) => x.cpuMsPerMB, 2), rat((x) => x.cpuMsPerMB)],
       ['upstream CPU, conn load (% of a core)', ...col((x) => x.upstreamCpuConn * 100), '—'],
       ['load tool CPU, conn load (% of a core)', ...col((x) => x.clientCpuConn * 100), '—'],
-    ]),
+    ],
+    [
+      'target: ebb/haproxy ≥ 0.8 for connections/s and MB/s (SPEC §9: same machine, same worker count)',
+      ...(failed.length
+        ? [`failed connections: ${failed.map((t) => `${t} ${fig[t].connFailed}`).join(', ')}`]
+        : []),
+      ...(profile
+        ? [
+            `\nEbb CPU profile (${profDir}): share of busy (non-idle) samples by area`,
+            ...profile.byArea
+              .slice(0, 12)
+              .map((a) => `  ${(a.share * 100).toFixed(1).padStart(5)}%  ${a.area}`),
+            'top functions by self time',
+            ...profile.top.map((f) => `  ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.fn}`),
+          ]
+        : []),
+    ],
   );
-  console.log('');
-  console.log(
-    `target: ebb/haproxy ≥ 0.8 for connections/s and MB/s (SPEC §9: same machine, same worker count)`,
-  );
-  const failed = targets.filter((t) => fig[t].connFailed > 0);
-  if (failed.length)
-    console.log(`failed connections: ${failed.map((t) => `${t} ${fig[t].connFailed}`).join(', ')}`);
-  if (summary.profile) {
-    console.log(`\nEbb CPU profile (${profDir}): share of busy (non-idle) samples by area`);
-    for (const a of summary.profile.byArea.slice(0, 12))
-      console.log(`  ${(a.share * 100).toFixed(1).padStart(5)}%  ${a.area}`);
-    console.log('top functions by self time');
-    for (const f of summary.profile.top) console.log(`  ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.fn}`);
-  }
 }
 
-try {
-  await main();
-} finally {
-  await runCleanups();
-}
+await runBench(main);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
+import { loopbackMembers, loopbackNet, tcpService } from './harness/pool-config.ts';
 import { freePortRange } from './harness/ports.ts';
 import { tryConnect } from './harness/tcp-sessions.ts';
 
@@ -9,30 +10,19 @@ const portBase = await freePortRange(10);
 /** `ebb agent` and `ebb api` as separate processes on one SQLite file (SPEC §6: several processes, one store). */
 describe('separate agent and API processes on SQLite', () => {
   const ws = new Workspace();
-  const net = 100 + Math.floor(Math.random() * 100);
-  const members = [1, 2].map((i) => ({ id: `m${i}`, address: `127.0.${net}.${i}` }));
+  const members = loopbackMembers(2, loopbackNet(), () => [tcpService('web', portBase)]);
   let config: string;
   const servers: EbbServer[] = [];
   const run = (...args: string[]) => runEbb(['--config', config, ...args]);
 
   before(async () => {
-    config = ws.file(
-      'pool.yaml',
-      [
-        `pool: { name: ap${portBase}, fqdn: ap${portBase}.ebb.test }`,
-        `store: sqlite:${ws.dir}/state.db`,
-        `api: { listen: 127.0.0.1:${portBase + 1} }`,
-        `agent: { leaseTtl: 2s, localState: ${ws.dir}/local }`,
-        'members:',
-        ...members.flatMap((m) => [
-          `  - id: ${m.id}`,
-          `    address: ${m.address}`,
-          '    services:',
-          `      - id: web`,
-          `        listeners: [{ protocol: tcp, port: ${portBase}, upstream: builtin:echo }]`,
-        ]),
-      ].join('\n'),
-    );
+    config = ws.config('pool.yaml', {
+      pool: { name: `ap${portBase}`, fqdn: `ap${portBase}.ebb.test` },
+      store: `sqlite:${ws.dir}/state.db`,
+      api: { listen: `127.0.0.1:${portBase + 1}` },
+      agent: { leaseTtl: '2s', localState: `${ws.dir}/local` },
+      members,
+    });
     for (const m of members) {
       servers.push(
         await EbbServer.start(['agent', '--config', config, '--member', m.id], /running/, { cwd: ws.dir }),

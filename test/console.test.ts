@@ -56,12 +56,10 @@ describe('web console in Chromium', () => {
       store: `sqlite:${ws.dir}/state.db`,
       localState: `${ws.dir}/local`,
       services: [{ id: 'alpha' }, { id: 'beta' }],
+      // Its own DNS port (the last but one of the range; the API has the last), not the default 5353.
+      dnsPort: portBase + 30,
     });
-    // Its own DNS port (the last but one of the range; the API has the last), not the default 5353.
-    config = ws.file(
-      'pool.yaml',
-      pool.yaml.replace(/^api:/m, `dns: { listen: 127.0.0.1:${portBase + 30} }\napi:`),
-    );
+    config = ws.file('pool.yaml', pool.yaml);
     server = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
     browser = await ConsoleBrowser.launch();
     page = await browser.open(pool.apiUrl);

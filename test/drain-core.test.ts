@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
-import { testPool, type TestPool } from './harness/pool-config.ts';
+import { tcpService, testPool, type TestPool } from './harness/pool-config.ts';
 import { freePortRange } from './harness/ports.ts';
 import { closeSocket, closedByPeer, openSocket, roundTrip, tryConnect } from './harness/tcp-sessions.ts';
 
@@ -210,18 +210,10 @@ describe('bad config', () => {
   it('a bad port exits 2 and names the field', async () => {
     const ws = new Workspace();
     try {
-      const config = ws.file(
-        'bad.yaml',
-        [
-          'pool: { name: p, fqdn: p.ebb.test }',
-          'members:',
-          '  - id: a',
-          '    address: 127.0.0.1',
-          '    services:',
-          '      - id: s',
-          '        listeners: [{ protocol: tcp, port: 70000, upstream: builtin:echo }]',
-        ].join('\n'),
-      );
+      const config = ws.config('bad.yaml', {
+        pool: { name: 'p', fqdn: 'p.ebb.test' },
+        members: [{ id: 'a', address: '127.0.0.1', services: [tcpService('s', 70_000)] }],
+      });
       const result = await runEbb(['up', config], { cwd: ws.dir });
       assert.equal(result.code, 2);
       assert.match(result.stderr, /members\[0\]\.services\[0\]\.listeners\[0\]\.port: must be 1-65535/);

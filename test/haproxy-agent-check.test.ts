@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
 import { Haproxy } from './harness/haproxy.ts';
+import { loopbackMembers, loopbackNet, tcpService } from './harness/pool-config.ts';
 import { openSocket, roundTrip } from './harness/tcp-sessions.ts';
 import { freePortRange } from './harness/ports.ts';
 
@@ -13,10 +14,14 @@ const portBase = await freePortRange(20);
 describe('HAProxy agent-check', () => {
   const ws = new Workspace();
   const base = portBase;
-  const net = 100 + Math.floor(Math.random() * 100);
-  const members = [1, 2].map((i) => ({ id: `m${i}`, address: `127.0.${net}.${i}` }));
   const servicePort = base;
   const agentPort = base + 1;
+  const members = loopbackMembers(
+    2,
+    loopbackNet(),
+    () => [tcpService('web', servicePort), tcpService('other', servicePort + 10)],
+    { agentCheckPort: agentPort },
+  );
   const frontend = { host: '127.0.0.1', port: base + 2 };
   let config: string;
   let ebb: EbbServer;
@@ -36,26 +41,13 @@ describe('HAProxy agent-check', () => {
   };
 
   before(async () => {
-    config = ws.file(
-      'pool.yaml',
-      [
-        `pool: { name: hap${base}, fqdn: hap${base}.ebb.test }`,
-        `store: sqlite:${ws.dir}/state.db`,
-        `api: { listen: 127.0.0.1:${base + 3} }`,
-        `agent: { localState: ${ws.dir}/local }`,
-        'members:',
-        ...members.flatMap((m) => [
-          `  - id: ${m.id}`,
-          `    address: ${m.address}`,
-          `    agentCheckPort: ${agentPort}`,
-          '    services:',
-          `      - id: web`,
-          `        listeners: [{ protocol: tcp, port: ${servicePort}, upstream: builtin:echo }]`,
-          `      - id: other`,
-          `        listeners: [{ protocol: tcp, port: ${servicePort + 10}, upstream: builtin:echo }]`,
-        ]),
-      ].join('\n'),
-    );
+    config = ws.config('pool.yaml', {
+      pool: { name: `hap${base}`, fqdn: `hap${base}.ebb.test` },
+      store: `sqlite:${ws.dir}/state.db`,
+      api: { listen: `127.0.0.1:${base + 3}` },
+      agent: { localState: `${ws.dir}/local` },
+      members,
+    });
     ebb = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
     haproxy = await Haproxy.start(
       ws.dir,

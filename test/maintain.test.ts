@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
+import { loopbackMembers, loopbackNet, tcpService } from './harness/pool-config.ts';
 import { freePortRange } from './harness/ports.ts';
 
 const portBase = await freePortRange(10);
@@ -10,30 +11,19 @@ const portBase = await freePortRange(10);
 describe('rolling maintenance', () => {
   const ws = new Workspace();
   const base = portBase;
-  const net = 100 + Math.floor(Math.random() * 100);
   let config: string;
   let ebb: EbbServer;
   const run = (...args: string[]) => runEbb(['--config', config, ...args], { timeoutMs: 120_000 });
 
   before(async () => {
-    config = ws.file(
-      'pool.yaml',
-      [
-        `pool: { name: mt${base}, fqdn: mt${base}.ebb.test, dnsTtl: 1 }`,
-        `store: sqlite:${ws.dir}/state.db`,
-        `dns: { listen: 127.0.0.1:${base + 5} }`,
-        `api: { listen: 127.0.0.1:${base + 6} }`,
-        `agent: { localState: ${ws.dir}/local }`,
-        'members:',
-        ...[1, 2, 3, 4].flatMap((i) => [
-          `  - id: m${i}`,
-          `    address: 127.0.${net}.${i}`,
-          '    services:',
-          `      - id: echo`,
-          `        listeners: [{ protocol: tcp, port: ${base}, upstream: builtin:echo }]`,
-        ]),
-      ].join('\n'),
-    );
+    config = ws.config('pool.yaml', {
+      pool: { name: `mt${base}`, fqdn: `mt${base}.ebb.test`, dnsTtl: 1 },
+      store: `sqlite:${ws.dir}/state.db`,
+      dns: { listen: `127.0.0.1:${base + 5}` },
+      api: { listen: `127.0.0.1:${base + 6}` },
+      agent: { localState: `${ws.dir}/local` },
+      members: loopbackMembers(4, loopbackNet(), () => [tcpService('echo', base)]),
+    });
     ebb = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
   });
 

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { etcdBin } from './harness/etcd-cluster.ts';
+import { ebbBin } from './harness/ebb-process.ts';
+import { etcdBin, etcdMemberArgs } from './harness/etcd-cluster.ts';
+import { nodeBin, nodeFlags, type ManagedProcess } from './harness/managed-process.ts';
 import { NetnsLab } from './harness/netns.ts';
-
-const root = resolve(import.meta.dirname, '..');
-const nodeBin = join(root, 'node_modules/.bin/node');
-const ebbBin = join(root, 'bin/ebb.js');
+import { poolYaml, tcpService } from './harness/pool-config.ts';
 
 /**
  * Three "machines" in network namespaces, each with its own address, an etcd member and an Ebb agent;
@@ -19,21 +17,17 @@ describe('multi-host pool in network namespaces', () => {
   let lab: NetnsLab;
   const dir = mkdtempSync(join(tmpdir(), 'ebb-multihost-'));
   const token = `ops-${Math.random().toString(36).slice(2)}-multihost`;
-  const processes = new Map<string, ChildProcess>();
-  const output = new Map<string, string>();
+  const processes = new Map<string, ManagedProcess>();
   let config: string;
   let fqdn: string;
 
   const spawnOn = (host: number, name: string, command: string, args: string[]) => {
-    const child = lab.spawn(host, command, args, { env: { ...process.env, EBB_T_OPS: token } });
-    output.set(name, '');
-    child.stdout!.on('data', (d: Buffer) => output.set(name, output.get(name) + d.toString()));
-    child.stderr!.on('data', (d: Buffer) => output.set(name, output.get(name) + d.toString()));
-    processes.set(name, child);
-    return child;
+    const proc = lab.start(host, name, command, args, { env: { EBB_T_OPS: token } });
+    processes.set(name, proc);
+    return proc;
   };
   const ebb = (host: number, ...args: string[]) =>
-    lab.exec(host, nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, '--config', config, ...args], {
+    lab.exec(host, nodeBin, [...nodeFlags, ebbBin, '--config', config, ...args], {
       EBB_TOKEN: token,
       EBB_API: `http://${lab.hosts[0]!.address}:7070`,
     });
@@ -65,7 +59,7 @@ describe('multi-host pool in network namespaces', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.fail(
-      `${what}: not within ${timeoutMs} ms\n${[...output].map(([n, o]) => `--- ${n}\n${o.slice(-1500)}`).join('\n')}`,
+      `${what}: not within ${timeoutMs} ms\n${[...processes].map(([n, p]) => `--- ${n}\n${p.output.slice(-1500)}`).join('\n')}`,
     );
   };
 
@@ -75,46 +69,33 @@ describe('multi-host pool in network namespaces', () => {
     fqdn = `lab${lab.id}.ebb.test`;
     const cluster = ips.map((ip, i) => `e${i + 1}=http://${ip}:2380`).join(',');
     ips.forEach((ip, i) =>
-      spawnOn(i + 1, `etcd${i + 1}`, etcdBin, [
-        `--name=e${i + 1}`,
-        `--data-dir=${join(dir, `etcd${i + 1}`)}`,
-        `--listen-client-urls=http://${ip}:2379`,
-        `--advertise-client-urls=http://${ip}:2379`,
-        `--listen-peer-urls=http://${ip}:2380`,
-        `--initial-advertise-peer-urls=http://${ip}:2380`,
-        `--initial-cluster=${cluster}`,
-        `--initial-cluster-token=lab-${lab.id}`,
-        '--initial-cluster-state=new',
-        '--heartbeat-interval=50',
-        '--election-timeout=500',
-      ]),
+      spawnOn(
+        i + 1,
+        `etcd${i + 1}`,
+        etcdBin,
+        etcdMemberArgs({
+          name: `e${i + 1}`,
+          dataDir: join(dir, `etcd${i + 1}`),
+          clientUrl: `http://${ip}:2379`,
+          peerUrl: `http://${ip}:2380`,
+          initialCluster: cluster,
+          token: `lab-${lab.id}`,
+        }),
+      ),
     );
     config = join(dir, 'pool.yaml');
     writeFileSync(
       config,
-      [
-        `pool: { name: lab${lab.id}, fqdn: ${fqdn}, dnsTtl: 1 }`,
-        `store: etcd://${ips.map((ip) => `${ip}:2379`).join(',')}`,
-        `dns: { listen: ${ips[0]}:5353 }`,
-        `api: { listen: ${ips[0]}:7070, tokens: [ { name: ops, role: admin, token: env:EBB_T_OPS } ] }`,
-        `agent: { leaseTtl: 2s, localState: ${dir}/local }`,
-        'members:',
-        ...ips.flatMap((ip, i) => [
-          `  - id: m${i + 1}`,
-          `    address: ${ip}`,
-          '    services:',
-          '      - id: web',
-          '        listeners: [{ protocol: tcp, port: 7000, upstream: builtin:echo }]',
-        ]),
-      ].join('\n'),
+      poolYaml({
+        pool: { name: `lab${lab.id}`, fqdn, dnsTtl: 1 },
+        store: `etcd://${ips.map((ip) => `${ip}:2379`).join(',')}`,
+        dns: { listen: `${ips[0]}:5353` },
+        api: { listen: `${ips[0]}:7070`, tokens: [{ name: 'ops', role: 'admin', token: 'env:EBB_T_OPS' }] },
+        agent: { leaseTtl: '2s', localState: `${dir}/local` },
+        members: ips.map((ip, i) => ({ id: `m${i + 1}`, address: ip, services: [tcpService('web', 7000)] })),
+      }),
     );
-    const ebbArgs = (...args: string[]) => [
-      '--disable-warning=ExperimentalWarning',
-      ebbBin,
-      '--config',
-      config,
-      ...args,
-    ];
+    const ebbArgs = (...args: string[]) => [...nodeFlags, ebbBin, '--config', config, ...args];
     for (let i = 1; i <= 3; i++) spawnOn(i, `agent${i}`, nodeBin, ebbArgs('agent', '--member', `m${i}`));
     spawnOn(1, 'dns', nodeBin, ebbArgs('dns'));
     spawnOn(1, 'api', nodeBin, ebbArgs('api'));
@@ -141,13 +122,13 @@ describe('multi-host pool in network namespaces', () => {
   });
 
   it('killing an agent takes its member out; killing one etcd member changes nothing for users', async () => {
-    processes.get('agent3')!.kill('SIGKILL');
+    await processes.get('agent3')!.stop('SIGKILL');
     await until(
       () => !dig(2, fqdn).includes(lab.hosts[2]!.address),
       'm3 out of DNS within its lease',
       10_000,
     );
-    processes.get('etcd2')!.kill('SIGKILL');
+    await processes.get('etcd2')!.stop('SIGKILL');
     assert.equal(
       ebb(2, 'pause', 'm1', '--service', 'web').code,
       0,

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
+import { loopbackMembers, loopbackNet, tcpService } from './harness/pool-config.ts';
 import { tryConnect } from './harness/tcp-sessions.ts';
 import { freePortRange } from './harness/ports.ts';
 
@@ -17,11 +18,13 @@ const exec = promisify(execFile);
 describe('re-routing: pool DNS, ebb load, readiness', () => {
   const ws = new Workspace();
   const base = portBase;
-  const net = 100 + Math.floor(Math.random() * 100);
   const fqdn = `rr${base}.ebb.test`;
   const dnsPort = base + 5;
   const apiUrl = `http://127.0.0.1:${base + 6}`;
-  const members = [1, 2, 3].map((i) => ({ id: `m${i}`, address: `127.0.${net}.${i}` }));
+  const members = loopbackMembers(3, loopbackNet(), () => [
+    tcpService('echo', base),
+    tcpService('chat', base + 1),
+  ]);
   let config: string;
   let ebb: EbbServer;
   const run = (...args: string[]) => runEbb(['--config', config, ...args], { timeoutMs: 60_000 });
@@ -31,26 +34,14 @@ describe('re-routing: pool DNS, ebb load, readiness', () => {
     (await dig('+short', ...args)).trim().split('\n').filter(Boolean);
 
   before(async () => {
-    config = ws.file(
-      'pool.yaml',
-      [
-        `pool: { name: rr${base}, fqdn: ${fqdn}, dnsTtl: 1 }`,
-        `store: sqlite:${ws.dir}/state.db`,
-        `dns: { listen: 127.0.0.1:${dnsPort} }`,
-        `api: { listen: 127.0.0.1:${base + 6} }`,
-        `agent: { localState: ${ws.dir}/local }`,
-        'members:',
-        ...members.flatMap((m) => [
-          `  - id: ${m.id}`,
-          `    address: ${m.address}`,
-          '    services:',
-          `      - id: echo`,
-          `        listeners: [{ protocol: tcp, port: ${base}, upstream: builtin:echo }]`,
-          `      - id: chat`,
-          `        listeners: [{ protocol: tcp, port: ${base + 1}, upstream: builtin:echo }]`,
-        ]),
-      ].join('\n'),
-    );
+    config = ws.config('pool.yaml', {
+      pool: { name: `rr${base}`, fqdn, dnsTtl: 1 },
+      store: `sqlite:${ws.dir}/state.db`,
+      dns: { listen: `127.0.0.1:${dnsPort}` },
+      api: { listen: `127.0.0.1:${base + 6}` },
+      agent: { localState: `${ws.dir}/local` },
+      members,
+    });
     ebb = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
   });
 

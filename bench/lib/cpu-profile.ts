@@ -1,7 +1,7 @@
 /** Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): where the process spent its samples. */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { root } from './processes.ts';
+import { root } from '../../test/harness/managed-process.ts';
 
 interface ProfileNode {
   id: number;

@@ -1,22 +1,25 @@
 /**
  * Ebb processes for a `PoolLayout`: either one `ebb up` (agents, DNS and API in one process) or separate
  * processes as on several machines — `ebb agent --member <id>` per real member, `ebb dns`, `ebb api` —
- * sharing the layout's store. Each is a `BenchProcess`, ended by its PID.
+ * sharing the layout's store. Each is the harness's `EbbServer`, ended by its PID (also at cleanup).
+ * Plus small clients for the API: commands (timed), the pool status, the event stream.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PoolStatusLite } from './ebb-pool.ts';
-import type { PoolLayout } from './pool-layout.ts';
-import { BenchProcess, nodeBin, nodeFlags, root } from './processes.ts';
+import type { PoolStatus, ServiceStatusView } from '../../src/control/index.ts';
+import type { EbbEvent } from '../../src/core/index.ts';
+import { EbbServer } from '../../test/harness/ebb-process.ts';
+import { EventStream } from './event-stream.ts';
+import { writePoolLayout, type BenchMember, type BenchService, type PoolLayout } from './pool-layout.ts';
+import { benchProcessOptions, scratchDir, track } from './processes.ts';
 
 export type DeploymentMode = 'up' | 'split';
 
 export class EbbDeployment {
   readonly layout: PoolLayout;
   readonly mode: DeploymentMode;
-  readonly processes: BenchProcess[];
+  readonly processes: EbbServer[];
 
-  private constructor(layout: PoolLayout, mode: DeploymentMode, processes: BenchProcess[]) {
+  private constructor(layout: PoolLayout, mode: DeploymentMode, processes: EbbServer[]) {
     this.layout = layout;
     this.mode = mode;
     this.processes = processes;
@@ -35,13 +38,8 @@ export class EbbDeployment {
   ): Promise<EbbDeployment> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const ebb = (name: string, args: string[]) =>
-      new BenchProcess(
-        name,
-        nodeBin,
-        [...nodeFlags, ...(options.nodeArgs ?? []), join(root, 'bin/ebb.js'), ...args],
-        {},
-      );
-    const processes: BenchProcess[] = [];
+      track(new EbbServer(args, { ...benchProcessOptions(), name, nodeArgs: options.nodeArgs ?? [] }));
+    const processes: EbbServer[] = [];
     const deployment = new EbbDeployment(layout, mode, processes);
     try {
       if (mode === 'up') {
@@ -71,13 +69,22 @@ export class EbbDeployment {
     return deployment;
   }
 
+  get apiUrl(): string {
+    return this.layout.apiUrl;
+  }
+
+  /** The members whose agents run. */
+  get members(): BenchMember[] {
+    return this.layout.real;
+  }
+
   /** The process that serves DNS (`ebb up` or `ebb dns`). */
-  get dnsProcess(): BenchProcess {
+  get dnsProcess(): EbbServer {
     return this.mode === 'up' ? this.processes[0]! : this.processes.find((p) => p.name === 'ebb dns')!;
   }
 
   /** The process that serves the API (`ebb up` or `ebb api`). */
-  get apiProcess(): BenchProcess {
+  get apiProcess(): EbbServer {
     return this.mode === 'up' ? this.processes[0]! : this.processes.find((p) => p.name === 'ebb api')!;
   }
 
@@ -85,9 +92,22 @@ export class EbbDeployment {
     return apiCommand(this.layout.apiUrl, member, command, body);
   }
 
-  async pool(): Promise<PoolStatusLite> {
+  async pool(): Promise<PoolStatus> {
     const res = await fetch(`${this.layout.apiUrl}/v1/pool`, { signal: AbortSignal.timeout(10_000) });
-    return (await res.json()) as PoolStatusLite;
+    return (await res.json()) as PoolStatus;
+  }
+
+  async service(member: string, service: string): Promise<ServiceStatusView> {
+    const found = (await this.pool()).members
+      .find((m) => m.id === member)
+      ?.services.find((s) => s.id === service);
+    if (!found) throw new Error(`no ${member}/${service} in the pool status`);
+    return found;
+  }
+
+  /** Subscribes to GET /v1/events; resolves once the stream's first event (`hello`) has arrived. */
+  events(onEvent: (event: EbbEvent, receivedAt: number) => void): Promise<EventStream> {
+    return EventStream.open(`${this.layout.apiUrl}/v1/events`, onEvent);
   }
 
   /** Waits (bounded) until every listed member's `service` accepts, as the API sees it. */
@@ -106,8 +126,28 @@ export class EbbDeployment {
 
   /** Ends the API and DNS first, then the agents; every process by its PID. */
   async stop(): Promise<void> {
-    for (const p of [...this.processes].reverse()) await p.stop(15_000);
+    for (const p of [...this.processes].reverse()) await p.stop();
   }
+}
+
+/**
+ * `ebb up` on a fresh pool (a scratch dir, removed at cleanup) of `members` real members (default 2) on
+ * loopback aliases, each serving `services`.
+ */
+export async function startEbbPool(options: {
+  members?: number;
+  services: BenchService[];
+  /** Extra Node flags for the `ebb up` process, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+  minAccepting?: number;
+}): Promise<EbbDeployment> {
+  const layout = await writePoolLayout({
+    dir: scratchDir('ebb-bench-'),
+    real: options.members ?? 2,
+    services: options.services,
+    ...(options.minAccepting !== undefined ? { minAccepting: options.minAccepting } : {}),
+  });
+  return EbbDeployment.start(layout, 'up', { nodeArgs: options.nodeArgs ?? [] });
 }
 
 /**

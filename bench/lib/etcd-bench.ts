@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { busyIntervalMs, SimPattern, type SimReady, type SimStats } from './etcd-sim-protocol.ts';
-import { root, startNodeScript, type BenchProcess } from './processes.ts';
+import { root, type ManagedProcess } from '../../test/harness/managed-process.ts';
+import { startNodeScript } from './processes.ts';
 
 export { busyIntervalMs, SimPattern, type SimReady, type SimStats };
 
@@ -21,10 +22,10 @@ export interface SimulatorOptions {
 }
 
 export class Simulator {
-  readonly proc: BenchProcess;
+  readonly proc: ManagedProcess;
   readonly ready: SimReady;
 
-  private constructor(proc: BenchProcess, ready: SimReady) {
+  private constructor(proc: ManagedProcess, ready: SimReady) {
     this.proc = proc;
     this.ready = ready;
   }
@@ -69,7 +70,7 @@ export class Simulator {
   }
 
   stop(): Promise<void> {
-    return this.proc.stop(10_000);
+    return this.proc.stop('SIGTERM', 10_000);
   }
 }
 

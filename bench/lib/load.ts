@@ -1,6 +1,7 @@
 /** The parent side of the load tool: starts `load-worker.ts` processes, starts them together, sums. */
 import { join } from 'node:path';
-import { BenchProcess, startNodeScript } from './processes.ts';
+import type { ManagedProcess } from '../../test/harness/managed-process.ts';
+import { startNodeScript } from './processes.ts';
 
 const workerScript = join(import.meta.dirname, 'load-worker.ts');
 
@@ -28,7 +29,7 @@ function lastJson(output: string, pattern: RegExp): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
 }
 
-async function startWorkers(count: number, args: string[]): Promise<BenchProcess[]> {
+async function startWorkers(count: number, args: string[]): Promise<ManagedProcess[]> {
   const workers = Array.from({ length: count }, (_, i) =>
     startNodeScript(`load worker ${i + 1}`, workerScript, args, { stdin: true, maxOutput: 8 * 1024 * 1024 }),
   );
@@ -139,10 +140,10 @@ export class HeldSessions {
   readonly failed: number;
   readonly errors: Record<string, number>;
   readonly openSeconds: number;
-  private readonly worker: BenchProcess;
+  private readonly worker: ManagedProcess;
   private closing: Promise<void> | null = null;
 
-  private constructor(worker: BenchProcess, result: Record<string, unknown>) {
+  private constructor(worker: ManagedProcess, result: Record<string, unknown>) {
     this.worker = worker;
     this.held = result.held as number;
     this.failed = result.failed as number;

@@ -2,13 +2,27 @@
  * A pool config for the benchmarks that run Ebb as separate processes (`ebb agent` per member, `ebb dns`,
  * `ebb api`) or as one `ebb up`, on SQLite or etcd: real members on loopback aliases 127.0.<net>.N that
  * serve tcp services, and optionally many simulated members (127.1.x.y, one tcp service each) that nothing
- * serves: `etcd-simulator.ts` writes their agent and status keys instead.
+ * serves: `etcd-simulator.ts` writes their agent and status keys instead. Written by the harness's typed
+ * config builder (test/harness/pool-config.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchMember, BenchService } from './ebb-pool.ts';
+import { loopbackNet, poolYaml, tcpService, type MemberInput } from '../../test/harness/pool-config.ts';
+import { freePort } from '../../test/harness/ports.ts';
 import { simulatedAddress, simulatedId } from './etcd-sim-protocol.ts';
-import { freePort } from './processes.ts';
+
+export interface BenchService {
+  id: string;
+  /** `builtin:echo` or `host:port`. */
+  upstream: string;
+}
+
+export interface BenchMember {
+  id: string;
+  address: string;
+  /** Service id → port. */
+  ports: Record<string, number>;
+}
 
 export interface PoolLayoutOptions {
   /** `sqlite:<path>` or `etcd://host:port,...`; default: SQLite in `dir`. */
@@ -46,7 +60,7 @@ export interface PoolLayout {
 }
 
 export async function writePoolLayout(options: PoolLayoutOptions): Promise<PoolLayout> {
-  const net = 100 + Math.floor(Math.random() * 100);
+  const net = loopbackNet();
   const name = `bench${net}`;
   const fqdn = `${name}.ebb.test`;
   const real: BenchMember[] = [];
@@ -65,29 +79,26 @@ export async function writePoolLayout(options: PoolLayoutOptions): Promise<PoolL
   const dnsPort = await freePort();
   const store = options.store ?? `sqlite:${join(options.dir, 'state.db')}`;
   const leaseTtl = options.leaseTtl ?? '5s';
-  const yaml = [
-    `pool: { name: ${name}, fqdn: ${fqdn}, minAccepting: ${options.minAccepting ?? 1}, dnsTtl: ${options.dnsTtl ?? 5} }`,
-    `store: ${store}`,
-    `dns: { listen: 127.0.0.1:${dnsPort} }`,
-    `api: { listen: 127.0.0.1:${apiPort} }`,
-    `agent: { leaseTtl: ${leaseTtl}, localState: ${join(options.dir, 'local')} }`,
-    'members:',
-    ...real.flatMap((m) => [
-      `  - id: ${m.id}`,
-      `    address: ${m.address}`,
-      '    services:',
-      ...options.services.flatMap((s) => [
-        `      - id: ${s.id}`,
-        `        listeners: [{ protocol: tcp, port: ${m.ports[s.id]}, upstream: ${s.upstream} }]`,
-      ]),
-    ]),
-    // Simulated members: one line each (the config of a 3,000-member pool stays small to parse).
-    ...simulated.map(
-      (m) =>
-        `  - { id: ${m.id}, address: ${m.address}, services: [{ id: ${simService}, listeners: [{ protocol: tcp, port: 7000, upstream: builtin:echo }] }] }`,
-    ),
-    '',
-  ].join('\n');
+  const members: MemberInput[] = [
+    ...real.map((m) => ({
+      id: m.id,
+      address: m.address,
+      services: options.services.map((s) => tcpService(s.id, m.ports[s.id]!, s.upstream)),
+    })),
+    ...simulated.map((m) => ({ id: m.id, address: m.address, services: [tcpService(simService, 7000)] })),
+  ];
+  const yaml = poolYaml(
+    {
+      pool: { name, fqdn, minAccepting: options.minAccepting ?? 1, dnsTtl: options.dnsTtl ?? 5 },
+      store,
+      dns: { listen: `127.0.0.1:${dnsPort}` },
+      api: { listen: `127.0.0.1:${apiPort}` },
+      agent: { leaseTtl, localState: join(options.dir, 'local') },
+      members,
+    },
+    // One line per member: the config of a 3,000-member pool stays small to parse.
+    { compactMembers: simulated.length > 0 },
+  );
   const configPath = join(options.dir, 'pool.yaml');
   writeFileSync(configPath, yaml);
   return {

@@ -12,6 +12,29 @@ export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
+/**
+ * The p50 and p99 of each run's values, each then the median over the runs: the figures the benchmarks
+ * print (one noisy run moves them less than pooling every value would).
+ */
+export function runPercentiles<T>(
+  runs: readonly T[],
+  values: (run: T) => readonly number[],
+): { p50: number; p99: number } {
+  return {
+    p50: median(runs.map((r) => median(values(r)))),
+    p99: median(runs.map((r) => percentile(values(r), 99))),
+  };
+}
+
+export function sum<T>(items: readonly T[], value: (item: T) => number): number {
+  return items.reduce((a, item) => a + value(item), 0);
+}
+
+/** `items` rotated left by `by`: run N starts with the Nth target, so no target always goes first. */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  return items.map((_, i) => items[(i + by) % items.length]!);
+}
+
 /** Ebb's figure over the peer's, for "higher is better" and "lower is better" figures alike. */
 export function ratio(ebb: number, peer: number): number {
   return peer === 0 || !Number.isFinite(peer) || !Number.isFinite(ebb) ? Number.NaN : ebb / peer;

@@ -1,17 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import type { ConfigInput } from '../../src/config/index.ts';
+import {
+  ManagedProcess,
+  nodeBin,
+  nodeFlags,
+  root,
+  runProcess,
+  type ProcessOptions,
+  type ProcessResult,
+} from './managed-process.ts';
+import { poolYaml } from './pool-config.ts';
 
-const root = resolve(import.meta.dirname, '../..');
-const nodeBin = join(root, 'node_modules/.bin/node');
-const ebbBin = join(root, 'bin/ebb.js');
+export const ebbBin = join(root, 'bin/ebb.js');
 
-export interface EbbRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type EbbRun = ProcessResult;
 
 /** A scratch directory holding a config and the pool's state; removed by `cleanup()`. */
 export class Workspace {
@@ -24,6 +28,10 @@ export class Workspace {
     writeFileSync(path, content);
     return path;
   }
+  /** Writes `config` as YAML (see `poolYaml`) and returns the file's path. */
+  config(name: string, config: ConfigInput): string {
+    return this.file(name, poolYaml(config));
+  }
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -34,89 +42,42 @@ export function runEbb(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<EbbRun> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, ...args], {
-      cwd: options.cwd ?? root,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ebb ${args.join(' ')} did not finish in time\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runProcess(nodeBin, [...nodeFlags, ebbBin, ...args], options);
+}
+
+export interface EbbServerOptions extends ProcessOptions {
+  /** Node flags before the script, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+  /** For messages; default `ebb <args>`. */
+  name?: string;
 }
 
 /** A long-running `ebb up` (or `ebb agent`, …) started by a test, ended by its PID. */
-export class EbbServer {
-  readonly child: ChildProcess;
-  output = '';
-
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    child.stdout!.on('data', (d: Buffer) => (this.output += d));
-    child.stderr!.on('data', (d: Buffer) => (this.output += d));
+export class EbbServer extends ManagedProcess {
+  constructor(args: string[], options: EbbServerOptions = {}) {
+    const { nodeArgs = [], name = `ebb ${args.join(' ')}`, ...rest } = options;
+    super(name, nodeBin, [...nodeFlags, ...nodeArgs, ebbBin, ...args], rest);
   }
 
-  /** Starts `ebb <args>` and waits until its output matches `ready`. */
+  /** Starts `ebb <args>` and waits until its output matches `ready`; ends it if it never does. */
   static async start(
     args: string[],
     ready: RegExp,
-    options: { cwd: string; timeoutMs?: number; env?: Record<string, string> },
+    options: EbbServerOptions & { timeoutMs?: number } = {},
   ): Promise<EbbServer> {
-    const child = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', ebbBin, ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const server = new EbbServer(child);
-    await server.waitForOutput(ready, options.timeoutMs ?? 15_000);
+    const { timeoutMs = 15_000, ...rest } = options;
+    const server = new EbbServer(args, rest);
+    try {
+      await server.waitForOutput(ready, timeoutMs);
+    } catch (err) {
+      await server.stop('SIGKILL');
+      throw err;
+    }
     return server;
   }
 
-  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
-    return new Promise((resolvePromise, reject) => {
-      const check = () => {
-        if (pattern.test(this.output)) {
-          cleanup();
-          resolvePromise();
-        }
-      };
-      const onExit = (code: number | null) => {
-        cleanup();
-        reject(new Error(`ebb exited (${code}) before ${pattern}:\n${this.output}`));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${this.output}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.child.stdout!.off('data', check);
-        this.child.stderr!.off('data', check);
-        this.child.off('exit', onExit);
-      };
-      this.child.stdout!.on('data', check);
-      this.child.stderr!.on('data', check);
-      this.child.once('exit', onExit);
-      check();
-    });
-  }
-
-  /** SIGTERM (a clean stop) or SIGKILL (a crash); resolves when the process is gone. */
-  stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolvePromise) => {
-      this.child.once('exit', () => resolvePromise());
-      this.child.kill(signal);
-    });
+  /** SIGTERM (a clean stop, SIGKILL after `graceMs`) or SIGKILL (a crash); resolves when the process is gone. */
+  override stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
+    return super.stop(signal, graceMs);
   }
 }

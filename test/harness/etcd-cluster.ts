@@ -1,33 +1,71 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ManagedProcess } from './managed-process.ts';
+import { freePorts } from './ports.ts';
 
 /** Debian's `etcd-server` package; CI installs it through `scripts/ensure-deps.sh --peers`. */
 export const etcdBin = process.env['EBB_ETCD_BIN'] ?? '/usr/bin/etcd';
+
+/**
+ * The flags of one member of a new cluster: its name, data dir, client and peer URLs, the whole
+ * cluster's peers (`name=peerUrl,...`), a token of this cluster alone. Raft timers are shortened
+ * (heartbeat 50 ms, election 500 ms) so losing the leader costs well under a second and the smallest
+ * lease TTL etcd allows is 1 s.
+ */
+export function etcdMemberArgs(m: {
+  name: string;
+  dataDir: string;
+  clientUrl: string;
+  peerUrl: string;
+  initialCluster: string;
+  token: string;
+}): string[] {
+  return [
+    `--name=${m.name}`,
+    `--data-dir=${m.dataDir}`,
+    `--listen-client-urls=${m.clientUrl}`,
+    `--advertise-client-urls=${m.clientUrl}`,
+    `--listen-peer-urls=${m.peerUrl}`,
+    `--initial-advertise-peer-urls=${m.peerUrl}`,
+    `--initial-cluster=${m.initialCluster}`,
+    '--initial-cluster-state=new',
+    `--initial-cluster-token=${m.token}`,
+    '--heartbeat-interval=50',
+    '--election-timeout=500',
+  ];
+}
 
 interface Member {
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
   readonly dataDir: string;
-  child: ChildProcess | null;
-  /** The tail of the member's log, for failure messages. */
-  log: string;
+  process: ManagedProcess | null;
+}
+
+export interface EtcdClusterOptions {
+  /** Members (default 3). */
+  size?: number;
+  timeoutMs?: number;
+  /** More flags for every member, e.g. `--max-txn-ops=2048`. */
+  extraArgs?: string[];
+  /** The etcd binary (default `etcdBin`). */
+  bin?: string;
 }
 
 /**
  * A real etcd cluster on loopback for tests: `size` members, each with its own random client and peer
  * ports and its own data directory under one temp dir. Members are ended by the PIDs this class started,
- * never by name. Raft timers are shortened (heartbeat 50 ms, election 500 ms) so losing the leader costs
- * well under a second and the smallest lease TTL etcd allows is 1 s.
+ * never by name. Raft timers are shortened (see `etcdMemberArgs`).
  */
 export class EtcdCluster {
   readonly root: string;
   private readonly members: Member[];
   private readonly token: string;
+  private readonly bin: string;
+  private readonly extraArgs: readonly string[];
   private readonly killOnExit = () => this.killAllNow();
   /** Ctrl-C or the test runner's SIGTERM skip `exit` handlers: end the members, then die of the signal. */
   private readonly killOnSignal = (signal: NodeJS.Signals) => {
@@ -37,9 +75,11 @@ export class EtcdCluster {
   };
   private stopped = false;
 
-  private constructor(root: string, members: Member[]) {
+  private constructor(root: string, members: Member[], bin: string, extraArgs: readonly string[]) {
     this.root = root;
     this.members = members;
+    this.bin = bin;
+    this.extraArgs = extraArgs;
     this.token = `ebb-test-${randomBytes(4).toString('hex')}`;
     process.on('exit', this.killOnExit);
     process.once('SIGINT', this.killOnSignal);
@@ -47,9 +87,10 @@ export class EtcdCluster {
   }
 
   /** Starts every member and resolves once each one reports itself healthy. */
-  static async start(options: { size?: number; timeoutMs?: number } = {}): Promise<EtcdCluster> {
-    if (!existsSync(etcdBin)) {
-      throw new Error(`${etcdBin} is missing: install Debian's etcd-server (scripts/ensure-deps.sh --peers)`);
+  static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+    const bin = options.bin ?? etcdBin;
+    if (!existsSync(bin)) {
+      throw new Error(`${bin} is missing: install Debian's etcd-server (scripts/ensure-deps.sh --peers)`);
     }
     const size = options.size ?? 3;
     const root = mkdtempSync(join(tmpdir(), 'ebb-etcd-'));
@@ -59,10 +100,9 @@ export class EtcdCluster {
       clientPort: ports[2 * i]!,
       peerPort: ports[2 * i + 1]!,
       dataDir: join(root, `m${i}`),
-      child: null,
-      log: '',
+      process: null,
     }));
-    const cluster = new EtcdCluster(root, members);
+    const cluster = new EtcdCluster(root, members, bin, options.extraArgs ?? []);
     try {
       for (let i = 0; i < size; i++) cluster.spawnMember(i);
       await cluster.waitHealthy(options.timeoutMs ?? 20_000);
@@ -88,34 +128,30 @@ export class EtcdCluster {
   }
 
   pid(index: number): number | undefined {
-    return this.member(index).child?.pid;
+    const proc = this.member(index).process;
+    return proc?.running ? proc.pid : undefined;
   }
 
   isRunning(index: number): boolean {
-    return this.member(index).child !== null;
+    return this.member(index).process?.running === true;
   }
 
   /** Kills one member with SIGKILL (a crash) and waits until the process is gone. */
   async kill(index: number): Promise<void> {
-    const member = this.member(index);
-    const child = member.child;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
+    await this.member(index).process?.stop('SIGKILL');
   }
 
   /** Starts a killed member again on the same ports and data dir, and waits for the cluster to be healthy. */
   async restart(index: number, timeoutMs = 15_000): Promise<void> {
-    if (this.member(index).child) throw new Error(`etcd member ${index} is still running`);
+    if (this.isRunning(index)) throw new Error(`etcd member ${index} is still running`);
     this.spawnMember(index);
     await this.waitHealthy(timeoutMs);
   }
 
   /** Starts every killed member at once (one alone has no quorum), then waits for the cluster to be healthy. */
   async restartAll(timeoutMs = 20_000): Promise<void> {
-    this.members.forEach((member, index) => {
-      if (!member.child) this.spawnMember(index);
+    this.members.forEach((_, index) => {
+      if (!this.isRunning(index)) this.spawnMember(index);
     });
     await this.waitHealthy(timeoutMs);
   }
@@ -123,7 +159,7 @@ export class EtcdCluster {
   /** Index of the member that currently leads, as the running members report it. */
   async leader(): Promise<number> {
     const statuses = await Promise.all(
-      this.members.map((m) => (m.child ? this.status(m).catch(() => null) : null)),
+      this.members.map((m) => (m.process?.running ? this.status(m).catch(() => null) : null)),
     );
     const leaderId = statuses.find((s) => s && s.leader !== '0')?.leader;
     const index = statuses.findIndex((s) => s !== null && s.header.member_id === leaderId);
@@ -134,7 +170,7 @@ export class EtcdCluster {
   /** How many watches a member is serving now (its `etcd_debugging_mvcc_watcher_total` gauge). */
   async watchers(index: number): Promise<number> {
     const member = this.member(index);
-    if (!member.child) return 0;
+    if (!member.process?.running) return 0;
     const res = await fetch(`http://127.0.0.1:${member.clientPort}/metrics`, {
       signal: AbortSignal.timeout(1000),
     });
@@ -149,10 +185,11 @@ export class EtcdCluster {
     const deadline = Date.now() + timeoutMs;
     for (const member of this.members) {
       for (;;) {
-        if (!member.child) break;
+        if (!member.process?.running) break;
         if (await this.healthy(member)) break;
         if (Date.now() > deadline) {
-          throw new Error(`etcd member ${member.name} not healthy within ${timeoutMs} ms\n${member.log}`);
+          const log = member.process.output;
+          throw new Error(`etcd member ${member.name} not healthy within ${timeoutMs} ms\n${log}`);
         }
         await sleep(50);
       }
@@ -176,34 +213,21 @@ export class EtcdCluster {
 
   private spawnMember(index: number): void {
     const m = this.member(index);
-    const peers = this.members.map((p) => `${p.name}=http://127.0.0.1:${p.peerPort}`).join(',');
-    const client = `http://127.0.0.1:${m.clientPort}`;
-    const peer = `http://127.0.0.1:${m.peerPort}`;
-    const args = [
-      `--name=${m.name}`,
-      `--data-dir=${m.dataDir}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=${peers}`,
-      '--initial-cluster-state=new',
-      `--initial-cluster-token=${this.token}`,
-      '--heartbeat-interval=50',
-      '--election-timeout=500',
-      '--logger=zap',
-      '--log-outputs=stderr',
-      '--log-level=warn',
-    ];
-    const child = spawn(etcdBin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    m.child = child;
-    m.log = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      m.log = (m.log + d.toString()).slice(-4000);
+    const args = etcdMemberArgs({
+      name: m.name,
+      dataDir: m.dataDir,
+      clientUrl: `http://127.0.0.1:${m.clientPort}`,
+      peerUrl: `http://127.0.0.1:${m.peerPort}`,
+      initialCluster: this.members.map((p) => `${p.name}=http://127.0.0.1:${p.peerPort}`).join(','),
+      token: this.token,
     });
-    child.once('exit', () => {
-      if (m.child === child) m.child = null;
-    });
+    // The tail of the member's log is kept for failure messages.
+    m.process = new ManagedProcess(
+      `etcd member ${m.name}`,
+      this.bin,
+      [...args, '--logger=zap', '--log-outputs=stderr', '--log-level=warn', ...this.extraArgs],
+      { maxOutput: 4000 },
+    );
   }
 
   private async healthy(member: Member): Promise<boolean> {
@@ -235,30 +259,8 @@ export class EtcdCluster {
 
   /** Last resort when the test process exits without `stop()`: no etcd outlives its test. */
   private killAllNow(): void {
-    for (const member of this.members) member.child?.kill('SIGKILL');
+    for (const member of this.members) member.process?.signal('SIGKILL');
     rmSync(this.root, { recursive: true, force: true });
-  }
-}
-
-/** Distinct free loopback ports: all listeners stay open until every port is known, so none repeats. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port for a TCP listener');
-      ports.push(address.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 }
 

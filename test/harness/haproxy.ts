@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { ManagedProcess } from './managed-process.ts';
 
 export interface HaproxyServerLine {
   name: string;
@@ -11,62 +11,110 @@ export interface HaproxyServerLine {
   agentSend?: string;
 }
 
+export interface HaproxyOptions {
+  /** Most connections at once, for the process and the frontend (default 4000). */
+  maxconn?: number;
+  /** `timeout connect` (default 2s). */
+  connectTimeout?: string;
+  /** `timeout client` and `timeout server`: how long an idle session stays (default 60s). */
+  idleTimeout?: string;
+  /**
+   * The limit on open files to start it with. HAProxy raises its own limit to about 2 × maxconn, which
+   * cannot go past this: a larger maxconn is refused here rather than failing later.
+   */
+  fdLimit?: number;
+}
+
+/** The config: TCP mode, one thread (Ebb is one Node thread), a stats socket, round robin over `servers`. */
+export function haproxyConfig(
+  statsSocket: string,
+  frontend: { host: string; port: number },
+  servers: readonly HaproxyServerLine[],
+  options: HaproxyOptions = {},
+): string {
+  const maxconn = options.maxconn ?? 4000;
+  const idle = options.idleTimeout ?? '60s';
+  return [
+    'global',
+    `  maxconn ${maxconn}`,
+    '  nbthread 1',
+    `  stats socket ${statsSocket} mode 600 level admin`,
+    'defaults',
+    '  mode tcp',
+    `  timeout connect ${options.connectTimeout ?? '2s'}`,
+    `  timeout client ${idle}`,
+    `  timeout server ${idle}`,
+    '  retries 3',
+    '  option redispatch',
+    'frontend fe',
+    `  bind ${frontend.host}:${frontend.port}`,
+    `  maxconn ${maxconn}`,
+    '  default_backend pool',
+    'backend pool',
+    '  balance roundrobin',
+    ...servers.map(
+      (s) =>
+        `  server ${s.name} ${s.address}:${s.port}` +
+        (s.agentPort ? ` check inter 2s agent-check agent-port ${s.agentPort} agent-inter 200ms` : '') +
+        (s.agentSend ? ` agent-send "${s.agentSend}\\n"` : ''),
+    ),
+    '',
+  ].join('\n');
+}
+
 /** A real HAProxy (Debian's `haproxy`) in TCP mode, started in the foreground and ended by its PID. */
 export class Haproxy {
-  readonly child: ChildProcess;
+  readonly process: ManagedProcess;
   readonly statsSocket: string;
-  output = '';
 
-  private constructor(child: ChildProcess, statsSocket: string) {
-    this.child = child;
+  private constructor(proc: ManagedProcess, statsSocket: string) {
+    this.process = proc;
     this.statsSocket = statsSocket;
-    child.stdout!.on('data', (d: Buffer) => (this.output += d));
-    child.stderr!.on('data', (d: Buffer) => (this.output += d));
   }
 
+  get child(): ManagedProcess['child'] {
+    return this.process.child;
+  }
+
+  get output(): string {
+    return this.process.output;
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  /** Writes the config into `dir`, starts HAProxy and waits until its stats socket answers. */
   static async start(
     dir: string,
     frontend: { host: string; port: number },
     servers: HaproxyServerLine[],
+    options: HaproxyOptions = {},
   ): Promise<Haproxy> {
-    const statsSocket = join(dir, 'haproxy.sock');
-    const config = [
-      'global',
-      '  maxconn 4000',
-      '  nbthread 1',
-      `  stats socket ${statsSocket} mode 600 level admin`,
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 2s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  retries 3',
-      '  option redispatch',
-      'frontend fe',
-      `  bind ${frontend.host}:${frontend.port}`,
-      '  default_backend pool',
-      'backend pool',
-      '  balance roundrobin',
-      ...servers.map(
-        (s) =>
-          `  server ${s.name} ${s.address}:${s.port}` +
-          (s.agentPort ? ` check inter 2s agent-check agent-port ${s.agentPort} agent-inter 200ms` : '') +
-          (s.agentSend ? ` agent-send "${s.agentSend}\\n"` : ''),
-      ),
-      '',
-    ].join('\n');
-    const path = join(dir, 'haproxy.cfg');
-    writeFileSync(path, config);
-    const child = spawn('haproxy', ['-db', '-f', path], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const haproxy = new Haproxy(child, statsSocket);
+    const maxconn = options.maxconn ?? 4000;
+    if (options.fdLimit !== undefined && maxconn > Math.floor((options.fdLimit - 100) / 2))
+      throw new Error(`haproxy maxconn ${maxconn} needs more than the fd limit allows (${options.fdLimit})`);
+    const statsSocket = join(dir, `haproxy-${frontend.port}.sock`);
+    const path = join(dir, `haproxy-${frontend.port}.cfg`);
+    writeFileSync(path, haproxyConfig(statsSocket, frontend, servers, options));
+    const haproxy = new Haproxy(
+      new ManagedProcess('haproxy', 'haproxy', ['-db', '-f', path], {
+        ...(options.fdLimit !== undefined ? { fdLimit: options.fdLimit } : {}),
+        maxOutput: 65_536,
+      }),
+      statsSocket,
+    );
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy.output}`);
+      if (!haproxy.process.running) throw new Error(`haproxy exited: ${haproxy.output}`);
       try {
         await haproxy.stats();
         return haproxy;
       } catch {
-        if (Date.now() > deadline) throw new Error(`haproxy did not start: ${haproxy.output}`);
+        if (Date.now() > deadline) {
+          await haproxy.stop();
+          throw new Error(`haproxy did not start: ${haproxy.output}`);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -94,10 +142,6 @@ export class Haproxy {
   }
 
   stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGTERM');
-    });
+    return this.process.stop('SIGTERM');
   }
 }

@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { ManagedProcess, type ProcessOptions } from './managed-process.ts';
 
 /**
  * Several "machines" on one box for multi-host tests: one network namespace per host, each with a veth
@@ -50,6 +51,24 @@ export class NetnsLab {
     });
     this.children.push(child);
     return child;
+  }
+
+  /** Starts a long-running process inside a host's namespace (`ip netns exec` execs it: the PID is its own). */
+  start(
+    host: number,
+    name: string,
+    command: string,
+    args: string[],
+    options: ProcessOptions = {},
+  ): ManagedProcess {
+    const proc = new ManagedProcess(
+      name,
+      'ip',
+      ['netns', 'exec', this.hosts[host - 1]!.ns, command, ...args],
+      options,
+    );
+    this.children.push(proc.child);
+    return proc;
   }
 
   /** Runs a command to completion inside a host's namespace. */

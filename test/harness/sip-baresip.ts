@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { ManagedProcess } from './managed-process.ts';
 
 export interface BaresipEvent {
   type: string;
@@ -16,21 +16,22 @@ export interface BaresipEvent {
  * its PID.
  */
 export class Baresip {
-  readonly child: ChildProcess;
+  readonly process: ManagedProcess;
   readonly events: BaresipEvent[] = [];
-  output = '';
   #ctrl: Socket | undefined;
   #buffer = '';
   #waiters: Array<() => void> = [];
 
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    const keep = (d: Buffer) => {
-      this.output += d.toString();
-      if (this.output.length > 32_768) this.output = this.output.slice(-32_768);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+  private constructor(proc: ManagedProcess) {
+    this.process = proc;
+  }
+
+  get child(): ManagedProcess['child'] {
+    return this.process.child;
+  }
+
+  get output(): string {
+    return this.process.output;
   }
 
   /** Starts baresip listening for SIP on 127.0.0.1:`sipPort` (UDP and TCP; it takes `sipPort`+1 for TLS too), controlled on `ctrlPort`. */
@@ -60,12 +61,16 @@ export class Baresip {
     );
     // No registration: it calls front ends directly, as a phone given a server address would.
     writeFileSync(join(dir, 'accounts'), '<sip:alice@127.0.0.1>;regint=0\n');
-    const child = spawn('baresip', ['-f', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    const b = new Baresip(child);
+    const b = new Baresip(
+      new ManagedProcess('baresip', 'baresip', ['-f', dir], { cwd: dir, maxOutput: 32_768 }),
+    );
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`baresip exited (${child.exitCode}):\n${b.output}`);
-      if (Date.now() > deadline) throw new Error(`baresip did not start:\n${b.output}`);
+      if (!b.process.running) throw new Error(`baresip exited (${b.child.exitCode}):\n${b.output}`);
+      if (Date.now() > deadline) {
+        await b.stop();
+        throw new Error(`baresip did not start:\n${b.output}`);
+      }
       if (b.output.includes('baresip is ready')) {
         try {
           await b.#connect(ctrlPort);
@@ -106,18 +111,10 @@ export class Baresip {
     }
   }
 
+  /** SIGTERM by PID (SIGKILL after 3 s); resolves when it is gone. */
   async stop(): Promise<void> {
     this.#ctrl?.destroy();
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const pid = this.child.pid!;
-    await new Promise<void>((done) => {
-      const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), 3000);
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        done();
-      });
-      process.kill(pid, 'SIGTERM');
-    });
+    await this.process.stop('SIGTERM', 3000);
   }
 
   #connect(port: number): Promise<void> {

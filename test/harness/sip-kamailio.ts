@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ManagedProcess } from './managed-process.ts';
 import { sendRaw, request } from './sip-probe.ts';
 
 export const dispatcherTemplate = resolve(import.meta.dirname, '../kamailio/dispatcher.cfg');
@@ -11,17 +11,18 @@ export const dispatcherTemplate = resolve(import.meta.dirname, '../kamailio/disp
  * it stops them on SIGTERM).
  */
 export class Kamailio {
-  readonly child: ChildProcess;
-  output = '';
+  readonly process: ManagedProcess;
 
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    const keep = (d: Buffer) => {
-      this.output += d.toString();
-      if (this.output.length > 65_536) this.output = this.output.slice(-65_536);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+  private constructor(proc: ManagedProcess) {
+    this.process = proc;
+  }
+
+  get child(): ManagedProcess['child'] {
+    return this.process.child;
+  }
+
+  get output(): string {
+    return this.process.output;
   }
 
   /** Writes the config and the dispatcher list into `dir`, starts Kamailio, waits until it listens. */
@@ -47,36 +48,33 @@ export class Kamailio {
         .replaceAll('{{LIST}}', list)
         .replace(/^children=\d+$/m, `children=${options.children ?? 2}`),
     );
-    const child = spawn(
-      'kamailio',
-      [
-        ...['-f', cfg, '-DD', '-E', '-m', String(options.shmMb ?? 64), '-M', '16'],
-        ...['-Y', dir, '-P', join(dir, 'kamailio.pid'), '-w', dir],
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const k = new Kamailio(
+      new ManagedProcess(
+        'kamailio',
+        'kamailio',
+        [
+          ...['-f', cfg, '-DD', '-E', '-m', String(options.shmMb ?? 64), '-M', '16'],
+          ...['-Y', dir, '-P', join(dir, 'kamailio.pid'), '-w', dir],
+        ],
+        { maxOutput: 65_536 },
+      ),
     );
-    const k = new Kamailio(child);
     // Ready once it answers: an OPTIONS to it is dispatched to a front end, which answers it.
     const deadline = Date.now() + 10_000;
     const target = { host: listen.address, port: listen.port, transport: 'udp' as const };
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`kamailio exited (${child.exitCode}):\n${k.output}`);
-      if (Date.now() > deadline) throw new Error(`kamailio did not start:\n${k.output}`);
+      if (!k.process.running) throw new Error(`kamailio exited (${k.child.exitCode}):\n${k.output}`);
+      if (Date.now() > deadline) {
+        await k.stop();
+        throw new Error(`kamailio did not start:\n${k.output}`);
+      }
       const probe = await sendRaw(target, request('OPTIONS', target), { waitMs: 300 });
       if (probe.responses.length > 0) return k;
     }
   }
 
+  /** SIGTERM by PID (SIGKILL after 5 s); resolves when it is gone. */
   stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    const pid = this.child.pid!;
-    return new Promise((done) => {
-      const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), 5000);
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        done();
-      });
-      process.kill(pid, 'SIGTERM');
-    });
+    return this.process.stop('SIGTERM', 5000);
   }
 }

@@ -1,3 +1,11 @@
+import {
+  loopbackMembers,
+  loopbackNet,
+  poolYaml,
+  type ConfigInput,
+  type ListenerInput,
+} from './pool-config.ts';
+
 /**
  * A pool config for the SIP tests: members on loopback aliases 127.0.<net>.1, .2, … each running the same
  * SIP services (the same port on every member), plus the API and DNS on ports of the given range.
@@ -26,41 +34,43 @@ export interface SipPoolOptions {
 
 export interface SipPool {
   yaml: string;
+  config: ConfigInput;
   apiUrl: string;
   members: Array<{ id: string; address: string }>;
 }
 
 export function sipPool(options: SipPoolOptions): SipPool {
-  const net = options.net ?? 100 + Math.floor(Math.random() * 100);
-  const members = Array.from({ length: options.members ?? 2 }, (_, i) => ({
-    id: `m${i + 1}`,
-    address: `127.0.${net}.${i + 1}`,
-  }));
   const upstreamFor = (s: SipServiceSpec, t: 'udp' | 'tcp') =>
     typeof s.upstream === 'string' ? s.upstream : (s.upstream[t] ?? 'builtin:sip-uas');
-  const yaml = [
-    `pool: { name: sip${options.apiPort}, fqdn: sip${options.apiPort}.ebb.test, minAccepting: ${options.minAccepting ?? 1} }`,
-    `store: sqlite:${options.dir}/state.db`,
-    `dns: { listen: 127.0.0.1:${options.dnsPort} }`,
-    `api: { listen: 127.0.0.1:${options.apiPort} }`,
-    `agent: { leaseTtl: 2s, localState: ${options.dir}/local }`,
-    'members:',
-    ...members.flatMap((m) => [
-      `  - id: ${m.id}`,
-      `    address: ${m.address}`,
-      '    services:',
-      ...options.services.flatMap((s) => [
-        `      - id: ${s.id}`,
-        ...(s.reroute ? [`        reroute: ${s.reroute}`] : []),
-        ...(s.retryAfter !== undefined ? [`        retryAfter: ${s.retryAfter}`] : []),
-        '        listeners:',
-        ...s.transports.map(
-          (t) =>
-            `          - { protocol: sip, transport: ${t}, port: ${s.port}, upstream: ${upstreamFor(s, t)} }`,
-        ),
-      ]),
-    ]),
-    '',
-  ].join('\n');
-  return { yaml, apiUrl: `http://127.0.0.1:${options.apiPort}`, members };
+  const members = loopbackMembers(options.members ?? 2, options.net ?? loopbackNet(), () =>
+    options.services.map((s) => ({
+      id: s.id,
+      ...(s.reroute ? { reroute: s.reroute } : {}),
+      ...(s.retryAfter !== undefined ? { retryAfter: s.retryAfter } : {}),
+      listeners: s.transports.map((transport): ListenerInput => ({
+        protocol: 'sip',
+        transport,
+        port: s.port,
+        upstream: upstreamFor(s, transport),
+      })),
+    })),
+  );
+  const config: ConfigInput = {
+    pool: {
+      name: `sip${options.apiPort}`,
+      fqdn: `sip${options.apiPort}.ebb.test`,
+      minAccepting: options.minAccepting ?? 1,
+    },
+    store: `sqlite:${options.dir}/state.db`,
+    dns: { listen: `127.0.0.1:${options.dnsPort}` },
+    api: { listen: `127.0.0.1:${options.apiPort}` },
+    agent: { leaseTtl: '2s', localState: `${options.dir}/local` },
+    members,
+  };
+  return {
+    yaml: poolYaml(config),
+    config,
+    apiUrl: `http://127.0.0.1:${options.apiPort}`,
+    members: members.map((m) => ({ id: m.id, address: m.address })),
+  };
 }

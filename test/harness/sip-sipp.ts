@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ManagedProcess } from './managed-process.ts';
 
 export const sippScenarios = resolve(import.meta.dirname, '../sipp');
 
@@ -39,11 +39,9 @@ export interface SippResult {
 
 /** One SIPp process (Debian's sip-tester) started by a test and ended by its PID. */
 export class Sipp {
-  readonly child: ChildProcess;
+  readonly process: ManagedProcess;
   readonly statsFile: string;
   readonly errorFile: string;
-  output = '';
-  readonly #exited: Promise<number>;
 
   constructor(options: SippOptions) {
     const tag = `${options.scenario.replace(/\.xml$/, '')}-${options.localPort}`;
@@ -75,18 +73,19 @@ export class Sipp {
       ...(options.extra ?? []),
       ...(options.remote ? [options.remote] : []),
     ];
-    this.child = spawn('sipp', args, { cwd: options.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => {
-      this.output += d.toString();
-      if (this.output.length > 32_768) this.output = this.output.slice(-32_768);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-    this.#exited = new Promise((done) => this.child.once('exit', (code) => done(code ?? -1)));
+    this.process = new ManagedProcess('sipp', 'sipp', args, { cwd: options.dir, maxOutput: 32_768 });
+  }
+
+  get child(): ManagedProcess['child'] {
+    return this.process.child;
+  }
+
+  get output(): string {
+    return this.process.output;
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.process.running;
   }
 
   /** The last statistics line SIPp wrote (every second and at exit). */
@@ -113,26 +112,18 @@ export class Sipp {
 
   /** Waits for SIPp to exit on its own (its call limit reached); kills it when `timeoutMs` passes. */
   async wait(timeoutMs: number): Promise<SippResult> {
-    let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      this.#exited,
-      new Promise<number>((done) => {
-        timer = setTimeout(() => {
-          void this.stop().then(() => done(-2));
-        }, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    let code: number;
+    try {
+      code = (await this.process.waitForExit(timeoutMs)) ?? -1;
+    } catch {
+      await this.stop();
+      code = -2;
+    }
     return { code, ...this.stats(), output: this.output };
   }
 
   /** SIGTERM by PID (SIGKILL after 3 s); resolves when it is gone. */
-  async stop(): Promise<void> {
-    if (!this.running || this.child.pid === undefined) return;
-    const pid = this.child.pid;
-    process.kill(pid, 'SIGTERM');
-    const timer = setTimeout(() => this.running && process.kill(pid, 'SIGKILL'), 3000);
-    await this.#exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.process.stop('SIGTERM', 3000);
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * What the tcp benchmarks run beside Ebb: the upstream every target proxies to (a plain Node echo server
+ * in its own process, `echo-server.ts`), and Debian's HAProxy as the peer of a tcp listener (SPEC §9) —
+ * through the harness's HAProxy starter: TCP mode, one thread (Ebb is one Node thread), long idle
+ * timeouts so idle sessions stay.
+ */
+import { join } from 'node:path';
+import { Haproxy } from '../../test/harness/haproxy.ts';
+import type { ManagedProcess } from '../../test/harness/managed-process.ts';
+import { freePort } from '../../test/harness/ports.ts';
+import { childFdLimit, startNodeScript, track } from './processes.ts';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** Starts the echo upstream on 127.0.0.1 and waits until it listens (ended at cleanup). */
+export async function startEchoUpstream(): Promise<Endpoint & { proc: ManagedProcess }> {
+  const port = await freePort();
+  const script = join(import.meta.dirname, 'echo-server.ts');
+  const proc = startNodeScript('echo upstream', script, ['--host', '127.0.0.1', '--port', String(port)]);
+  await proc.waitForOutput(/listening \d+/);
+  return { host: '127.0.0.1', port, proc };
+}
+
+/** HAProxy on a free 127.0.0.1 port proxying to `upstream`; `maxconn`: at least the sessions held at once. */
+export async function startHaproxyPeer(
+  dir: string,
+  upstream: Endpoint,
+  maxconn: number,
+): Promise<Endpoint & { haproxy: Haproxy }> {
+  const port = await freePort();
+  const haproxy = await Haproxy.start(
+    dir,
+    { host: '127.0.0.1', port },
+    [{ name: 'upstream', address: upstream.host, port: upstream.port }],
+    { maxconn, connectTimeout: '5s', idleTimeout: '10m', fdLimit: childFdLimit() },
+  );
+  return { host: '127.0.0.1', port, haproxy: track(haproxy) };
+}
