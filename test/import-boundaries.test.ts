@@ -48,10 +48,6 @@ const knownViolations: ReadonlyArray<{ file: string; imports: string; why: strin
     imports: '../store/index.ts',
     why: 'api may import core, config, control, auth',
   },
-  // The client's SIP caller (`ebb load` against a sip service) builds its requests with the SIP codec.
-  { file: 'src/client/sip-caller.ts', imports: '../sip/index.ts', why: 'client may import core' },
-  // The runner composes DNS, but the table lists src/dns/ below src/runner/ ("everything above").
-  { file: 'src/runner/pool-runner.ts', imports: '../dns/index.ts', why: 'dns is not above runner' },
   // The etcd conformance run needs a real cluster; the cluster starter lives in the e2e harness.
   {
     file: 'src/store/etcd-store.test.ts',

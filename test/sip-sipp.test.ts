@@ -98,7 +98,8 @@ describe('SIP front end with SIPp as caller and callee', () => {
       assert.equal(r.code, 0, `every new call gets 503 with Retry-After\n${r.output.slice(-2000)}`);
       assert.equal(r.successful, 10);
 
-      const paused = await ebb.service('m1', 'voice');
+      // Counts reach the store coalesced (every 50 ms on SQLite): wait for the refusals to be written.
+      const paused = await ebb.waitFor('m1', 'voice', (s) => s.refused >= 10, '10 refusals counted');
       assert.equal(paused.state, 'paused');
       assert.equal(paused.sessions, calls, 'refused calls are not sessions');
       assert.ok(paused.refused >= 10, `the 503s are counted as refused (${paused.refused})`);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { startupTypes } from '../core/index.ts';
+import { durationMs, startupTypes } from '../core/index.ts';
 
-const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as 30s, 10m, 2h');
+/** The one duration grammar of config, CLI and API (src/core/duration.ts): `500ms`, `30s`, `10m`, `2h`, `1d`, or seconds. */
+const duration = z.string().refine((v) => durationMs(v) !== null, 'must be a duration such as 30s, 10m, 2h');
 export const serviceId = z.string().regex(/^[a-z0-9-]{1,63}$/, 'must be a service id');
 /**
  * A reason is printed to other operators' terminals (`ebb audit`, `ebb status`) and shown in the console:

@@ -7,6 +7,7 @@ import {
   type Endpoint,
   type LoadStats,
 } from '../client/index.ts';
+import type { SipListenerConfig, TcpListenerConfig } from '../config/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
 import { globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -50,8 +51,8 @@ export function registerLoadCommand(program: Command): void {
       const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
       // A tcp listener, or a sip one over UDP: those are the sessions this load knows how to make.
       const listener =
-        service?.listeners.find((l) => l.protocol === 'tcp') ??
-        service?.listeners.find((l) => l.protocol === 'sip' && l.transport === 'udp');
+        service?.listeners.find((l): l is TcpListenerConfig => l.protocol === 'tcp') ??
+        service?.listeners.find((l): l is SipListenerConfig => l.protocol === 'sip' && l.transport === 'udp');
       if (!service || !listener) {
         throw new EbbError(
           'EBB_BAD_SERVICE',
@@ -76,7 +77,9 @@ export function registerLoadCommand(program: Command): void {
       const caller = listener.protocol === 'sip' ? await SipCaller.open() : null;
       const stats = await runLoad({
         endpoints: () => answers.next(),
-        session: caller ? caller.runner(serviceId) : tcpSession(listener.upstream === 'builtin:echo'),
+        session: caller
+          ? caller.runner(serviceId)
+          : tcpSession(listener.target.kind === 'builtin' && listener.target.name === 'echo'),
         ratePerSecond: rate,
         durationMs,
         holdMs,

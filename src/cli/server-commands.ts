@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { PoolConfig } from '../config/index.ts';
+import { checkListenerFiles, type PoolConfig } from '../config/index.ts';
 import type { EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
@@ -13,6 +13,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (file: string | undefined, _opts, command: Command) => {
       const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
+      checkListenerFiles(config, { source: path });
       const runner = new PoolRunner({ config, logger: createLogger() });
       await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
@@ -23,6 +24,7 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--member <id>', 'the member this agent runs')
     .action(async (opts: { member: string }, command: Command) => {
       const config = requireConfig(globals(command));
+      checkListenerFiles(config, { source: findConfigPath(globals(command)), members: [opts.member] });
       const runner = new PoolRunner({
         config,
         logger: createLogger(),

@@ -1,3 +1,17 @@
 export { loadConfigFile, parseConfig, validateConfig, formatPath } from './load-config.ts';
-export { configSchema, splitHostPort } from './schema.ts';
-export type { PoolConfig, MemberConfig, ServiceConfig, ListenerConfig, ConfigInput } from './schema.ts';
+export { checkListenerFiles } from './listener-files.ts';
+export { configSchema } from './schema.ts';
+export { builtinUpstreams, splitHostPort } from './fields.ts';
+export { listenerProtocols, tcpModes } from './listener-schema.ts';
+export type { PoolConfig, MemberConfig, ServiceConfig, ConfigInput } from './schema.ts';
+export type {
+  ListenerConfig,
+  ListenerProtocol,
+  TcpListenerConfig,
+  TcpMode,
+  SipListenerConfig,
+  SipSettings,
+  HttpListenerConfig,
+  TlsFilesConfig,
+} from './listener-schema.ts';
+export type { AddressTarget, BuiltinTarget, BuiltinUpstream, UpstreamTarget } from './fields.ts';

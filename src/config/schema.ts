@@ -1,56 +1,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { startupTypes } from '../core/index.ts';
-
-/** A DNS label, so ids can appear in names like `<member>.<pool.fqdn>` (RFC 1035 §2.3.1). */
-const id = z
-  .string()
-  .regex(
-    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
-    'must be lower-case letters, digits and dashes (a DNS label)',
-  );
-
-const port = z
-  .number({ error: 'must be a number' })
-  .int('must be an integer')
-  .min(1, 'must be 1-65535')
-  .max(65535, 'must be 1-65535');
-
-const hostPort = z.string().refine((v) => splitHostPort(v) !== null, 'must be host:port with a port 1-65535');
-
-const upstream = z
-  .string()
-  .refine(
-    (v) => v === 'builtin:echo' || v === 'builtin:sip-uas' || splitHostPort(v) !== null,
-    'must be host:port, builtin:echo or builtin:sip-uas',
-  );
-
-const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as 500ms, 5s, 10m');
-
-const listener = z
-  .object({
-    protocol: z.enum(['tcp', 'sip', 'http']),
-    transport: z.enum(['udp', 'tcp']).optional(),
-    port,
-    upstream,
-  })
-  .strict()
-  .superRefine((l, ctx) => {
-    if (l.protocol !== 'sip' && l.transport === 'udp') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['transport'],
-        message: `must be tcp for protocol ${l.protocol}`,
-      });
-    }
-    if (l.upstream === 'builtin:sip-uas' && l.protocol !== 'sip') {
-      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'builtin:sip-uas needs protocol sip' });
-    }
-    if (l.upstream === 'builtin:echo' && l.protocol !== 'tcp') {
-      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'builtin:echo needs protocol tcp' });
-    }
-  })
-  .transform((l) => ({ ...l, transport: l.transport ?? (l.protocol === 'sip' ? 'udp' : 'tcp') }) as const);
+import { duration, hostPort, id, port } from './fields.ts';
+import { completeListener, listenerSchema, rerouteField, retryAfterField } from './listener-schema.ts';
 
 const service = z
   .object({
@@ -61,14 +13,28 @@ const service = z
     /** SPEC §3: `keep` brings a paused service back paused; `resume` is the source's default behaviour. */
     onRestart: z.enum(['keep', 'resume']).default('keep'),
     minAccepting: z.number().int().min(0).optional(),
-    /** SPEC §4.2: how a paused sip service turns away dialog-creating requests. */
-    reroute: z.enum(['reject', 'redirect']).default('reject'),
-    retryAfter: z.number().int().min(0).max(86_400).default(30),
-    /** sip only: a dialog with no request for this long is counted as ended, so a lost BYE cannot hold a drain. */
+    /** Defaults for the service's sip listeners: where these settings lived before listeners had them. */
+    reroute: rerouteField.optional(),
+    retryAfter: retryAfterField.optional(),
     sipMaxIdle: duration.optional(),
-    listeners: z.array(listener).min(1, 'must list at least one listener'),
+    listeners: z.array(listenerSchema).min(1, 'must list at least one listener'),
   })
-  .strict();
+  .strict()
+  .transform(({ reroute, retryAfter, sipMaxIdle, listeners, ...service }, ctx) => {
+    if (!listeners.some((l) => l.protocol === 'sip')) {
+      for (const [field, value] of Object.entries({ reroute, retryAfter, sipMaxIdle })) {
+        if (value !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'applies to sip listeners only',
+            input: value,
+          });
+      }
+    }
+    const shared = { reroute, retryAfter, maxIdle: sipMaxIdle };
+    return { ...service, listeners: listeners.map((l) => completeListener(l, shared)) };
+  });
 
 const member = z
   .object({
@@ -123,9 +89,14 @@ export const configSchema = z
       .strict()
       .default({ listen: '127.0.0.1:7070', tokens: [], hosts: [] }),
     agent: z
-      .object({ leaseTtl: duration.default('5s'), localState: z.string().min(1).default('.ebb/local') })
+      .object({ leaseTtl: duration.prefault('5s'), localState: z.string().min(1).default('.ebb/local') })
       .strict()
-      .default({ leaseTtl: '5s', localState: '.ebb/local' }),
+      .transform(({ leaseTtl, localState }) => ({
+        leaseTtl: leaseTtl.text,
+        leaseTtlMs: leaseTtl.ms,
+        localState,
+      }))
+      .prefault({}),
     members: z.array(member).min(1, 'must list at least one member'),
   })
   .strict();
@@ -134,13 +105,3 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type PoolConfig = z.output<typeof configSchema>;
 export type MemberConfig = PoolConfig['members'][number];
 export type ServiceConfig = MemberConfig['services'][number];
-export type ListenerConfig = ServiceConfig['listeners'][number];
-
-/** `127.0.0.1:80` or `[::1]:80` → host and port; null when malformed. */
-export function splitHostPort(text: string): { host: string; port: number } | null {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (!match) return null;
-  const portNumber = Number(match[3]);
-  if (portNumber < 1 || portNumber > 65535) return null;
-  return { host: (match[1] ?? match[2])!, port: portNumber };
-}

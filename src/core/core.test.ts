@@ -13,6 +13,8 @@ import {
   TimeoutError,
   UnauthorisedError,
   defaultIntent,
+  durationMs,
+  durationPattern,
   formatDuration,
   isDrained,
   isReadyForOffline,
@@ -40,6 +42,28 @@ describe('parseDuration / formatDuration', () => {
         bad,
       );
     }
+  });
+
+  it('one grammar: durationMs and parseDuration agree, and the pattern is the one exported', () => {
+    for (const text of ['500ms', '5s', '5', '0', '1.5m', '2h', '1d', ' 5s ']) {
+      assert.equal(durationMs(text), parseDuration(text), text);
+      assert.ok(durationPattern.test(text.trim()), text);
+    }
+    for (const bad of ['', '5 s', '-5s', '5x', '1e3s', '.5s', '5.s', 'Infinity', `${'9'.repeat(400)}s`]) {
+      assert.equal(durationMs(bad), null, bad);
+    }
+  });
+
+  it('property: a number and a unit, or a bare number of seconds, is that many milliseconds', () => {
+    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+    fc.assert(
+      fc.property(fc.nat({ max: 1_000_000 }), fc.constantFrom('', 'ms', 's', 'm', 'h', 'd'), (n, unit) => {
+        const expected = n * (unit === '' ? 1000 : unitMs[unit]);
+        assert.equal(durationMs(`${n}${unit}`), expected);
+        assert.equal(parseDuration(`${n}${unit}`), expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('formats for people', () => {

@@ -1,19 +1,34 @@
 import { BadRequestError } from './errors.ts';
 
-const unitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const unitsMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * The one duration grammar of the config, the API and the CLI: a decimal number and a unit (`500ms`,
+ * `1.5s`, `10m`, `2h`, `1d`), or a bare number, which is seconds — as `pool.dnsTtl` and `retryAfter` are,
+ * and as YAML reads `leaseTtl: 5` (a number).
+ */
+export const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+
+/** What the examples in error messages show. */
+export const durationExamples = '500ms, 30s, 10m, 2h';
+
+/** Milliseconds of a duration (surrounding blanks allowed); null when `text` is not one. */
+export function durationMs(text: string): number | null {
+  const match = durationPattern.exec(text.trim());
+  if (!match) return null;
+  const ms = Math.round(Number(match[1]) * unitsMs[(match[2] ?? 's') as keyof typeof unitsMs]);
+  return Number.isSafeInteger(ms) ? ms : null;
+}
 
 /** Parses `500ms`, `30s`, `10m`, `2h`, `1d` (or a bare number of seconds) into milliseconds. */
 export function parseDuration(text: string, field = 'duration'): number {
-  const trimmed = text.trim();
-  if (/^\d+(?:\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const match = durationPattern.exec(trimmed);
-  if (!match) {
+  const ms = durationMs(text);
+  if (ms === null) {
     throw new BadRequestError([
-      { path: field, message: `"${text}" is not a duration (e.g. 500ms, 30s, 10m, 2h)` },
+      { path: field, message: `"${text}" is not a duration (e.g. ${durationExamples})` },
     ]);
   }
-  return Math.round(Number(match[1]) * unitsMs[match[2]!]!);
+  return ms;
 }
 
 export function formatDuration(ms: number): string {

@@ -118,8 +118,96 @@ export class StoreError extends EbbError {
   }
 }
 
+/** The system error code (`EADDRINUSE`, …) of an error from Node, if it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** What an operator can do about the usual reasons a bind fails. */
+const listenHints: Record<string, string> = {
+  EADDRINUSE: 'address already in use: another process (or another listener) holds the port',
+  EACCES: 'permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE',
+  EADDRNOTAVAIL: 'address not available: no interface of this machine has that address',
+};
+
+/**
+ * A socket could not bind or listen. `errno` is the system's code (EADDRINUSE, EACCES, EADDRNOTAVAIL, …),
+ * also named in the message.
+ */
 export class ListenError extends EbbError {
+  readonly errno: string | undefined;
   constructor(message: string, cause?: unknown) {
-    super('EBB_LISTEN_FAILED', message, { httpStatus: 500, exitCode: ExitCode.error, cause });
+    const errno = errnoOf(cause);
+    const hint = errno === undefined ? undefined : listenHints[errno];
+    const text = errno === undefined || message.includes(errno) ? message : `${message}: ${errno}`;
+    super('EBB_LISTEN_FAILED', hint === undefined ? text : `${text} (${hint})`, {
+      httpStatus: 500,
+      exitCode: ExitCode.error,
+      cause,
+      ...(errno === undefined ? {} : { details: { errno } }),
+    });
+    this.errno = errno;
+  }
+}
+
+/**
+ * A listening socket failed to accept a connection (EMFILE, ENFILE: out of descriptors; ENOBUFS, …). The
+ * client is turned away by the kernel or reset; the socket goes on listening.
+ */
+export class AcceptError extends EbbError {
+  readonly errno: string | undefined;
+  constructor(message: string, cause?: unknown) {
+    const errno = errnoOf(cause);
+    super('EBB_ACCEPT_FAILED', message, {
+      httpStatus: 500,
+      exitCode: ExitCode.error,
+      cause,
+      ...(errno === undefined ? {} : { details: { errno } }),
+    });
+    this.errno = errno;
+  }
+}
+
+/** An error on a socket that stays open (a UDP send that failed: EMSGSIZE, ENETUNREACH, …). */
+export class SocketError extends EbbError {
+  readonly errno: string | undefined;
+  constructor(message: string, cause?: unknown) {
+    const errno = errnoOf(cause);
+    super('EBB_SOCKET_ERROR', message, {
+      httpStatus: 500,
+      exitCode: ExitCode.error,
+      cause,
+      ...(errno === undefined ? {} : { details: { errno } }),
+    });
+    this.errno = errno;
+  }
+}
+
+/**
+ * A new session could not reach its upstream (ECONNREFUSED, ETIMEDOUT, EMFILE when Ebb is out of
+ * descriptors, …): the client was turned away and `upstreamFailures` counted it.
+ */
+export class UpstreamConnectError extends EbbError {
+  readonly errno: string | undefined;
+  constructor(message: string, cause?: unknown) {
+    const errno = errnoOf(cause);
+    super('EBB_UPSTREAM_CONNECT_FAILED', message, {
+      httpStatus: 502,
+      exitCode: ExitCode.error,
+      cause,
+      ...(errno === undefined ? {} : { details: { errno } }),
+    });
+    this.errno = errno;
+  }
+}
+
+/**
+ * Sessions could not be ended when they had to be (a deadline, a hard stop, an agent shutdown): they may
+ * still be open. Surfaced as a `service.failed` event and in status.
+ */
+export class ForceEndError extends EbbError {
+  constructor(message: string, cause?: unknown) {
+    super('EBB_FORCE_END_FAILED', message, { httpStatus: 500, exitCode: ExitCode.error, cause });
   }
 }

@@ -1,6 +1,7 @@
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { isIP, type Socket } from 'node:net';
 import { EbbError, ListenError, type PoolView } from '../core/index.ts';
+import { bindUdp, TcpListeningSocket } from '../net/index.ts';
 import { decodeQuery, Flag, Rcode } from './dns-message.ts';
 import { encodeResponse, type DnsResponse } from './response-writer.ts';
 import { TcpFramer } from './tcp-framer.ts';
@@ -53,6 +54,8 @@ export interface DnsServerStats {
   tcpRefused: number;
   tcpTimeouts: number;
   tcpFramingErrors: number;
+  /** Failed accepts on the TCP socket (EMFILE, …). */
+  tcpAcceptErrors: number;
 }
 
 type RcodeName = keyof typeof Rcode;
@@ -103,11 +106,12 @@ export class DnsServer {
   readonly #serial = new ZoneSerial();
   readonly #connections = new Set<Socket>();
   #udp: UdpSocket | null = null;
-  #tcp: Server | null = null;
+  #tcp: TcpListeningSocket | null = null;
   #port = 0;
   #starting: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   #lastViewFailureLog = 0;
+  #pastAcceptErrors = 0;
   readonly #stats = {
     udpQueries: 0,
     tcpQueries: 0,
@@ -155,7 +159,13 @@ export class DnsServer {
     for (const [k, v] of this.#rcodes) rcodes[k] = v;
     let tcpPendingBytes = 0;
     for (const socket of this.#connections) tcpPendingBytes += socket.writableLength;
-    return { ...this.#stats, rcodes, tcpConnections: this.#connections.size, tcpPendingBytes };
+    return {
+      ...this.#stats,
+      rcodes,
+      tcpConnections: this.#connections.size,
+      tcpPendingBytes,
+      tcpAcceptErrors: this.#pastAcceptErrors + (this.#tcp?.acceptErrors ?? 0),
+    };
   }
 
   /** Binds UDP and TCP. Resolves once both listen; the same promise however often it is called. */
@@ -214,10 +224,11 @@ export class DnsServer {
     const tcp = this.#tcp;
     this.#udp = null;
     this.#tcp = null;
+    this.#pastAcceptErrors += tcp?.acceptErrors ?? 0;
     for (const socket of this.#connections) socket.destroy();
     await Promise.all([
       udp ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined,
-      tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
+      tcp?.close().then(() => tcp.finished),
     ]);
   }
 
@@ -227,41 +238,42 @@ export class DnsServer {
     for (let attempt = 1; ; attempt++) {
       try {
         this.#tcp = await this.#listenTcp(host, port);
-        const bound = (this.#tcp.address() as AddressInfo).port;
+        const bound = this.#tcp.port;
         this.#udp = await this.#bindUdp(host, bound);
         this.#port = bound;
         if (this.#state !== DnsServerState.starting) await this.#release(); // closed while binding
         return;
       } catch (err) {
         await this.#release();
-        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-        if (!inUse || attempt >= attempts) {
-          throw new ListenError(
-            `dns.listen: cannot listen on ${host}:${port}: ${(err as Error).message}`,
-            err,
-          );
-        }
+        // Port 0 picks a TCP port that UDP may already have in use: try another one.
+        const inUse = err instanceof ListenError && err.errno === 'EADDRINUSE';
+        if (!inUse || attempt >= attempts) throw err;
       }
     }
   }
 
-  #listenTcp(host: string, port: number): Promise<Server> {
-    const server = createServer({ noDelay: true });
-    server.maxConnections = this.#opts.maxTcpConnections;
-    server.on('drop', () => this.#stats.tcpRefused++);
-    server.on('connection', (socket) => this.#onConnection(socket));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port, exclusive: true }, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.#logger?.warn({ err }, 'dns: tcp server error'));
-        resolve(server);
-      });
+  #listenTcp(host: string, port: number): Promise<TcpListeningSocket> {
+    return TcpListeningSocket.listen({
+      host,
+      port,
+      label: 'dns.listen (tcp)',
+      backlog: 511,
+      noDelay: true,
+      maxConnections: this.#opts.maxTcpConnections,
+      onDrop: () => this.#stats.tcpRefused++,
+      onConnection: (socket) => this.#onConnection(socket),
+      onAcceptError: (err) => this.#logger?.warn({ code: err.code, errno: err.errno, err }, err.message),
     });
   }
 
-  #bindUdp(host: string, port: number): Promise<UdpSocket> {
-    const udp = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+  async #bindUdp(host: string, port: number): Promise<UdpSocket> {
+    const udp = await bindUdp({
+      host,
+      port,
+      label: 'dns.listen (udp)',
+      recvBufferSize: this.#opts.udpReceiveBufferSize,
+      onError: (err) => this.#logger?.warn({ code: err.code, errno: err.errno, err }, err.message),
+    });
     udp.on('message', (msg, rinfo) => {
       const out = this.#handle(msg, 'udp');
       if (out === null) return;
@@ -271,19 +283,7 @@ export class DnsServer {
         // the socket closed under us
       }
     });
-    return new Promise((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind({ address: host, port, exclusive: true }, () => {
-        udp.off('error', reject);
-        udp.on('error', (err) => this.#logger?.warn({ err }, 'dns: udp socket error'));
-        try {
-          udp.setRecvBufferSize(this.#opts.udpReceiveBufferSize);
-        } catch {
-          // the OS refused; its default buffer still works
-        }
-        resolve(udp);
-      });
-    });
+    return udp;
   }
 
   #onConnection(socket: Socket): void {

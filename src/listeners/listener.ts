@@ -1,34 +1,80 @@
-/** Where a listener reports the life of its sessions; the service runtime counts them. */
-export interface SessionSink {
-  opened(): void;
-  /** `forced`: the session was ended by Ebb (deadline or hard stop), not by its parties. */
-  closed(forced: boolean): void;
-  /** A new session could not reach the upstream; the client was turned away. */
-  upstreamFailed(): void;
+import type { EbbError } from '../core/index.ts';
+import type { ListenerStats } from './listener-stats.ts';
+
+/**
+ * Where a listener is in its life. Only `ListenerLifecycle.transition()` changes it:
+ *
+ * ```
+ *              open(false)             refuse()
+ *   closed ────────────────▶ accepting ─────────▶ refusing
+ *    │  ▲                        │    ◀─────────   │   ▲
+ *    │  │                        │     accept()    │   │
+ *    │  │                        ▼                 │   │
+ *    │  └─(last session gone)─ closing ◀───────────┘   │
+ *    │                   close() / destroy()           │
+ *    └──────────────────── open(true) ─────────────────┘
+ * ```
+ *
+ * `closing`: no new sessions, existing ones go on until they end (close) or are ended (destroy). What
+ * refusing means is the protocol's (SPEC §4.2): tcp closes its listening socket, sip answers 503.
+ */
+export const ListenerState = {
+  closed: 'closed',
+  accepting: 'accepting',
+  refusing: 'refusing',
+  closing: 'closing',
+} as const;
+export type ListenerState = (typeof ListenerState)[keyof typeof ListenerState];
+
+/** What a listener tells its owner (the service runtime). */
+export interface ListenerEvents {
   /**
-   * A new session turned away while refusing, where the protocol answers (SIP 503/302). A paused tcp
-   * listener cannot count: the kernel refuses the connect.
+   * `stats()` changed: a session opened or closed, a counter moved. Called synchronously with the change
+   * (drain detection depends on it), so it must be cheap: the owner reads `stats()` and coalesces.
+   * `urgent`: a reader should see it now (a failure), not at the next coalesced write.
    */
-  refused?(): void;
+  onChange(urgent: boolean): void;
+  /** A failure the listener survives (accept errors, socket errors), throttled per errno; for logs. */
+  onError?(err: EbbError): void;
 }
 
 /**
  * One front end of a service: listens, turns new sessions away while refusing, keeps existing sessions
- * flowing, and can end them all. Each protocol decides what "refuse" means (SPEC §4.2): tcp stops
- * listening so connects are refused; sip answers 503.
+ * flowing, and ends them when told. Counts come out as a plain snapshot (`stats()`), after undici's
+ * `PoolStats`.
  */
 export interface Listener {
   /** `tcp 127.0.0.11:7000 → builtin:echo`, for logs and errors. */
   readonly description: string;
-  readonly sessions: number;
-  /** Binds; with `refusing` true, takes no new sessions from the start. */
+  readonly state: ListenerState;
+  stats(): ListenerStats;
+  /**
+   * closed → accepting, or → refusing (takes no new sessions from the start). Idempotent; rejects with
+   * ListenError (the port), or InvalidTransitionError when open the other way or closing.
+   */
   open(refusing: boolean): Promise<void>;
-  /** Resolves once new sessions are refused; existing ones continue. Idempotent. */
+  /**
+   * accepting → refusing: resolves once every new session is refused; existing ones continue. Idempotent;
+   * rejects with InvalidTransitionError when closed or closing.
+   */
   refuse(): Promise<void>;
-  /** Takes new sessions again. Idempotent. */
+  /** refusing → accepting. Idempotent; rejects with ListenError (port taken) or InvalidTransitionError. */
   accept(): Promise<void>;
-  /** Ends every session now, politely where the protocol has a way; resolves with how many it ended. */
+  /**
+   * Ends every session now, politely where the protocol has a way (TCP FIN then reset, SIP BYE with
+   * Reason 503), each counted as forced; the state does not change (a paused SIP service still answers
+   * 503). Resolves with how many it ended.
+   */
   endSessions(): Promise<number>;
-  /** Stops listening for good. Sessions still open are ended (and counted as forced). Idempotent. */
+  /**
+   * → closing → closed: stops taking sessions and resolves once the existing ones have ended by
+   * themselves (undici `close()`: let work finish). The same promise however often it is called.
+   */
   close(): Promise<void>;
+  /**
+   * → closing → closed now: stops taking sessions and ends the existing ones, counted as forced; during a
+   * pending `close()` it ends what is left. Resolves with how many it ended; the same promise however
+   * often it is called.
+   */
+  destroy(): Promise<number>;
 }

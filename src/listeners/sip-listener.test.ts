@@ -13,22 +13,28 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/index.ts';
-import type { SessionSink } from './listener.ts';
+import type { Listener } from './listener.ts';
 import { SipListener } from './sip-listener.ts';
 
 const host = '127.0.0.1';
 
-function countingSink() {
-  const counts = { opened: 0, closed: 0, forced: 0, upstreamFailed: 0 };
-  const sink: SessionSink = {
-    opened: () => counts.opened++,
-    closed: (forced) => {
-      counts.closed++;
-      if (forced) counts.forced++;
+/** The listener's `stats()` as the session tallies the assertions read (each read takes a new snapshot). */
+function countsOf(l: Listener) {
+  return {
+    get opened() {
+      return l.stats().accepted;
     },
-    upstreamFailed: () => counts.upstreamFailed++,
+    get closed() {
+      const s = l.stats();
+      return s.accepted - s.sessions;
+    },
+    get forced() {
+      return l.stats().forced;
+    },
+    get upstreamFailed() {
+      return l.stats().upstreamFailures;
+    },
   };
-  return { sink, counts };
 }
 
 /** A bare-bones SIP phone on a real socket: sends text, keeps what comes back. */
@@ -154,18 +160,16 @@ describe('SipListener on real sockets, with the built-in callee', () => {
     transport: 'udp' | 'tcp',
     upstream: SipListener['upstream'] | 'builtin' = 'builtin',
   ) {
-    const { sink, counts } = countingSink();
     const l = new SipListener({
       host,
       port: 0,
       transport,
       upstream: upstream ?? 'builtin',
-      sink,
       retryAfter: 9,
       endWaitMs: 500,
     });
-    cleanups.push(() => l.close());
-    return { l, counts };
+    cleanups.push(async () => void (await l.destroy()));
+    return { l, counts: countsOf(l) };
   }
 
   async function ua(transport: 'udp' | 'tcp', l: SipListener) {
@@ -190,7 +194,7 @@ describe('SipListener on real sockets, with the built-in callee', () => {
       u.send(u.request('OPTIONS', { user: null }));
       await u.response(200, 'OPTIONS');
       const dialog = await u.call();
-      await until(() => l.sessions === 1, 'one session');
+      await until(() => l.stats().sessions === 1, 'one session');
 
       await l.refuse();
       const other = await ua(transport, l);
@@ -200,16 +204,16 @@ describe('SipListener on real sockets, with the built-in callee', () => {
       await u.response(200, 'BYE');
       await until(() => counts.closed === 1, 'the BYE ends the session');
       assert.deepEqual(counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
-      assert.equal(l.sessions, 0);
+      assert.equal(l.stats().sessions, 0);
     });
 
-    it(`${transport}: close() ends the calls left with a maintenance BYE, counted as forced`, async () => {
+    it(`${transport}: destroy() ends the calls left with a maintenance BYE, counted as forced`, async () => {
       const { l, counts } = await listener(transport);
       await l.open(false);
       const u = await ua(transport, l);
       await u.call();
-      await until(() => l.sessions === 1, 'one session');
-      const closing = l.close();
+      await until(() => l.stats().sessions === 1, 'one session');
+      const closing = l.destroy();
       const bye = (await u.next((m) => m.kind === 'request' && m.method === 'BYE', 'BYE')) as SipRequest;
       assert.equal(getHeader(bye, 'Reason'), 'SIP;cause=503;text="maintenance"');
       const via = getHeaderValues(bye, 'Via')[0]!;
@@ -226,21 +230,63 @@ describe('SipListener on real sockets, with the built-in callee', () => {
           '',
         ].join('\r\n'),
       );
-      await closing;
+      assert.equal(await closing, 1);
       assert.deepEqual(counts, { opened: 1, closed: 1, forced: 1, upstreamFailed: 0 });
+      assert.equal(l.state, 'closed');
+    });
+
+    it(`${transport}: close() answers 503 to new calls, lets the call end with its own BYE, then closes`, async () => {
+      const { l, counts } = await listener(transport);
+      await l.open(false);
+      const u = await ua(transport, l);
+      const dialog = await u.call();
+      await until(() => l.stats().sessions === 1, 'one session');
+      let done = false;
+      const closing = l.close().then(() => (done = true));
+      assert.equal(l.close(), l.close(), 'the same promise');
+      await until(() => l.state === 'closing', 'closing');
+      const other = await ua(transport, l);
+      other.send(other.request('INVITE'));
+      await other.response(503, 'INVITE');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(done, false, 'close waits for the call');
+      u.send(u.request('BYE', { uri: dialog.contact, toTag: dialog.toTag, route: dialog.route }));
+      await u.response(200, 'BYE');
+      await closing;
+      assert.equal(l.state, 'closed');
+      assert.deepEqual(counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
+    });
+
+    it(`${transport}: endSessions() ends the calls but the listener goes on refusing with 503`, async () => {
+      const { l, counts } = await listener(transport);
+      await l.open(false);
+      const u = await ua(transport, l);
+      await u.call();
+      await l.refuse();
+      assert.equal(l.state, 'refusing');
+      const ending = l.endSessions();
+      const bye = (await u.next((m) => m.kind === 'request' && m.method === 'BYE', 'BYE')) as SipRequest;
+      assert.equal(getHeader(bye, 'Reason'), 'SIP;cause=503;text="maintenance"');
+      assert.equal(await ending, 1);
+      assert.equal(counts.forced, 1);
+      assert.equal(l.state, 'refusing', 'the state does not change');
+      u.send(u.request('INVITE'));
+      await u.response(503, 'INVITE');
+      assert.equal(l.stats().refused, 1);
     });
   }
 
   it('a port in use: open() fails with EBB_LISTEN_FAILED and leaves nothing behind', async () => {
     const first = await listener('udp');
     await first.l.open(false);
-    const { sink } = countingSink();
-    const second = new SipListener({ host, port: first.l.port, transport: 'udp', upstream: 'builtin', sink });
+    const second = new SipListener({ host, port: first.l.port, transport: 'udp', upstream: 'builtin' });
     await assert.rejects(
       second.open(false),
-      (err: Error & { code?: string }) => err.code === 'EBB_LISTEN_FAILED',
+      (err: Error & { code?: string; errno?: string }) =>
+        err.code === 'EBB_LISTEN_FAILED' && err.errno === 'EADDRINUSE',
     );
-    assert.equal(second.sessions, 0);
+    assert.equal(second.stats().sessions, 0);
+    assert.equal(second.state, 'closed');
   });
 
   it('tcp: an upstream that refuses connections: the caller gets 503 and the failure is counted', async () => {

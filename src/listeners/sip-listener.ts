@@ -1,10 +1,21 @@
-import { SipProxyCore, type SipProxyStats, type SipTransportName } from '../sip/index.ts';
-import type { Listener, SessionSink } from './listener.ts';
+import type { SipListenerConfig } from '../config/index.ts';
+import { EbbError } from '../core/index.ts';
+import { ErrorThrottle, formatAddress } from '../net/index.ts';
+import {
+  SipProxyCore,
+  type SipProxyStats,
+  type SipSessionSink,
+  type SipTransportName,
+} from '../sip/index.ts';
+import type { ListenerBuild } from './listener-kinds.ts';
+import { ListenerLifecycle } from './listener-lifecycle.ts';
+import type { ListenerStats } from './listener-stats.ts';
+import type { Listener, ListenerState } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
+import { acceptingMember } from './sip-redirect.ts';
 import type { SipTransport, SipTransportEvents } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
 import { SipUdpTransport } from './sip-udp-transport.ts';
-import { formatAddress } from './tcp-listener.ts';
 
 /**
  * How long a dialog may go without any request before it is taken as gone (a lost BYE must not keep a
@@ -20,7 +31,10 @@ export interface SipListenerOptions {
   transport: SipTransportName;
   /** The SIP server fronted, or the built-in demo callee. */
   upstream: { host: string; port: number } | 'builtin';
-  sink: SessionSink;
+  /** See `ListenerEvents`. */
+  onChange?: (urgent: boolean) => void;
+  /** Also told of unexpected errors while handling a message (a bug: the message is dropped). */
+  onError?: (err: unknown) => void;
   /** Seconds in Retry-After of the 503 sent while refusing. */
   retryAfter?: number;
   /** `reroute: redirect`: an accepting member to send new sessions to with a 302 while refusing. */
@@ -28,21 +42,46 @@ export interface SipListenerOptions {
   maxIdleMs?: number;
   /** How long ending sessions waits for the answers to its BYEs. */
   endWaitMs?: number;
-  onError?: (err: unknown) => void;
 }
 
 /**
  * A SIP front end (SPEC §4.2): a record-routing proxy in front of one SIP server, over UDP or TCP, whose
  * sessions are dialogs. Refusing keeps the socket open — new calls, subscriptions and registrations get
  * 503 (or 302), OPTIONS to the front end gets 503 so load balancers take it out, and everything inside
- * existing dialogs goes on flowing.
+ * existing dialogs goes on flowing. Closing does the same until the last dialog ends: its BYE has to
+ * reach us (RFC 3261 §16.12, we record-routed), so the socket closes only then.
  */
 export class SipListener implements Listener {
   readonly description: string;
   readonly #o: SipListenerOptions;
+  readonly #life: ListenerLifecycle;
   #transport: SipTransport | null = null;
   #core: SipProxyCore | null = null;
   #uas: SipBuiltinUas | null = null;
+  // The dialog tracker counts the sessions open now (read through the core); these are the totals.
+  #accepted = 0;
+  #refused = 0;
+  #forced = 0;
+  #upstreamFailures = 0;
+  #pastAcceptErrors = 0;
+  readonly #sink: SipSessionSink = {
+    opened: () => {
+      this.#accepted++;
+      this.#changed();
+    },
+    closed: (forced) => {
+      if (forced) this.#forced++;
+      this.#changed();
+    },
+    upstreamFailed: () => {
+      this.#upstreamFailures++;
+      this.#changed();
+    },
+    refused: () => {
+      this.#refused++;
+      this.#changed();
+    },
+  };
 
   constructor(options: SipListenerOptions) {
     this.#o = options;
@@ -51,14 +90,19 @@ export class SipListener implements Listener {
         ? 'builtin:sip-uas'
         : formatAddress(options.upstream.host, options.upstream.port);
     this.description = `sip/${options.transport} ${formatAddress(options.host, options.port)} → ${up}`;
+    this.#life = new ListenerLifecycle(this.description, {
+      bind: (refusing) => this.#bind(refusing),
+      refuse: async () => this.#setRefusing(true),
+      accept: async () => this.#setRefusing(false),
+      stopListening: async () => this.#setRefusing(true),
+      endSessions: () => this.#core?.endSessions() ?? Promise.resolve(0),
+      release: () => this.#release(),
+      sessions: () => this.#core?.sessions ?? 0,
+    });
   }
 
-  get sessions(): number {
-    return this.#core?.sessions ?? 0;
-  }
-
-  get refusing(): boolean {
-    return this.#core?.refusing ?? true;
+  get state(): ListenerState {
+    return this.#life.state;
   }
 
   /** The address of the upstream in use (the built-in callee's once open). */
@@ -71,15 +115,59 @@ export class SipListener implements Listener {
     return this.#transport?.port ?? this.#o.port;
   }
 
-  stats(): SipProxyStats | undefined {
+  stats(): ListenerStats {
+    const dialogs = this.#core?.sessions ?? 0;
+    return {
+      sessions: dialogs,
+      byKind: { dialogs },
+      accepted: this.#accepted,
+      refused: this.#refused,
+      forced: this.#forced,
+      upstreamFailures: this.#upstreamFailures,
+      acceptErrors: this.#pastAcceptErrors + (this.#transport?.acceptErrors ?? 0),
+    };
+  }
+
+  /** The proxy core's own counters (requests, retransmissions, …), for tests and benchmarks. */
+  proxyStats(): SipProxyStats | undefined {
     return this.#core?.stats();
   }
 
-  async open(refusing: boolean): Promise<void> {
-    if (this.#core) {
-      this.#core.refusing = refusing;
-      return;
-    }
+  open(refusing: boolean): Promise<void> {
+    return this.#life.open(refusing);
+  }
+
+  /** Synchronous underneath: once this resolves, every new session that arrives is turned away. */
+  refuse(): Promise<void> {
+    return this.#life.refuse();
+  }
+
+  accept(): Promise<void> {
+    return this.#life.accept();
+  }
+
+  endSessions(): Promise<number> {
+    return this.#life.endSessions();
+  }
+
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  destroy(): Promise<number> {
+    return this.#life.destroy();
+  }
+
+  #changed(): void {
+    this.#life.sessionsChanged();
+    this.#o.onChange?.(false);
+  }
+
+  #setRefusing(refusing: boolean): void {
+    if (this.#core) this.#core.refusing = refusing;
+  }
+
+  async #bind(refusing: boolean): Promise<void> {
     const o = this.#o;
     let upstream: { host: string; port: number };
     if (o.upstream === 'builtin') {
@@ -106,7 +194,7 @@ export class SipListener implements Listener {
       self: { host: o.host, port: transport.port, transport: o.transport },
       upstream,
       sender: transport,
-      sink: o.sink,
+      sink: this.#sink,
       retryAfter: o.retryAfter ?? SIP_DEFAULT_RETRY_AFTER_S,
       redirect: o.redirect,
       maxIdleMs: o.maxIdleMs ?? SIP_DEFAULT_MAX_IDLE_MS,
@@ -118,29 +206,59 @@ export class SipListener implements Listener {
     this.#transport = transport;
   }
 
-  /** Synchronous underneath: once this resolves, every new session that arrives is turned away. */
-  async refuse(): Promise<void> {
-    if (this.#core) this.#core.refusing = true;
-  }
-
-  async accept(): Promise<void> {
-    if (this.#core) this.#core.refusing = false;
-  }
-
-  async endSessions(): Promise<number> {
-    return this.#core ? this.#core.endSessions() : 0;
-  }
-
-  async close(): Promise<void> {
+  /** Once no dialog is left: the proxy core, the socket and the built-in callee go. */
+  async #release(): Promise<void> {
     const core = this.#core;
-    if (!core) return;
-    core.refusing = true;
-    if (core.sessions > 0) await core.endSessions();
+    const transport = this.#transport;
     this.#core = null;
-    core.close();
-    await this.#transport?.close();
     this.#transport = null;
+    core?.close();
+    this.#pastAcceptErrors += transport?.acceptErrors ?? 0;
+    await transport?.close();
     await this.#uas?.close();
     this.#uas = null;
   }
+}
+
+/** `sip` in a pool config: the record-routing proxy, in front of `upstream` or the built-in callee. */
+export function createSipListener(
+  address: string,
+  config: SipListenerConfig,
+  build: ListenerBuild,
+): Listener {
+  const { target } = config;
+  return new SipListener({
+    host: address,
+    port: config.port,
+    transport: config.transport,
+    upstream: target.kind === 'builtin' ? 'builtin' : { host: target.host, port: target.port },
+    onChange: build.events.onChange,
+    onError: reportTo(build.events.onError),
+    retryAfter: config.retryAfter,
+    redirect:
+      config.reroute === 'redirect'
+        ? () => acceptingMember(build.view(), build.member, build.service.id)
+        : undefined,
+    maxIdleMs: config.maxIdleMs,
+  });
+}
+
+/**
+ * Socket errors arrive as EbbErrors already throttled by `src/net`; anything else is a bug met while
+ * handling one message (the message was dropped): given a code, and throttled so a message that trips it
+ * over and over is logged once a minute.
+ */
+function reportTo(onError: ((err: EbbError) => void) | undefined): (err: unknown) => void {
+  const bugs = new ErrorThrottle<EbbError>((err, suppressed) =>
+    onError?.(
+      suppressed === 0 ? err : new EbbError(err.code, `${err.message} (${suppressed} more since the last)`),
+    ),
+  );
+  return (err) => {
+    if (err instanceof EbbError) onError?.(err);
+    else
+      bugs.push(
+        new EbbError('EBB_SIP_INTERNAL', `sip: ${String((err as Error)?.message ?? err)}`, { cause: err }),
+      );
+  };
 }

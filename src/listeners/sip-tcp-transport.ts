@@ -1,5 +1,5 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { ListenError } from '../core/index.ts';
+import { connect, type Socket } from 'node:net';
+import { TcpListeningSocket } from '../net/index.ts';
 import { peerKey, SipStreamParser, type SipMessage, type SipPeer } from '../sip/index.ts';
 import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
 
@@ -30,7 +30,8 @@ export class SipTcpTransport implements SipTransport {
   readonly #o: SipTransportOptions;
   readonly #connections = new Map<number, Connection>();
   readonly #byAddress = new Map<string, Connection>();
-  #server: Server | null = null;
+  #server: TcpListeningSocket | null = null;
+  #pastAcceptErrors = 0;
   #closed = false;
   #nextId = 1;
   #port: number;
@@ -48,24 +49,25 @@ export class SipTcpTransport implements SipTransport {
     return this.#connections.size;
   }
 
+  get acceptErrors(): number {
+    return this.#pastAcceptErrors + (this.#server?.acceptErrors ?? 0);
+  }
+
   async listen(): Promise<void> {
     if (this.#server) return;
     this.#closed = false;
-    const server = createServer({ noDelay: true }, (socket) => {
-      if (this.#connections.size >= MAX_CONNECTIONS) return socket.destroy();
-      this.#adopt(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, true);
+    const server = await TcpListeningSocket.listen({
+      host: this.#o.host,
+      port: this.#o.port,
+      label: 'sip/tcp',
+      noDelay: true,
+      onConnection: (socket) => {
+        if (this.#connections.size >= MAX_CONNECTIONS) return socket.destroy();
+        this.#adopt(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, true);
+      },
+      onAcceptError: (err) => this.#o.onError?.(err),
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(new ListenError(`tcp ${this.#o.host}:${this.#o.port}: ${err.message}`, err)),
-      );
-      server.listen({ host: this.#o.host, port: this.#o.port, backlog: 4096, exclusive: true }, () =>
-        resolve(),
-      );
-    });
-    server.removeAllListeners('error');
-    server.on('error', (err) => this.#o.onError?.(err));
-    this.#port = (server.address() as { port: number }).port;
+    this.#port = server.port;
     this.#server = server;
   }
 
@@ -90,8 +92,11 @@ export class SipTcpTransport implements SipTransport {
     this.#closed = true;
     const server = this.#server;
     this.#server = null;
+    // Stop listening first, so a connection accepted meanwhile is dropped with the rest.
+    await server?.close();
+    this.#pastAcceptErrors += server?.acceptErrors ?? 0;
     for (const conn of [...this.#connections.values()]) conn.socket.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server?.finished;
   }
 
   #dial(host: string, port: number): Connection | undefined {

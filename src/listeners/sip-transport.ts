@@ -12,6 +12,8 @@ export interface SipTransport extends SipSender {
   readonly name: SipTransportName;
   /** The bound port, once listening (the one the OS chose for port 0). */
   readonly port: number;
+  /** Failed accepts on its listening socket (tcp: EMFILE, …); 0 for udp. */
+  readonly acceptErrors: number;
   listen(): Promise<void>;
   /** Stops listening and drops every connection. Idempotent. */
   close(): Promise<void>;
@@ -21,6 +23,6 @@ export interface SipTransportOptions {
   host: string;
   port: number;
   events: SipTransportEvents;
-  /** Told of unexpected errors (never of peers' bad input). */
+  /** Told of unexpected errors (never of peers' bad input); socket errors come throttled, as EbbErrors. */
   onError?: (err: unknown) => void;
 }

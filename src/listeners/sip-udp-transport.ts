@@ -1,6 +1,5 @@
-import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
-import { ListenError } from '../core/index.ts';
+import type { Socket } from 'node:dgram';
+import { bindUdp } from '../net/index.ts';
 import { isKeepAliveDatagram, parseDatagram, SipParseError, type SipPeer } from '../sip/index.ts';
 import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
 
@@ -26,6 +25,8 @@ export class SipUdpTransport implements SipTransport {
     return this.#port;
   }
 
+  readonly acceptErrors = 0;
+
   /** Effective receive buffer (Linux reports twice what was granted), for the benchmarks. */
   get receiveBufferSize(): number {
     return this.#socket?.getRecvBufferSize() ?? 0;
@@ -33,20 +34,15 @@ export class SipUdpTransport implements SipTransport {
 
   async listen(): Promise<void> {
     if (this.#socket) return;
-    const socket = createSocket({
-      type: isIPv6(this.#o.host) ? 'udp6' : 'udp4',
+    const socket = await bindUdp({
+      host: this.#o.host,
+      port: this.#o.port,
+      label: 'sip/udp',
       recvBufferSize: SIP_UDP_BUFFER_BYTES,
       sendBufferSize: SIP_UDP_BUFFER_BYTES,
+      // After bind, errors are per datagram (EMSGSIZE, unreachable): reported, and the socket goes on.
+      onError: (err) => this.#o.onError?.(err),
     });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) =>
-        reject(new ListenError(`udp ${this.#o.host}:${this.#o.port}: ${err.message}`, err)),
-      );
-      socket.bind({ address: this.#o.host, port: this.#o.port, exclusive: true }, () => resolve());
-    });
-    socket.removeAllListeners('error');
-    // After bind, errors are per datagram (EMSGSIZE, unreachable): nothing to do but go on.
-    socket.on('error', () => {});
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
     this.#port = socket.address().port;
     this.#socket = socket;

@@ -1,20 +1,25 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { ListenError } from '../core/index.ts';
-import type { Listener, SessionSink } from './listener.ts';
+import { connect, type Socket } from 'node:net';
+import type { TcpListenerConfig } from '../config/index.ts';
+import { UpstreamConnectError, type EbbError } from '../core/index.ts';
+import { ErrorThrottle, formatAddress, TcpListeningSocket } from '../net/index.ts';
+import type { ListenerBuild } from './listener-kinds.ts';
+import { ListenerLifecycle } from './listener-lifecycle.ts';
+import type { ListenerStats } from './listener-stats.ts';
+import type { Listener, ListenerState } from './listener.ts';
 
 export interface TcpListenerOptions {
   host: string;
   port: number;
   /** `host:port` of the real server, or `builtin:echo`. */
   upstream: { host: string; port: number } | 'echo';
-  sink: SessionSink;
+  /** See `ListenerEvents`. */
+  onChange?: (urgent: boolean) => void;
+  onError?: (err: EbbError) => void;
   /** How long a forced close waits for FIN before resetting. */
   forceGraceMs?: number;
 }
 
 const upstreamConnectTimeoutMs = 5000;
-/** Upper bound on the event-loop turns `refuse()` spends accepting queued connections. */
-const maxAcceptTurns = 100;
 
 interface TcpSession {
   client: Socket;
@@ -29,64 +34,114 @@ interface TcpSession {
  */
 export class TcpListener implements Listener {
   readonly description: string;
-  private readonly options: TcpListenerOptions;
-  private server: Server | null = null;
-  private readonly live = new Set<TcpSession>();
-  private acceptedTotal = 0;
+  readonly #o: TcpListenerOptions;
+  readonly #life: ListenerLifecycle;
+  readonly #live = new Set<TcpSession>();
+  #socket: TcpListeningSocket | null = null;
+  #accepted = 0;
+  #forced = 0;
+  #upstreamFailures = 0;
+  /** Accept errors of listening sockets already closed (each `accept()` binds a new one). */
+  #pastAcceptErrors = 0;
+  readonly #upstreamErrors = new ErrorThrottle<UpstreamConnectError>((err, suppressed) =>
+    this.#o.onError?.(
+      suppressed === 0
+        ? err
+        : new UpstreamConnectError(`${err.message} (${suppressed} more since the last)`, err.cause),
+    ),
+  );
 
   constructor(options: TcpListenerOptions) {
-    this.options = options;
+    this.#o = options;
     const up =
-      options.upstream === 'echo' ? 'builtin:echo' : `${options.upstream.host}:${options.upstream.port}`;
+      options.upstream === 'echo'
+        ? 'builtin:echo'
+        : formatAddress(options.upstream.host, options.upstream.port);
     this.description = `tcp ${formatAddress(options.host, options.port)} → ${up}`;
-  }
-
-  get sessions(): number {
-    return this.live.size;
-  }
-
-  get listening(): boolean {
-    return this.server !== null;
-  }
-
-  async open(refusing: boolean): Promise<void> {
-    if (!refusing) await this.accept();
-  }
-
-  async accept(): Promise<void> {
-    if (this.server) return;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) =>
-      this.onConnection(client),
-    );
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new ListenError(`${this.description}: ${err.message}`, err)));
-      server.listen({ host: this.options.host, port: this.options.port, backlog: 4096 }, () => resolve());
+    this.#life = new ListenerLifecycle(this.description, {
+      bind: (refusing) => (refusing ? Promise.resolve() : this.#listen()),
+      refuse: () => this.#unlisten(),
+      accept: () => this.#listen(),
+      stopListening: () => this.#unlisten(),
+      endSessions: () => this.#endSessions(),
+      release: () => Promise.resolve(),
+      sessions: () => this.#live.size,
     });
-    server.on('error', () => {}); // after listen, errors are per-connection and handled there
-    this.server = server;
   }
 
-  async refuse(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
-    // Connections whose handshake the kernel already completed sit in the accept queue; closing the
-    // listening socket now would reset them. Let the event loop accept them first (libuv takes about one
-    // per turn): they become sessions like any other. Stop when two turns accept nothing new.
-    for (let turn = 0; turn < maxAcceptTurns; turn++) {
-      const before = this.acceptedTotal;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.acceptedTotal === before) break;
-    }
-    // libuv closes the listening descriptor synchronously inside close(): when this returns, the kernel
-    // refuses new connects. The callback would wait for every existing connection; we do not.
-    server.close();
+  get state(): ListenerState {
+    return this.#life.state;
   }
 
-  async endSessions(): Promise<number> {
-    const sessions = [...this.live];
-    const grace = this.options.forceGraceMs ?? 1000;
+  /** Whether a listening socket is bound (accepting, or a moment longer while it refuses or closes). */
+  get listening(): boolean {
+    return this.#socket !== null;
+  }
+
+  stats(): ListenerStats {
+    const connections = this.#live.size;
+    return {
+      sessions: connections,
+      byKind: { connections },
+      accepted: this.#accepted,
+      refused: 0, // the kernel refuses connects while no socket listens: nothing to count here
+      forced: this.#forced,
+      upstreamFailures: this.#upstreamFailures,
+      acceptErrors: this.#pastAcceptErrors + (this.#socket?.acceptErrors ?? 0),
+    };
+  }
+
+  open(refusing: boolean): Promise<void> {
+    return this.#life.open(refusing);
+  }
+
+  refuse(): Promise<void> {
+    return this.#life.refuse();
+  }
+
+  accept(): Promise<void> {
+    return this.#life.accept();
+  }
+
+  endSessions(): Promise<number> {
+    return this.#life.endSessions();
+  }
+
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  destroy(): Promise<number> {
+    return this.#life.destroy();
+  }
+
+  async #listen(): Promise<void> {
+    this.#socket = await TcpListeningSocket.listen({
+      host: this.#o.host,
+      port: this.#o.port,
+      label: this.description,
+      allowHalfOpen: true,
+      noDelay: true,
+      onConnection: (client) => this.#onConnection(client),
+      onAcceptError: (err) => {
+        this.#o.onError?.(err);
+        this.#o.onChange?.(true);
+      },
+    });
+  }
+
+  /** Resolves once the kernel refuses new connects; accepted connections go on. */
+  async #unlisten(): Promise<void> {
+    const socket = this.#socket;
+    if (!socket) return;
+    await socket.close();
+    this.#pastAcceptErrors += socket.acceptErrors;
+    this.#socket = null;
+  }
+
+  async #endSessions(): Promise<number> {
+    const sessions = [...this.#live];
+    const grace = this.#o.forceGraceMs ?? 1000;
     await Promise.all(
       sessions.map(
         (session) =>
@@ -107,29 +162,38 @@ export class TcpListener implements Listener {
     return sessions.length;
   }
 
-  async close(): Promise<void> {
-    await this.refuse();
-    if (this.live.size > 0) await this.endSessions();
+  #changed(): void {
+    this.#life.sessionsChanged();
+    this.#o.onChange?.(false);
   }
 
-  private onConnection(client: Socket): void {
-    this.acceptedTotal++;
+  #onConnection(client: Socket): void {
     const session: TcpSession = { client, upstream: null, forced: false };
-    this.live.add(session);
-    this.options.sink.opened();
+    this.#live.add(session);
+    this.#accepted++;
     client.on('error', () => client.destroy());
     client.once('close', () => {
       session.upstream?.destroy();
-      if (this.live.delete(session)) this.options.sink.closed(session.forced);
+      if (!this.#live.delete(session)) return;
+      if (session.forced) this.#forced++;
+      this.#changed();
     });
 
-    const target = this.options.upstream;
+    const target = this.#o.upstream;
     if (target === 'echo') {
       forward(client, client);
+      this.#changed();
       return;
     }
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     session.upstream = upstream;
+    // Both directions from the start, not from 'connect': a client may send data and its FIN before the
+    // upstream has connected (a health check, `nc -z`, a client giving up, Ebb's own event loop held up).
+    // Its 'end' is emitted once and would be lost, the upstream never closed, and the session counted
+    // for ever. A connecting socket queues writes and end() and sends them on connect; a write that
+    // returns false pauses the client until the upstream drains, so nothing piles up without bound.
+    forward(client, upstream);
+    forward(upstream, client);
     let connected = false;
     // An upstream that drops packets silently would hold the client for the kernel's minutes-long timeout.
     upstream.setTimeout(upstreamConnectTimeoutMs, () => {
@@ -138,11 +202,15 @@ export class TcpListener implements Listener {
     upstream.once('connect', () => {
       connected = true;
       upstream.setTimeout(0);
-      forward(client, upstream);
-      forward(upstream, client);
     });
-    upstream.on('error', () => {
-      if (!connected) this.options.sink.upstreamFailed();
+    upstream.on('error', (err) => {
+      if (!connected) {
+        this.#upstreamFailures++;
+        this.#upstreamErrors.push(
+          new UpstreamConnectError(`${this.description}: cannot reach the upstream: ${err.message}`, err),
+        );
+        this.#o.onChange?.(false);
+      }
       upstream.destroy();
       client.destroy();
     });
@@ -150,7 +218,19 @@ export class TcpListener implements Listener {
     upstream.once('close', () => {
       if (!connected) client.destroy();
     });
+    this.#changed();
   }
+}
+
+/** `tcp` in a pool config: a proxy in front of `upstream`, or the built-in echo server. */
+export function createTcpListener(
+  address: string,
+  config: TcpListenerConfig,
+  build: ListenerBuild,
+): Listener {
+  const { target } = config;
+  const upstream = target.kind === 'builtin' ? 'echo' : { host: target.host, port: target.port };
+  return new TcpListener({ host: address, port: config.port, upstream, ...build.events });
 }
 
 /**
@@ -163,8 +243,4 @@ function forward(from: Socket, to: Socket): void {
   });
   to.on('drain', () => from.resume());
   from.once('end', () => to.end());
-}
-
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

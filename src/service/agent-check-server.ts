@@ -1,5 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { ListenError, type ServiceState } from '../core/index.ts';
+import type { Socket } from 'node:net';
+import type { EbbError, ServiceState } from '../core/index.ts';
+import { TcpListeningSocket } from '../listeners/index.ts';
 
 /** How long to wait for HAProxy's `agent-send` string before answering for the primary service. */
 const agentSendWaitMs = 50;
@@ -12,34 +13,57 @@ const maxRequestBytes = 256;
  * takes the server out. HAProxy often resets the connection after reading: that is normal, not an error.
  */
 export class AgentCheckServer {
-  private server: Server | null = null;
+  private server: TcpListeningSocket | null = null;
   private readonly host: string;
   private readonly port: number;
   private readonly stateOf: (service: string | null) => ServiceState | null;
+  private readonly onError: ((err: EbbError) => void) | undefined;
 
-  /** `stateOf(null)` is the primary service; null means "no such service". */
-  constructor(host: string, port: number, stateOf: (service: string | null) => ServiceState | null) {
+  /**
+   * `stateOf(null)` is the primary service; null means "no such service". `onError` is told of failed
+   * accepts (EMFILE, …: HAProxy's check then fails and it marks the server down), throttled per errno.
+   */
+  constructor(
+    host: string,
+    port: number,
+    stateOf: (service: string | null) => ServiceState | null,
+    onError?: (err: EbbError) => void,
+  ) {
     this.host = host;
     this.port = port;
     this.stateOf = stateOf;
+    this.onError = onError;
   }
 
+  /** The port bound (the OS's choice when configured as 0); 0 before `start()`. */
+  get boundPort(): number {
+    return this.server?.port ?? 0;
+  }
+
+  /** Failed accepts since start. */
+  get acceptErrors(): number {
+    return this.server?.acceptErrors ?? 0;
+  }
+
+  /** Rejects with a `ListenError` naming the errno (EADDRINUSE, …). */
   async start(): Promise<void> {
-    const server = createServer((socket) => this.onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(new ListenError(`agent-check ${this.host}:${this.port}: ${err.message}`, err)),
-      );
-      server.listen({ host: this.host, port: this.port }, () => resolve());
+    this.server = await TcpListeningSocket.listen({
+      host: this.host,
+      port: this.port,
+      label: 'agent-check',
+      backlog: 511,
+      onConnection: (socket) => this.onConnection(socket),
+      onAcceptError: (err) => this.onError?.(err),
     });
-    server.on('error', () => {});
-    this.server = server;
   }
 
+  /** Stops listening; resolves once the checks under way have been answered (each takes at most 2 s). */
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!server) return;
+    await server.close();
+    await server.finished;
   }
 
   private onConnection(socket: Socket): void {

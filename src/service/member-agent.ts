@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { MemberConfig, PoolConfig } from '../config/index.ts';
-import { EventCode, parseDuration, type EbbEvent, type PoolView } from '../core/index.ts';
+import { EventCode, type EbbError, type EbbEvent, type PoolView } from '../core/index.ts';
 import { createListener } from '../listeners/index.ts';
 import { PoolKeys, type Store } from '../store/index.ts';
 import { AgentCheckServer } from './agent-check-server.ts';
@@ -59,7 +59,7 @@ export class MemberAgent {
     this.statuses = new StatusWriter({ ...common, read: (service) => this.slots.get(service)!.status() });
     this.lease = new LeaseHolder({
       ...common,
-      ttlMs: parseDuration(config.agent.leaseTtl, 'agent.leaseTtl'),
+      ttlMs: config.agent.leaseTtlMs,
     });
     for (const service of member.services) {
       const runtime = new ServiceRuntime({
@@ -71,6 +71,7 @@ export class MemberAgent {
           ),
         onEvent: (event) => this.events.publish(event),
         onChange: (urgent) => this.statuses.changed(service.id, urgent),
+        onListenerError: (err) => this.listenerError(err, service.id),
       });
       const slot = new ServiceSlot({
         member: member.id,
@@ -103,6 +104,7 @@ export class MemberAgent {
         this.member.address,
         this.member.agentCheckPort,
         (service) => this.slots.get(service ?? primary)?.runtime.state ?? null,
+        (err) => this.listenerError(err, null),
       );
       await this.agentCheck.start();
     }
@@ -142,6 +144,15 @@ export class MemberAgent {
     await this.intents.connect();
     await this.lease.hold();
     await Promise.all(this.member.services.map((s) => this.statuses.write(s.id)));
+  }
+
+  /** A failure a listener survives (already throttled per errno by the listener): for the log. */
+  private listenerError(err: EbbError, service: string | null): void {
+    const errno = (err.details as { errno?: unknown } | undefined)?.errno;
+    this.options.logger.warn(
+      { member: this.member.id, service, code: err.code, errno, err: err.message },
+      'listener error',
+    );
   }
 
   private retrySoon(work: () => Promise<void>): void {

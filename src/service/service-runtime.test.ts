@@ -1,53 +1,96 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EventCode, InvalidTransitionError, type EbbEvent } from '../core/index.ts';
-import type { Listener, SessionSink } from '../listeners/index.ts';
+import { EbbError, EventCode, InvalidTransitionError, type EbbEvent } from '../core/index.ts';
+import {
+  ListenerLifecycle,
+  type Listener,
+  type ListenerEvents,
+  type ListenerState,
+  type ListenerStats,
+} from '../listeners/index.ts';
 import { ServiceRuntime } from './service-runtime.ts';
 
-/** A listener whose sessions the test opens and closes by hand; it records what the runtime asked of it. */
+/**
+ * A listener whose sessions the test opens and closes by hand; it records what the runtime asked of it.
+ * It runs the real `ListenerLifecycle`, so the runtime meets the same state machine as in production.
+ */
 class FakeListener implements Listener {
   readonly description = 'fake 127.0.0.1:1 → nowhere';
-  mode: 'closed' | 'accepting' | 'refusing' = 'closed';
   readonly calls: string[] = [];
   failOpen: Error | null = null;
-  private readonly sink: SessionSink;
+  failEnd: Error | null = null;
+  private readonly events: ListenerEvents;
+  private readonly life: ListenerLifecycle;
   private readonly live = new Set<number>();
   private nextId = 1;
+  private readonly counts = { accepted: 0, forced: 0, upstreamFailures: 0 };
 
-  constructor(sink: SessionSink) {
-    this.sink = sink;
+  constructor(events: ListenerEvents) {
+    this.events = events;
+    this.life = new ListenerLifecycle(this.description, {
+      bind: async () => {
+        if (this.failOpen) throw this.failOpen;
+      },
+      refuse: async () => {},
+      accept: async () => {},
+      stopListening: async () => {},
+      endSessions: async () => this.endAll(),
+      release: async () => {},
+      sessions: () => this.live.size,
+    });
   }
 
-  get sessions(): number {
-    return this.live.size;
+  /** The lifecycle's state, by the name the assertions below use. */
+  get mode(): ListenerState {
+    return this.life.state;
   }
 
-  async open(refusing: boolean): Promise<void> {
+  get state(): ListenerState {
+    return this.life.state;
+  }
+
+  stats(): ListenerStats {
+    const n = this.live.size;
+    return { sessions: n, byKind: { fake: n }, refused: 0, acceptErrors: 0, ...this.counts };
+  }
+
+  open(refusing: boolean): Promise<void> {
     this.calls.push(`open(${refusing})`);
-    if (this.failOpen) throw this.failOpen;
-    this.mode = refusing ? 'refusing' : 'accepting';
+    return this.life.open(refusing);
   }
-  async refuse(): Promise<void> {
+  refuse(): Promise<void> {
     this.calls.push('refuse');
-    if (this.mode === 'accepting') this.mode = 'refusing';
+    return this.life.refuse();
   }
-  async accept(): Promise<void> {
+  accept(): Promise<void> {
     this.calls.push('accept');
-    this.mode = 'accepting';
+    return this.life.accept();
   }
-  async endSessions(): Promise<number> {
+  endSessions(): Promise<number> {
     this.calls.push('endSessions');
+    return this.life.endSessions();
+  }
+  close(): Promise<void> {
+    this.calls.push('close');
+    return this.life.close();
+  }
+  destroy(): Promise<number> {
+    this.calls.push('destroy');
+    return this.life.destroy();
+  }
+
+  private endAll(): number {
+    if (this.failEnd) throw this.failEnd;
     const ids = [...this.live];
-    for (const id of ids) {
-      this.live.delete(id);
-      this.sink.closed(true);
-    }
+    for (const id of ids) this.end(id, true);
     return ids.length;
   }
-  async close(): Promise<void> {
-    this.calls.push('close');
-    this.mode = 'closed';
-    if (this.live.size > 0) await this.endSessions();
+
+  private end(id: number, forced: boolean): void {
+    this.live.delete(id);
+    if (forced) this.counts.forced++;
+    this.life.sessionsChanged();
+    this.events.onChange(false);
   }
 
   /** A client connects: a new session when accepting; throws as a refused connect otherwise. */
@@ -55,16 +98,21 @@ class FakeListener implements Listener {
     if (this.mode !== 'accepting') throw new Error(`refused (${this.mode})`);
     const id = this.nextId++;
     this.live.add(id);
-    this.sink.opened();
+    this.counts.accepted++;
+    this.events.onChange(false);
     return id;
   }
   /** The parties end the session themselves. */
   hangUp(id: number): void {
-    assert.ok(this.live.delete(id), `session ${id} is live`);
-    this.sink.closed(false);
+    assert.ok(this.live.has(id), `session ${id} is live`);
+    this.end(id, false);
   }
   upstreamDown(): void {
-    this.sink.upstreamFailed();
+    this.counts.upstreamFailures++;
+    this.events.onChange(false);
+  }
+  acceptFailed(err: EbbError): void {
+    this.events.onError?.(err);
   }
 }
 
@@ -72,21 +120,32 @@ function setup(listenerCount = 1) {
   const events: EbbEvent[] = [];
   const listeners: FakeListener[] = [];
   let urgentChanges = 0;
+  const listenerErrors: EbbError[] = [];
   const runtime = new ServiceRuntime({
     member: 'fe01',
     service: 'echo',
-    listeners: (sink) => {
-      for (let i = 0; i < listenerCount; i++) listeners.push(new FakeListener(sink));
+    listeners: (listenerEvents) => {
+      for (let i = 0; i < listenerCount; i++) listeners.push(new FakeListener(listenerEvents));
       return listeners;
     },
     onEvent: (event) => events.push(event),
     onChange: (urgent) => {
       if (urgent) urgentChanges++;
     },
+    onListenerError: (err) => listenerErrors.push(err),
   });
   const codes = () => events.map((e) => e.code);
   const count = (code: string) => events.filter((e) => e.code === code).length;
-  return { runtime, listeners, listener: listeners[0]!, events, codes, count, urgent: () => urgentChanges };
+  return {
+    runtime,
+    listeners,
+    listener: listeners[0]!,
+    events,
+    codes,
+    count,
+    urgent: () => urgentChanges,
+    listenerErrors,
+  };
 }
 
 /** Waits (bounded) until `predicate` holds; the runtime's drain work runs on later ticks. */
@@ -380,7 +439,8 @@ describe('ServiceRuntime (SPEC §2)', () => {
     await assert.rejects(runtime.start(), /EADDRINUSE/);
     assert.equal(runtime.state, 'stopped');
     assert.equal(runtime.status().error, 'EADDRINUSE');
-    assert.ok(listeners[0]!.calls.includes('close'), 'the listener that did open is closed again');
+    assert.ok(listeners[0]!.calls.includes('destroy'), 'the listener that did open is closed again');
+    assert.equal(listeners[0]!.mode, 'closed');
     assert.deepEqual(codes(), [EventCode.serviceFailed]);
     listeners[1]!.failOpen = null;
     await runtime.start();
@@ -401,6 +461,66 @@ describe('ServiceRuntime (SPEC §2)', () => {
     assert.equal(status.state, 'running');
     assert.equal(status.accepting, true);
     assert.equal(status.drained, false);
+  });
+
+  it("status sums the listeners' stats; forced counts from the last start", async () => {
+    const { runtime, listeners } = setup(2);
+    await runtime.start();
+    listeners[0]!.connect();
+    listeners[1]!.connect();
+    listeners[1]!.hangUp(listeners[1]!.connect());
+    let status = runtime.status();
+    assert.equal(status.sessions, 2);
+    assert.deepEqual(status.sessionsByKind, { fake: 2 });
+    assert.equal(status.accepted, 3);
+    await runtime.stop(false, null);
+    assert.equal(runtime.status().forced, 2);
+    await runtime.start();
+    status = runtime.status();
+    assert.equal(status.forced, 0, 'forced counts since the service last started');
+    assert.equal(status.accepted, 3, 'accepted counts since the agent started');
+  });
+
+  it('a forced end that fails at the deadline is surfaced: service.failed and the error in status', async () => {
+    const { runtime, listener, events, count } = setup();
+    await runtime.start();
+    listener.connect();
+    listener.failEnd = new Error('cannot end');
+    await runtime.pause(Date.now() + 10);
+    await until(() => count(EventCode.serviceFailed) === 1, 'service.failed');
+    const failed = events.find((e) => e.code === EventCode.serviceFailed)!;
+    assert.equal(failed.data?.during, 'deadline');
+    assert.equal(failed.data?.code, 'EBB_FORCE_END_FAILED');
+    assert.match(String(failed.data?.error), /cannot end/);
+    assert.match(runtime.status().error ?? '', /cannot end/);
+    assert.equal(runtime.state, 'paused');
+    listener.failEnd = null;
+    await runtime.resume(); // still usable
+  });
+
+  it('shutdown destroys every listener, ending its sessions as forced, and says so', async () => {
+    const { runtime, listeners, events } = setup(2);
+    await runtime.start();
+    listeners[0]!.connect();
+    listeners[1]!.connect();
+    await runtime.shutdown();
+    for (const l of listeners) assert.equal(l.mode, 'closed');
+    assert.equal(runtime.sessions, 0);
+    const forced = events.filter((e) => e.code === EventCode.sessionForced);
+    assert.deepEqual(
+      forced.map((e) => [e.data?.count, e.data?.why]),
+      [[2, 'shutdown']],
+    );
+  });
+
+  it("a listener's surviving failures reach onListenerError", async () => {
+    const { runtime, listener, listenerErrors } = setup();
+    await runtime.start();
+    listener.acceptFailed(new EbbError('EBB_ACCEPT_FAILED', 'fake: accept failed: EMFILE'));
+    assert.deepEqual(
+      listenerErrors.map((e) => e.code),
+      ['EBB_ACCEPT_FAILED'],
+    );
   });
 
   it('commands apply one at a time, in order', async () => {

@@ -1,14 +1,18 @@
 import {
+  EbbError,
   EventCode,
+  ForceEndError,
   InvalidTransitionError,
   ServiceState,
   isDrained,
   type EbbEvent,
   type ServiceStatus,
 } from '../core/index.ts';
-import type { Listener, SessionSink } from '../listeners/index.ts';
+import { sumStats, type Listener, type ListenerEvents, type ListenerStats } from '../listeners/index.ts';
 
 const maxTimerMs = 2 ** 31 - 1;
+
+export type RuntimeStatus = Omit<ServiceStatus, 'intentRevision' | 'applyError'>;
 
 /** Which observed state may follow which (SPEC §2). `transition()` refuses every other move. */
 const allowedMoves: Record<ServiceState, readonly ServiceState[]> = {
@@ -22,16 +26,25 @@ const allowedMoves: Record<ServiceState, readonly ServiceState[]> = {
 export interface ServiceRuntimeOptions {
   member: string;
   service: string;
-  /** Builds the listeners, each reporting to the given sink. */
-  listeners: (sink: SessionSink) => Listener[];
+  /** Builds the listeners, each telling `events` when its stats change. */
+  listeners: (events: ListenerEvents) => Listener[];
   onEvent: (event: EbbEvent) => void;
   /** Something a status reader would see changed (state, counts). */
   onChange: (urgent: boolean) => void;
+  /**
+   * A listener met a failure it survives (accept errors such as EMFILE, socket errors), already throttled
+   * per errno; the message names the socket. For the log; accept errors are counted in status too.
+   */
+  onListenerError?: (err: EbbError) => void;
 }
 
+/** Why sessions were ended by Ebb (the `why` of `session.forced`). */
+type ForceReason = 'deadline' | 'stop' | 'shutdown';
+
 /**
- * One service on one member: its state machine, its listeners and its session count. Commands are
- * queued so they apply one at a time, in order; `transition()` is the only place the state changes.
+ * One service on one member: its state machine and its listeners, whose `stats()` it sums (it keeps no
+ * count of its own). Commands are queued so they apply one at a time, in order; `transition()` is the
+ * only place the state changes.
  */
 export class ServiceRuntime {
   readonly member: string;
@@ -39,39 +52,23 @@ export class ServiceRuntime {
   private readonly options: ServiceRuntimeOptions;
   private readonly listeners: Listener[];
   private stateValue: ServiceState = ServiceState.stopped;
-  private sessionCount = 0;
-  private forcedCount = 0;
-  private acceptedCount = 0;
-  private upstreamFailureCount = 0;
-  private refusedCount = 0;
+  /** The listeners' `forced` total when the service last started: status counts from there. */
+  private forcedAtStart = 0;
   private drainStartedAt: number | null = null;
   private drainedAt: number | null = null;
   private lastError: string | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  intentRevision = 0;
 
   constructor(options: ServiceRuntimeOptions) {
     this.options = options;
     this.member = options.member;
     this.service = options.service;
-    const sink: SessionSink = {
-      opened: () => {
-        this.sessionCount++;
-        this.acceptedCount++;
-        this.options.onChange(false);
-      },
-      closed: (forced) => this.onSessionClosed(forced),
-      refused: () => {
-        this.refusedCount++;
-        this.options.onChange(false);
-      },
-      upstreamFailed: () => {
-        this.upstreamFailureCount++;
-        this.options.onChange(false);
-      },
+    const events: ListenerEvents = {
+      onChange: (urgent) => this.onListenerChange(urgent),
+      onError: (err) => this.options.onListenerError?.(err),
     };
-    this.listeners = options.listeners(sink);
+    this.listeners = options.listeners(events);
   }
 
   get state(): ServiceState {
@@ -79,24 +76,34 @@ export class ServiceRuntime {
   }
 
   get sessions(): number {
-    return this.sessionCount;
+    let sessions = 0;
+    for (const listener of this.listeners) sessions += listener.stats().sessions;
+    return sessions;
+  }
+
+  /** The listeners' stats summed: the service's. */
+  stats(): ListenerStats {
+    return sumStats(this.listeners.map((l) => l.stats()));
   }
 
   get accepting(): boolean {
     return this.stateValue === ServiceState.running;
   }
 
-  status(): ServiceStatus {
+  /** The service as its runtime sees it; which intent it carries out is the agent's to add (ServiceSlot). */
+  status(): RuntimeStatus {
+    const stats = this.stats();
     return {
       state: this.stateValue,
       accepting: this.accepting,
-      sessions: this.sessionCount,
-      drained: isDrained(this.stateValue, this.sessionCount),
-      forced: this.forcedCount,
-      accepted: this.acceptedCount,
-      upstreamFailures: this.upstreamFailureCount,
-      refused: this.refusedCount,
-      intentRevision: this.intentRevision,
+      sessions: stats.sessions,
+      sessionsByKind: stats.byKind,
+      drained: isDrained(this.stateValue, stats.sessions),
+      forced: stats.forced - this.forcedAtStart,
+      accepted: stats.accepted,
+      upstreamFailures: stats.upstreamFailures,
+      refused: stats.refused,
+      acceptErrors: stats.acceptErrors,
       drainStartedAt: this.drainStartedAt,
       drainedAt: this.drainedAt,
       error: this.lastError,
@@ -109,17 +116,26 @@ export class ServiceRuntime {
     return this.enqueue(async () => {
       if (this.stateValue !== ServiceState.stopped) return;
       this.transition(ServiceState.starting);
+      this.forcedAtStart = this.stats().forced;
       try {
         for (const listener of this.listeners) await listener.open(paused);
       } catch (err) {
         this.lastError = (err as Error).message;
-        for (const listener of this.listeners) await listener.close().catch(() => {});
+        // The listeners that did open go again, ending any session one took meanwhile; a failure to do so
+        // is told along with the first, never dropped.
+        const cleanup = await Promise.allSettled(this.listeners.map((l) => l.destroy()));
+        const cleanupErrors = cleanup.flatMap((r) => (r.status === 'rejected' ? [errorText(r.reason)] : []));
+        const forced = cleanup.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
         this.transition(ServiceState.stopped, { error: this.lastError });
-        this.emit(EventCode.serviceFailed, { error: this.lastError });
+        this.emit(EventCode.serviceFailed, {
+          error: this.lastError,
+          ...errorFields(err),
+          ...(forced > 0 ? { forced } : {}),
+          ...(cleanupErrors.length > 0 ? { cleanupErrors } : {}),
+        });
         throw err;
       }
       this.lastError = null;
-      this.forcedCount = 0;
       if (paused) {
         this.beginDrain(ServiceState.paused, null);
       } else {
@@ -174,16 +190,21 @@ export class ServiceRuntime {
         this.beginDrain(ServiceState.stopping, deadlineAt);
         return;
       }
-      await this.force('stop');
-      await this.finishStop();
+      this.clearDeadline();
+      await this.destroyListeners('stop');
+      this.becomeStopped();
     });
   }
 
-  /** For shutting the agent down: closes listeners, ending whatever sessions remain. */
+  /**
+   * For shutting the agent down: every listener is destroyed, ending whatever sessions remain (counted
+   * as forced, with a `session.forced` event). A failure is surfaced as `service.failed`, not thrown:
+   * the agent goes on shutting down its other services.
+   */
   async shutdown(): Promise<void> {
     await this.enqueue(async () => {
       this.clearDeadline();
-      for (const listener of this.listeners) await listener.close().catch(() => {});
+      await this.destroyListeners('shutdown').catch((err: unknown) => this.failed(err, 'shutdown'));
     });
   }
 
@@ -194,14 +215,15 @@ export class ServiceRuntime {
       this.drainStartedAt = Date.now();
       this.drainedAt = null;
     }
+    const sessions = this.sessions;
     this.emit(state === ServiceState.paused ? EventCode.servicePaused : EventCode.serviceStopping, {
-      sessions: this.sessionCount,
+      sessions,
       deadlineAt,
     });
     this.armDeadline(deadlineAt, state === ServiceState.stopping);
-    if (this.sessionCount > 0) return;
+    if (sessions > 0) return;
     if (this.drainedAt === null) this.onDrained();
-    else if (state === ServiceState.stopping) void this.enqueue(() => this.finishStop());
+    else if (state === ServiceState.stopping) this.finishStopSoon();
   }
 
   private armDeadline(deadlineAt: number | null, thenStop: boolean): void {
@@ -214,7 +236,7 @@ export class ServiceRuntime {
         if (this.stateValue !== ServiceState.paused && this.stateValue !== ServiceState.stopping) return;
         await this.force('deadline');
         if (thenStop && this.stateValue === ServiceState.stopping) await this.finishStop();
-      }).catch(() => {});
+      }).catch((err: unknown) => this.failed(err, 'deadline'));
     };
     this.deadlineTimer = setTimeout(fire, Math.min(maxTimerMs, Math.max(0, deadlineAt - Date.now())));
     this.deadlineTimer.unref();
@@ -225,46 +247,99 @@ export class ServiceRuntime {
     this.deadlineTimer = null;
   }
 
-  /** Ends every remaining session; forced sessions are never silent (SPEC §2). */
-  private async force(why: 'deadline' | 'stop'): Promise<void> {
-    const counts = await Promise.all(this.listeners.map((l) => l.endSessions()));
+  /**
+   * Ends every remaining session, the listeners staying as they are (a paused SIP service still answers
+   * 503); forced sessions are never silent (SPEC §2).
+   */
+  private async force(why: ForceReason): Promise<void> {
+    const counts = await this.settleAll(why, (l) => l.endSessions());
+    this.reportForced(counts, why);
+  }
+
+  /** Stops every listener and ends its sessions now (hard stop, agent shutdown). */
+  private async destroyListeners(why: ForceReason): Promise<void> {
+    const counts = await this.settleAll(why, (l) => l.destroy());
+    this.reportForced(counts, why);
+  }
+
+  /** Runs `work` on every listener; if any failed, throws once they all settled, naming each failure. */
+  private async settleAll(why: ForceReason, work: (l: Listener) => Promise<number>): Promise<number[]> {
+    const results = await Promise.allSettled(this.listeners.map(work));
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [`${this.listeners[i]!.description}: ${errorText(r.reason)}`] : [],
+    );
+    if (failures.length > 0) {
+      const first = results.find((r) => r.status === 'rejected')!.reason as unknown;
+      const err = new ForceEndError(
+        `${this.name()}: ending sessions (${why}) failed: ${failures.join('; ')}`,
+        first,
+      );
+      this.reportForced(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : 0)),
+        why,
+      );
+      throw err;
+    }
+    return results.map((r) => (r as PromiseFulfilledResult<number>).value);
+  }
+
+  private reportForced(counts: number[], why: ForceReason): void {
     const ended = counts.reduce((a, b) => a + b, 0);
     if (ended > 0) this.emit(EventCode.sessionForced, { count: ended, why });
   }
 
-  private onSessionClosed(forced: boolean): void {
-    this.sessionCount--;
-    if (forced) this.forcedCount++;
-    const drainedNow =
-      this.sessionCount === 0 && (this.stateValue === 'paused' || this.stateValue === 'stopping');
-    if (drainedNow) {
-      // Decide drained at once rather than behind queued commands: this is the drain-detection latency.
-      this.onDrained();
-    } else {
-      this.options.onChange(false);
-    }
+  /** A command that ran on its own (a deadline, a stop finishing, shutdown) failed: said, never dropped. */
+  private failed(err: unknown, during: 'deadline' | 'stop' | 'shutdown'): void {
+    this.lastError = errorText(err);
+    this.emit(EventCode.serviceFailed, { error: this.lastError, during, ...errorFields(err) });
+    this.options.onChange(true);
+  }
+
+  /**
+   * A listener's stats changed. Sessions reaching 0 while refusing is decided here and now rather than
+   * behind queued commands: this is the drain-detection latency.
+   */
+  private onListenerChange(urgent: boolean): void {
+    const draining = this.stateValue === ServiceState.paused || this.stateValue === ServiceState.stopping;
+    if (draining && this.drainedAt === null && this.sessions === 0) this.onDrained();
+    else this.options.onChange(urgent);
   }
 
   /** Sessions reached 0 while refusing: the drain is complete. Never waits on the command queue. */
   private onDrained(): void {
-    if (this.sessionCount !== 0 || this.drainedAt !== null) return;
+    if (this.drainedAt !== null || this.sessions !== 0) return;
     if (this.stateValue !== ServiceState.paused && this.stateValue !== ServiceState.stopping) return;
     this.drainedAt = Date.now();
     this.emit(EventCode.serviceDrained, {
       drainMs: this.drainStartedAt === null ? 0 : this.drainedAt - this.drainStartedAt,
-      forced: this.forcedCount,
+      forced: this.forcedSinceStart(),
     });
     this.options.onChange(true);
-    if (this.stateValue === ServiceState.stopping) void this.enqueue(() => this.finishStop());
+    if (this.stateValue === ServiceState.stopping) this.finishStopSoon();
   }
 
+  private finishStopSoon(): void {
+    void this.enqueue(() => this.finishStop()).catch((err: unknown) => this.failed(err, 'stop'));
+  }
+
+  /** Graceful: no session is left, so `close()` (let work finish) returns at once. */
   private async finishStop(): Promise<void> {
     if (this.stateValue === ServiceState.stopped) return;
     this.clearDeadline();
-    for (const listener of this.listeners) await listener.close();
+    const results = await Promise.allSettled(this.listeners.map((l) => l.close()));
+    const failed = results.find((r) => r.status === 'rejected');
+    this.becomeStopped();
+    if (failed) throw failed.reason;
+  }
+
+  private becomeStopped(): void {
     this.drainStartedAt = null;
     this.transition(ServiceState.stopped);
-    this.emit(EventCode.serviceStopped, { forced: this.forcedCount });
+    this.emit(EventCode.serviceStopped, { forced: this.forcedSinceStart() });
+  }
+
+  private forcedSinceStart(): number {
+    return this.stats().forced - this.forcedAtStart;
   }
 
   /** The one place the state changes. */
@@ -284,7 +359,7 @@ export class ServiceRuntime {
       member: this.member,
       service: this.service,
       at: Date.now(),
-      data: { state: this.stateValue, sessions: this.sessionCount, ...data },
+      data: { state: this.stateValue, sessions: this.sessions, ...data },
     });
   }
 
@@ -297,4 +372,15 @@ export class ServiceRuntime {
   private name(): string {
     return `${this.member}/${this.service}`;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The stable code (and errno) of an error, for event data. */
+function errorFields(err: unknown): { code?: string; errno?: string } {
+  if (!(err instanceof EbbError)) return {};
+  const errno = err.details?.errno;
+  return { code: err.code, ...(typeof errno === 'string' ? { errno } : {}) };
 }

@@ -113,18 +113,21 @@ export class ServiceSlot {
     const first = this.failure?.intentRevision !== entry.revision || this.failure.message !== message;
     if (this.failure?.intentRevision !== entry.revision) this.retryMs = firstRetryMs;
     this.failure = { intentRevision: entry.revision, code, message, at: Date.now() };
+    // A failed start is told by the runtime itself (with what its clean-up did); say it once.
+    const toldByRuntime = this.runtime.status().error === message;
     if (first) {
       this.options.logger.error(
         { member: this.options.member, service: this.id, code, err: message, intentRevision: entry.revision },
         'cannot apply intent; retrying',
       );
-      this.options.publish({
-        code: EventCode.serviceFailed,
-        member: this.options.member,
-        service: this.id,
-        at: Date.now(),
-        data: { state: this.runtime.state, intent: entry.intent.run, error: message, errorCode: code },
-      });
+      if (!toldByRuntime)
+        this.options.publish({
+          code: EventCode.serviceFailed,
+          member: this.options.member,
+          service: this.id,
+          at: Date.now(),
+          data: { state: this.runtime.state, intent: entry.intent.run, error: message, errorCode: code },
+        });
     }
     this.options.onApplied();
     this.scheduleRetry(entry);

@@ -1,23 +1,31 @@
 import assert from 'node:assert/strict';
+import { loadConfigFile } from '../../src/config/index.ts';
 import type { PoolStatus, ServiceStatusView } from '../../src/control/index.ts';
 import { runEbb, type EbbRun } from './ebb-process.ts';
 
-/** The `ebb` CLI bound to one config file, with status helpers for the SIP tests. */
+/**
+ * The `ebb` CLI bound to one config file, with status helpers for the SIP tests. Commands go through the
+ * CLI (that is what the tests check); status is read from the API directly: a CLI process per poll costs
+ * seconds on a loaded machine, and the SIP tests must look while their held calls are still up.
+ */
 export class EbbCli {
   readonly config: string;
+  private readonly api: string;
 
   constructor(config: string) {
     this.config = config;
+    this.api = `http://${loadConfigFile(config).api.listen}`;
   }
 
   run(...args: string[]): Promise<EbbRun> {
     return runEbb(['--config', this.config, ...args]);
   }
 
+  /** `GET /v1/pool`: what `ebb status --json` prints. */
   async status(): Promise<PoolStatus> {
-    const r = await this.run('status', '--json');
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as PoolStatus;
+    const res = await fetch(`${this.api}/v1/pool`);
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as PoolStatus;
   }
 
   async service(member: string, service: string): Promise<ServiceStatusView> {
@@ -27,7 +35,7 @@ export class EbbCli {
     return found;
   }
 
-  /** Polls `ebb status --json` until `check` holds for the service; fails with the last status seen. */
+  /** Polls the pool status until `check` holds for the service; fails with the last status seen. */
   async waitFor(
     member: string,
     service: string,

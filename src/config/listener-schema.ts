@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { duration, port, upstreamField, type DurationValue, type UpstreamTarget } from './fields.ts';
+
+/**
+ * SPEC §12: the data paths of a tcp listener Ebb can run. `kernel` and `embedded` are specified but not
+ * built yet; each becomes available by joining this list.
+ */
+export const tcpModes = ['proxy'] as const;
+export type TcpMode = (typeof tcpModes)[number];
+const specifiedTcpModes: readonly string[] = ['proxy', 'kernel', 'embedded'];
+
+/** A `tcp` listener: a proxy in front of `upstream`, or the built-in echo server. */
+export interface TcpListenerConfig {
+  protocol: 'tcp';
+  mode: TcpMode;
+  /** Always tcp; written down because DNS SRV records are per transport. */
+  transport: 'tcp';
+  port: number;
+  /** As written: `host:port` or `builtin:echo`. */
+  upstream: string;
+  target: UpstreamTarget<'echo'>;
+}
+
+/** The settings of a sip listener that its service may also give, for all its sip listeners (SPEC §4.2). */
+export interface SipSettings {
+  /** How a refusing listener turns away dialog-creating requests: 503, or 302 to an accepting member. */
+  reroute: 'reject' | 'redirect';
+  /** Seconds in Retry-After of the 503 sent while refusing. */
+  retryAfter: number;
+  /** A dialog with no request for this long is counted as ended, so a lost BYE cannot hold a drain. */
+  maxIdle: string;
+  maxIdleMs: number;
+}
+
+/** A `sip` listener: the record-routing proxy, in front of `upstream` or the built-in callee. */
+export interface SipListenerConfig extends SipSettings {
+  protocol: 'sip';
+  transport: 'udp' | 'tcp';
+  port: number;
+  /** As written: `host:port` or `builtin:sip-uas`. */
+  upstream: string;
+  target: UpstreamTarget<'sip-uas'>;
+}
+
+/** `tls: { cert, key }` (SPEC §11): paths of a PEM certificate chain and its private key. */
+export interface TlsFilesConfig {
+  cert: string;
+  key: string;
+}
+
+/** An `http` listener (SPEC §10): a reverse proxy in front of `upstream`, or the built-in web app. */
+export interface HttpListenerConfig {
+  protocol: 'http';
+  /** Always tcp; written down because DNS SRV records are per transport. */
+  transport: 'tcp';
+  port: number;
+  /** As written: `host:port` or `builtin:web`. */
+  upstream: string;
+  target: UpstreamTarget<'web'>;
+  tls?: TlsFilesConfig;
+  /** Over how long the WebSockets left at a deadline are closed, in random order. */
+  closeSpread: string;
+  closeSpreadMs: number;
+}
+
+export type ListenerConfig = TcpListenerConfig | SipListenerConfig | HttpListenerConfig;
+export type ListenerProtocol = ListenerConfig['protocol'];
+export const listenerProtocols = ['tcp', 'sip', 'http'] as const satisfies readonly ListenerProtocol[];
+
+/** SPEC §4.2: the schemas of `reroute` and `retryAfter`, on a sip listener or its service. */
+export const rerouteField = z.enum(['reject', 'redirect']);
+export const retryAfterField = z.number().int().min(0).max(86_400);
+
+/** Sip settings as given on a listener or on its service; any may be left out. */
+export interface SipSettingsInput {
+  reroute?: SipSettings['reroute'] | undefined;
+  retryAfter?: number | undefined;
+  maxIdle?: DurationValue | undefined;
+}
+
+/** What a sip listener gets when neither it nor its service sets them (as `SipListener` defaults them too). */
+const sipDefaults = { reroute: 'reject', retryAfter: 30, maxIdle: { text: '2h', ms: 7_200_000 } } as const;
+
+const tcpListener = z
+  .object({
+    protocol: z.literal('tcp'),
+    mode: z
+      .enum(tcpModes, {
+        error: (issue) =>
+          typeof issue.input === 'string' && specifiedTcpModes.includes(issue.input)
+            ? `mode ${issue.input} is not supported yet (${tcpModes.join(', ')})`
+            : undefined,
+      })
+      .default('proxy'),
+    /** Accepted so files that spell it out keep loading. */
+    transport: z.literal('tcp', { error: 'must be tcp for protocol tcp' }).optional(),
+    port,
+    upstream: upstreamField('echo'),
+  })
+  .strict()
+  .transform(({ upstream, ...l }): TcpListenerConfig => ({
+    ...l,
+    transport: 'tcp',
+    upstream: upstream.text,
+    target: upstream.target,
+  }));
+
+/** Until its service is parsed: the settings it leaves out are filled in by `completeListener`. */
+const sipListener = z
+  .object({
+    protocol: z.literal('sip'),
+    transport: z.enum(['udp', 'tcp']).default('udp'),
+    port,
+    upstream: upstreamField('sip-uas'),
+    reroute: rerouteField.optional(),
+    retryAfter: retryAfterField.optional(),
+    maxIdle: duration.optional(),
+  })
+  .strict()
+  .transform(({ upstream, ...l }) => ({ ...l, upstream: upstream.text, target: upstream.target }));
+
+const tlsFiles = z
+  .object({ cert: z.string().min(1, 'must be a path'), key: z.string().min(1, 'must be a path') })
+  .strict();
+
+const httpListener = z
+  .object({
+    protocol: z.literal('http'),
+    port,
+    upstream: upstreamField('web'),
+    tls: tlsFiles.optional(),
+    closeSpread: duration.prefault('2s'),
+  })
+  .strict()
+  .transform(({ upstream, closeSpread, ...l }): HttpListenerConfig => ({
+    ...l,
+    transport: 'tcp',
+    upstream: upstream.text,
+    target: upstream.target,
+    closeSpread: closeSpread.text,
+    closeSpreadMs: closeSpread.ms,
+  }));
+
+/** One listener, by `protocol`; each kind takes only its own fields. */
+export const listenerSchema = z.discriminatedUnion('protocol', [tcpListener, sipListener, httpListener], {
+  error: (issue) => {
+    if (issue.code !== 'invalid_union') return undefined;
+    const given = (issue.input as { protocol?: unknown } | undefined)?.protocol;
+    return given === undefined
+      ? 'is required'
+      : `Invalid option: expected one of ${listenerProtocols.map((p) => `"${p}"`).join('|')}`;
+  },
+});
+
+export type ParsedListener = z.output<typeof listenerSchema>;
+
+/** A listener as its service sees it: what a sip listener leaves out comes from its service, then the defaults. */
+export function completeListener(parsed: ParsedListener, service: SipSettingsInput): ListenerConfig {
+  if (parsed.protocol !== 'sip') return parsed;
+  const { reroute, retryAfter, maxIdle, ...listener } = parsed;
+  const idle = maxIdle ?? service.maxIdle ?? sipDefaults.maxIdle;
+  return {
+    ...listener,
+    reroute: reroute ?? service.reroute ?? sipDefaults.reroute,
+    retryAfter: retryAfter ?? service.retryAfter ?? sipDefaults.retryAfter,
+    maxIdle: idle.text,
+    maxIdleMs: idle.ms,
+  };
+}

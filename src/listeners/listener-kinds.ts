@@ -1,0 +1,37 @@
+import type { ListenerConfig, ServiceConfig } from '../config/index.ts';
+import type { PoolView } from '../core/index.ts';
+import type { Listener, ListenerEvents } from './listener.ts';
+import { createSipListener } from './sip-listener.ts';
+import { createTcpListener } from './tcp-listener.ts';
+
+/** What a listener may need to know beyond its own config (e.g. where to redirect while paused). */
+export interface ListenerContext {
+  member: string;
+  service: ServiceConfig;
+  /** The pool as the store describes it now. */
+  view: () => PoolView;
+}
+
+/** Everything a kind's factory is given besides the member's address and its listener config. */
+export interface ListenerBuild extends ListenerContext {
+  events: ListenerEvents;
+}
+
+/** Builds one kind of listener from its config, bound to the member's address. */
+export type ListenerFactory<C extends ListenerConfig = ListenerConfig> = (
+  address: string,
+  config: C,
+  build: ListenerBuild,
+) => Listener;
+
+/** The config of the listeners of one protocol: its member of the `ListenerConfig` union. */
+type ConfigOf<P extends ListenerConfig['protocol']> = Extract<ListenerConfig, { protocol: P }>;
+
+/**
+ * The kinds of listener Ebb can build, by protocol: a new kind is its own file plus one line here. A
+ * protocol without an entry (http, for now) is refused at start with EBB_UNSUPPORTED_PROTOCOL.
+ */
+export const listenerKinds: { [P in ListenerConfig['protocol']]?: ListenerFactory<ConfigOf<P>> } = {
+  tcp: createTcpListener,
+  sip: createSipListener,
+};
