@@ -4,14 +4,14 @@
 # reports medians; the machine is noisy, so read ratios, not absolute times.
 #
 #   bash bench/run-all.sh [--json] [--quick] [NAME...]
-#     NAME: pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load
+#     NAME: pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy
 #
 # --json writes one JSON document per benchmark to stdout (progress goes to stderr); --quick runs each
 # once with fewer cycles/shorter loads. Exit status: the number of benchmarks that failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh --bench || { echo "run-all: could not install what the benchmarks need" >&2; exit 2; }
 node=node_modules/.bin/node
-[ -x "$node" ] || { echo "run-all: $node missing: run npm ci (or bash scripts/ensure-deps.sh) first" >&2; exit 2; }
 command -v haproxy >/dev/null || echo "run-all: haproxy is not installed (apt-get install -y haproxy): its columns will be skipped" >&2
 have_etcd=1
 [ -x "${EBB_ETCD_BIN:-/usr/bin/etcd}" ] || {
@@ -30,7 +30,7 @@ for arg in "$@"; do
     *) names+=("$arg") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load)
+[ ${#names[@]} -gt 0 ] || names=(pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy)
 
 declare -A quick_args=(
   [pause-to-refusal]="--runs 1 --cycles 15 --cli-cycles 2"

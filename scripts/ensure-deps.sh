@@ -9,9 +9,11 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-# Debian packages are only needed for the tests and benchmarks that run real peers.
-if [ "${1:-}" = "--peers" ]; then
-  want=(haproxy dnsutils dnsperf unbound etcd-server etcd-client sip-tester kamailio baresip netcat-openbsd iproute2 chromium)
+# Debian packages are only needed for the tests (--peers) and benchmarks (--bench) that run real peers.
+if [ "${1:-}" = "--peers" ] || [ "${1:-}" = "--bench" ]; then
+  want=(haproxy dnsutils dnsperf unbound etcd-server etcd-client sip-tester kamailio baresip netcat-openbsd iproute2 chromium curl openssl)
+  # The load tool and the upstream of bench/http-proxy.ts; nginx runs with its own config, not the service.
+  [ "$1" = "--bench" ] && want+=(wrk nginx-light)
   missing=()
   for pkg in "${want[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -142,6 +142,7 @@ function ServiceRow({
         class={`num sessions${service.sessions === 0 ? ' sessions-zero' : !service.accepting ? ' sessions-left' : ''}`}
       >
         {service.sessions}
+        {byKindText(service) && <span class="by-kind"> {byKindText(service)}</span>}
       </td>
       <td data-col="drained">
         {service.drained ? <span class="pill pill-ready">Drained</span> : <span class="muted">—</span>}
@@ -201,4 +202,10 @@ function desiredOf(state: ServiceStatus['state']): ServiceStatus['intent'] {
   if (state === 'running' || state === 'starting') return 'running';
   if (state === 'paused') return 'paused';
   return 'stopped';
+}
+
+/** `(1 requests, 2 websockets)` where a service has several kinds of session (http), else nothing. */
+function byKindText(service: ServiceStatus): string {
+  const kinds = Object.entries(service.sessionsByKind ?? {});
+  return kinds.length < 2 ? '' : `(${kinds.map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
 }

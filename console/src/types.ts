@@ -18,6 +18,8 @@ export interface ServiceStatus {
   /** The capacity guard's minimum for this service (SPEC §5). */
   minAccepting?: number;
   sessions: number;
+  /** By kind: tcp connections, sip dialogs, http requests and websockets (older APIs leave it out). */
+  sessionsByKind?: Record<string, number>;
   drained: boolean;
   forced: number;
   accepted: number;

@@ -70,6 +70,8 @@ function service(id: string): ServiceStatusView {
     reason: '',
     error: null,
     applyError: null,
+    sessionsByKind: {},
+    idleConnections: 0,
   };
 }
 

@@ -85,6 +85,24 @@ export class PoolMetrics {
       },
     });
     perService('ebb_sessions', 'Live sessions of the service on the member', (s) => s.sessions);
+    new Gauge({
+      name: 'ebb_sessions_by_kind',
+      help: 'Live sessions by kind: tcp connections, sip dialogs, http requests and websockets (SPEC §10)',
+      labelNames: ['member', 'service', 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of pool().members)
+          for (const s of m.services)
+            for (const [kind, n] of Object.entries(s.sessionsByKind))
+              this.set({ member: m.id, service: s.id, kind }, n);
+      },
+    });
+    perService(
+      'ebb_idle_connections',
+      'http: open client connections with nothing in flight (idle keep-alive); not sessions',
+      (s) => s.idleConnections,
+    );
     perService('ebb_service_accepting', '1 while the service takes new sessions', (s) => Number(s.accepting));
     perService('ebb_service_drained', '1 while the service is paused or stopping with 0 sessions', (s) =>
       Number(s.drained),

@@ -34,6 +34,10 @@ export const ServiceStatusSchema = z.object({
   accepting: z.boolean().describe('takes new sessions (and its agent is alive)'),
   minAccepting: count.describe("the capacity guard's minimum for this service (SPEC §5)"),
   sessions: count,
+  sessionsByKind: z
+    .record(z.string(), count)
+    .describe('sessions by kind: tcp connections, sip dialogs, http requests and websockets'),
+  idleConnections: count.describe('http: idle keep-alive connections (not sessions)'),
   drained: z.boolean(),
   forced: count.describe('sessions ended by a deadline or a hard stop since the service last started'),
   accepted: count,

@@ -41,6 +41,13 @@ export function registerStatusCommands(program: Command): void {
     });
 }
 
+/** `3`, or by kind where a service has several (http: `3 (1 requests, 2 websockets)`). */
+function sessionsCell(service: PoolStatus['members'][number]['services'][number]): string {
+  const kinds = Object.entries(service.sessionsByKind ?? {});
+  if (kinds.length < 2) return String(service.sessions);
+  return `${service.sessions} (${kinds.map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
+}
+
 export function renderStatus(status: PoolStatus): string {
   const rows: string[][] = [];
   for (const member of status.members) {
@@ -53,7 +60,7 @@ export function renderStatus(status: PoolStatus): string {
         service.state + (service.error ? ' (error)' : ''),
         service.startup,
         service.accepting ? 'yes' : 'no',
-        String(service.sessions),
+        sessionsCell(service),
         service.state === 'paused' || service.state === 'stopping' ? (service.drained ? 'yes' : 'no') : '-',
         String(service.forced),
         i === 0 ? (member.readyForOffline ? 'yes' : 'no') : '',

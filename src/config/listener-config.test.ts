@@ -158,12 +158,9 @@ describe('config: listeners by protocol, parsed to values', () => {
       closeSpread: '1.5s',
       closeSpreadMs: 1500,
     } satisfies HttpListenerConfig);
-    const issues = issuesOf(() =>
-      validateConfig(pool([{ protocol: 'http', port: 8080, upstream: 'builtin:web' }])),
-    );
-    assert.deepEqual(issues, [
-      { path: `${at}.listeners[0].protocol`, message: 'http listeners are not supported yet (tcp, sip)' },
-    ]);
+    // Since the http front end exists (SPEC §10), such a pool validates.
+    const config = validateConfig(pool([{ protocol: 'http', port: 8080, upstream: 'builtin:web' }]));
+    assert.equal(config.members[0]!.services[0]!.listeners[0]!.protocol, 'http');
   });
 });
 

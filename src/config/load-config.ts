@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type FieldIssue } from '../core/index.ts';
-import type { ListenerProtocol } from './listener-schema.ts';
 import { configSchema, type PoolConfig } from './schema.ts';
 
 const maxConfigBytes = 1 << 20;
@@ -57,12 +56,6 @@ function toFieldIssue(issue: z.core.$ZodIssue): FieldIssue {
   return { path: formatPath(issue.path), message };
 }
 
-/**
- * The protocols whose listener kind is built (SPEC §1 names http too; until its front end is registered,
- * the config says so rather than the agent at start-up).
- */
-const builtProtocols: readonly ListenerProtocol[] = ['tcp', 'sip'];
-
 /** Rules that span fields: unique ids, and no two listeners on the same address, port and transport. */
 function crossFieldIssues(config: PoolConfig): FieldIssue[] {
   const issues: FieldIssue[] = [];
@@ -79,12 +72,6 @@ function crossFieldIssues(config: PoolConfig): FieldIssue[] {
         issues.push({ path: `${at}.id`, message: `duplicate service id "${service.id}"` });
       serviceIds.add(service.id);
       service.listeners.forEach((listener, l) => {
-        if (!builtProtocols.includes(listener.protocol)) {
-          issues.push({
-            path: `${at}.listeners[${l}].protocol`,
-            message: `${listener.protocol} listeners are not supported yet (${builtProtocols.join(', ')})`,
-          });
-        }
         const key = `${member.address}:${listener.port}/${listener.transport}`;
         const path = `${at}.listeners[${l}].port`;
         const other = bound.get(key);

@@ -35,6 +35,10 @@ export interface ServiceStatusView {
   /** The capacity guard's minimum for this service (SPEC §5). */
   minAccepting: number;
   sessions: number;
+  /** The same by kind: tcp `connections`, sip `dialogs`, http `requests` and `websockets`. */
+  sessionsByKind: Record<string, number>;
+  /** http: open client connections with nothing in flight (idle keep-alive): a gauge, not sessions. */
+  idleConnections: number;
   drained: boolean;
   forced: number;
   accepted: number;
@@ -163,6 +167,8 @@ export class PoolState {
             accepting: agentUp && (status?.accepting ?? false),
             minAccepting: service.minAccepting ?? minAccepting,
             sessions,
+            sessionsByKind: status?.sessionsByKind ?? {},
+            idleConnections: status?.idleConnections ?? 0,
             drained: isDrained(state, sessions),
             forced: status?.forced ?? 0,
             accepted: status?.accepted ?? 0,

@@ -62,6 +62,8 @@ export interface ServiceStatus {
   refused: number;
   /** Failed accepts on the service's listening sockets (EMFILE, ENFILE, …) since the agent started. */
   acceptErrors?: number;
+  /** http: open client connections with nothing in flight (idle keep-alive); a gauge, not sessions. */
+  idleConnections?: number;
   /** The store revision of the intent this status reflects: the newest intent the agent has applied. */
   intentRevision: number;
   /**

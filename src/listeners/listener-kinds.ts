@@ -1,6 +1,7 @@
 import type { ListenerConfig, ServiceConfig } from '../config/index.ts';
 import type { PoolView } from '../core/index.ts';
 import type { Listener, ListenerEvents } from './listener.ts';
+import { createHttpListener } from './http/index.ts';
 import { createSipListener } from './sip-listener.ts';
 import { createTcpListener } from './tcp-listener.ts';
 
@@ -34,4 +35,5 @@ type ConfigOf<P extends ListenerConfig['protocol']> = Extract<ListenerConfig, { 
 export const listenerKinds: { [P in ListenerConfig['protocol']]?: ListenerFactory<ConfigOf<P>> } = {
   tcp: createTcpListener,
   sip: createSipListener,
+  http: createHttpListener,
 };

@@ -14,6 +14,11 @@ export interface ListenerStats {
   forced: number;
   /** New sessions that could not reach the upstream; the client was turned away. */
   upstreamFailures: number;
+  /**
+   * Open client connections with nothing in flight (http idle keep-alive): not sessions (SPEC §10), but a
+   * gauge an operator watches. Always 0 for tcp and sip, where a connection is the session.
+   */
+  idleConnections: number;
   /** Failed accepts that reached us (see `TcpListenOptions.onAcceptError`: libuv absorbs a plain EMFILE). */
   acceptErrors: number;
 }
@@ -27,6 +32,7 @@ export function emptyStats(): ListenerStats {
     forced: 0,
     upstreamFailures: 0,
     acceptErrors: 0,
+    idleConnections: 0,
   };
 }
 
@@ -40,6 +46,7 @@ export function sumStats(all: Iterable<ListenerStats>): ListenerStats {
     sum.forced += s.forced;
     sum.upstreamFailures += s.upstreamFailures;
     sum.acceptErrors += s.acceptErrors;
+    sum.idleConnections += s.idleConnections;
     for (const [kind, n] of Object.entries(s.byKind)) sum.byKind[kind] = (sum.byKind[kind] ?? 0) + n;
   }
   return sum;

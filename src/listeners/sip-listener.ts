@@ -125,6 +125,7 @@ export class SipListener implements Listener {
       forced: this.#forced,
       upstreamFailures: this.#upstreamFailures,
       acceptErrors: this.#pastAcceptErrors + (this.#transport?.acceptErrors ?? 0),
+      idleConnections: 0,
     };
   }
 

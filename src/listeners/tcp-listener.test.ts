@@ -478,6 +478,7 @@ describe('TcpListener on real sockets', () => {
       forced: 0,
       upstreamFailures: 0,
       acceptErrors: 0,
+      idleConnections: 0,
     });
     assert.deepEqual(seen, [1, 0], 'told at each change, with the new count already in stats()');
   });

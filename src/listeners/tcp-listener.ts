@@ -88,6 +88,7 @@ export class TcpListener implements Listener {
       forced: this.#forced,
       upstreamFailures: this.#upstreamFailures,
       acceptErrors: this.#pastAcceptErrors + (this.#socket?.acceptErrors ?? 0),
+      idleConnections: 0,
     };
   }
 

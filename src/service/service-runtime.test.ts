@@ -51,7 +51,14 @@ class FakeListener implements Listener {
 
   stats(): ListenerStats {
     const n = this.live.size;
-    return { sessions: n, byKind: { fake: n }, refused: 0, acceptErrors: 0, ...this.counts };
+    return {
+      sessions: n,
+      byKind: { fake: n },
+      refused: 0,
+      acceptErrors: 0,
+      idleConnections: 0,
+      ...this.counts,
+    };
   }
 
   open(refusing: boolean): Promise<void> {

@@ -104,6 +104,7 @@ export class ServiceRuntime {
       upstreamFailures: stats.upstreamFailures,
       refused: stats.refused,
       acceptErrors: stats.acceptErrors,
+      idleConnections: stats.idleConnections,
       drainStartedAt: this.drainStartedAt,
       drainedAt: this.drainedAt,
       error: this.lastError,
