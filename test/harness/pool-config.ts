@@ -71,7 +71,10 @@ export interface TestPoolOptions {
   minAccepting?: number;
   /** First of 32 free ports (see `freePortRange`): services take base, base + 1, …; the API base + 31. */
   portBase: number;
-  /** A DNS server on this port (default: none in the file, so the default 127.0.0.1:5353). */
+  /**
+   * The DNS server's port (default base + 30). Never the config's default 5353: that is mDNS's port
+   * (avahi holds it on many machines) and two pools would fight over it.
+   */
   dnsPort?: number;
 }
 
@@ -99,7 +102,7 @@ export function testPool(options: TestPoolOptions): TestPool {
   const config: ConfigInput = {
     pool: { name: `test${base}`, fqdn: `test${base}.ebb.test`, minAccepting: options.minAccepting ?? 1 },
     store: options.store,
-    ...(options.dnsPort !== undefined ? { dns: { listen: `127.0.0.1:${options.dnsPort}` } } : {}),
+    dns: { listen: `127.0.0.1:${options.dnsPort ?? base + 30}` },
     api: { listen: `127.0.0.1:${apiPort}` },
     agent: { leaseTtl: '2s', localState: options.localState },
     members,
