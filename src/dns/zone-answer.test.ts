@@ -70,7 +70,7 @@ describe('zone answer: the pool name', () => {
 
   it('shuffle is an unbiased permutation of its input', () => {
     const counts = [0, 0, 0];
-    for (let i = 0; i < 3000; i++) counts[shuffle([0, 1, 2])[0]!]++;
+    for (let i = 0; i < 3000; i++) counts[shuffle([0, 1, 2])[0]!]!++;
     for (const c of counts) assert.ok(c > 800 && c < 1200, `roughly a third each: ${counts.join(',')}`);
     assert.deepEqual(shuffle([3, 1, 2]).sort(), [1, 2, 3]);
   });

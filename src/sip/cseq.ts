@@ -10,7 +10,7 @@ export interface CSeq {
 export function parseCSeq(value: string): CSeq {
   const m = /^(\d{1,10})[ \t]+(\S+)$/.exec(value.trim());
   const seq = m ? Number(m[1]) : NaN;
-  if (!m || seq >= 2 ** 31 || !isToken(m[2])) {
+  if (!m || seq >= 2 ** 31 || !isToken(m[2]!)) {
     throw new SipParseError(
       SipErrorCode.badCSeq,
       `CSeq ${JSON.stringify(value.slice(0, 100))} is not "number METHOD"`,
@@ -19,7 +19,7 @@ export function parseCSeq(value: string): CSeq {
       },
     );
   }
-  return { seq, method: m[2] };
+  return { seq, method: m[2]! };
 }
 
 export function formatCSeq(cseq: CSeq): string {

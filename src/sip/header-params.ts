@@ -23,7 +23,7 @@ export function parseParams(s: string, start: number, fail: (why: string) => nev
     i++;
     while (isWs(s[i])) i++;
     const nameStart = i;
-    while (i < s.length && tokenChar.test(s[i])) i++;
+    while (i < s.length && tokenChar.test(s[i]!)) i++;
     const name = s.slice(nameStart, i).toLowerCase();
     if (name === '') fail('empty parameter name');
     if (params.has(name)) fail(`parameter ${name} appears twice`);

@@ -28,7 +28,7 @@ export function readHostPort(
     if (!ipv6Re.test(host) || !host.includes(':')) fail(`bad IPv6 address ${JSON.stringify(host)}`);
     i = close + 1;
   } else {
-    while (i < s.length && hostChar.test(s[i])) i++;
+    while (i < s.length && hostChar.test(s[i]!)) i++;
     host = s.slice(start, i);
     if (host === '') fail('missing host');
   }
@@ -38,7 +38,7 @@ export function readHostPort(
   j++;
   if (allowWs) while (s[j] === ' ' || s[j] === '\t') j++;
   const portStart = j;
-  while (j < s.length && s[j] >= '0' && s[j] <= '9') j++;
+  while (j < s.length && s[j]! >= '0' && s[j]! <= '9') j++;
   const digits = s.slice(portStart, j);
   if (digits === '' || digits.length > 5 || Number(digits) > 65535)
     fail(`bad port ${JSON.stringify(digits)}`);

@@ -60,7 +60,7 @@ export function setRequestUri(req: SipRequest, uri: SipUri | string): void {
 export function getMaxForwards(msg: SipMessage): number | undefined {
   const lines = getHeaderLines(msg, 'Max-Forwards');
   if (lines.length === 0) return undefined;
-  const v = lines[0].value;
+  const v = lines[0]!.value;
   if (lines.length > 1 || !/^\d{1,3}$/.test(v) || Number(v) > 255) {
     throw new SipParseError(
       SipErrorCode.badMaxForwards,

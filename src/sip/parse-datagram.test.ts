@@ -77,7 +77,7 @@ describe('parseDatagram: real-world messages', () => {
         ['UDP', 'pc33.atlanta.example.com', '192.0.2.101'],
       ],
     );
-    assert.equal(vias[1].params.get('rport'), '5060');
+    assert.equal(vias[1]!.params.get('rport'), '5060');
     assert.deepEqual(getHeaderValues(m, 'Record-Route'), [
       '<sip:edge.biloxi.example.com;lr>',
       '<sip:fe01.pool1.ebb.test;lr>',
@@ -128,7 +128,7 @@ describe('parseDatagram: real-world messages', () => {
     assert.equal(getHeader(m, 'subject'), 'lunch?');
     assert.equal(getHeader(m, 'Content-Type'), 'text/plain');
     assert.equal(m.body.toString(), 'hi');
-    assert.equal(m.headers[0].name, 'v', 'original name kept');
+    assert.equal(m.headers[0]!.name, 'v', 'original name kept');
   });
 
   test('folded headers unfold to one space; Vias split across a line and lines', () => {

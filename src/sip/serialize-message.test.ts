@@ -45,7 +45,7 @@ describe('serializeMessage', () => {
   });
 
   test('Content-Length follows the body, keeps its place and compact name; extra ones are dropped', () => {
-    const m = parseDatagram(allFixtures.compact);
+    const m = parseDatagram(allFixtures.compact!);
     m.body = Buffer.from('changed body');
     const out = serializeMessage(m).toString();
     assert.match(out, /\r\nl: 12\r\n\r\nchanged body$/);
@@ -86,7 +86,7 @@ describe('serializeMessage', () => {
 
 describe('proxy mutations', () => {
   test('prepend and remove the top Via (RFC 3261 §16.6 step 8, §16.7 step 3)', () => {
-    const m = parseDatagram(allFixtures.folded);
+    const m = parseDatagram(allFixtures.folded!);
     prependVia(m, 'SIP/2.0/TCP fe01.pool1.ebb.test;branch=z9hG4bKebb');
     assert.equal(topVia(m)?.host, 'fe01.pool1.ebb.test');
     assert.equal(removeTopVia(m), 'SIP/2.0/TCP fe01.pool1.ebb.test;branch=z9hG4bKebb');
@@ -154,7 +154,7 @@ describe('proxy mutations', () => {
     const m = parseDatagram(invite);
     const c = cloneMessage(m);
     prependVia(c, 'SIP/2.0/UDP me;branch=z9hG4bKc');
-    c.headers[1].value = 'changed';
+    c.headers[1]!.value = 'changed';
     c.body[0] = 0x21;
     assert.deepEqual(m, parseDatagram(invite));
   });

@@ -105,7 +105,7 @@ describe('header access and mutation', () => {
     prependHeaderValue(m, 'Via', 'SIP/2.0/TCP me;branch=z9hG4bKme');
     assert.equal(getHeader(m, 'Via'), 'SIP/2.0/TCP me;branch=z9hG4bKme');
     prependHeaderValue(m, 'Record-Route', '<sip:me;lr>');
-    assert.equal(m.headers[0].name, 'Record-Route');
+    assert.equal(m.headers[0]!.name, 'Record-Route');
     setHeader(m, 'Max-Forwards', '69');
     setHeader(m, 'max-forwards', '68');
     assert.deepEqual(getHeaderValues(m, 'Max-Forwards'), ['68']);
@@ -123,7 +123,7 @@ describe('header access and mutation', () => {
       ['Bad Name', 'v'],
       ['Bad:Name', 'v'],
       ['', 'v'],
-    ]) {
+    ] as const) {
       assert.throws(
         () => addHeader(m, name, value),
         (err) => err instanceof SipParseError && err.code === SipErrorCode.badHeader,

@@ -185,7 +185,7 @@ export function removeHeader(msg: SipMessage, name: string): number {
   const key = headerKey(name);
   let removed = 0;
   for (let i = msg.headers.length - 1; i >= 0; i--) {
-    if (headerKey(msg.headers[i].name) !== key) continue;
+    if (headerKey(msg.headers[i]!.name) !== key) continue;
     msg.headers.splice(i, 1);
     removed++;
   }
@@ -207,7 +207,7 @@ export function prependHeaderValue(msg: SipMessage, name: string, value: string)
 export function removeFirstHeaderValue(msg: SipMessage, name: string): string | undefined {
   const key = headerKey(name);
   for (let i = 0; i < msg.headers.length; i++) {
-    const h = msg.headers[i];
+    const h = msg.headers[i]!;
     if (headerKey(h.name) !== key) continue;
     const values = splitHeaderValues(h.value);
     if (values.length > 1) {

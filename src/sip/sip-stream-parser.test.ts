@@ -70,10 +70,10 @@ describe('SipStreamParser', () => {
       sip(['OPTIONS sip:a@example.com SIP/2.0', 'Via: SIP/2.0/TCP h;branch=z9hG4bK1', 'CSeq: 1 OPTIONS']),
     );
     assert.equal(errors.length, 1);
-    assert.equal(errors[0].code, SipErrorCode.missingHeader);
-    assert.equal(errors[0].field, 'Content-Length');
-    assert.equal(errors[0].status, 400);
-    assert.equal((errors[0].head as SipRequest).method, 'OPTIONS', 'the head lets the transport answer');
+    assert.equal(errors[0]!.code, SipErrorCode.missingHeader);
+    assert.equal(errors[0]!.field, 'Content-Length');
+    assert.equal(errors[0]!.status, 400);
+    assert.equal((errors[0]!.head as SipRequest).method, 'OPTIONS', 'the head lets the transport answer');
     assert.equal(parser.state, SipStreamState.failed);
     parser.push(options);
     parser.end();
@@ -91,7 +91,7 @@ describe('SipStreamParser', () => {
     const headEnd = msg.indexOf('\r\n\r\n') + 4;
     parser.push(msg.subarray(0, headEnd));
     assert.equal(errors.length, 1);
-    assert.equal(errors[0].code, SipErrorCode.bodyTooLarge);
+    assert.equal(errors[0]!.code, SipErrorCode.bodyTooLarge);
     assert.equal(parser.buffered, 0);
   });
 
@@ -105,8 +105,8 @@ describe('SipStreamParser', () => {
       pushed += line.length;
       assert.ok(parser.buffered <= line.length);
     }
-    assert.equal(errors[0].code, SipErrorCode.tooLarge);
-    assert.equal(errors[0].status, 513);
+    assert.equal(errors[0]!.code, SipErrorCode.tooLarge);
+    assert.equal(errors[0]!.status, 513);
     assert.ok(pushed <= 65535, `refused after ${pushed} bytes`);
   });
 
@@ -118,28 +118,28 @@ describe('SipStreamParser', () => {
       parser.push(Buffer.alloc(100, 0x61));
       pushed += 100;
     }
-    assert.equal(errors[0].code, SipErrorCode.lineTooLong);
+    assert.equal(errors[0]!.code, SipErrorCode.lineTooLong);
     assert.ok(pushed <= 8192 + 100);
   });
 
   test('too many headers', () => {
     const { parser, errors } = collect({ maxHeaders: 3 });
     parser.push(options);
-    assert.equal(errors[0].code, SipErrorCode.tooManyHeaders);
+    assert.equal(errors[0]!.code, SipErrorCode.tooManyHeaders);
   });
 
   test('a bad start line is fatal', () => {
     const { parser, errors } = collect();
     parser.push(Buffer.from('HELLO WORLD\r\n\r\n'));
-    assert.equal(errors[0].code, SipErrorCode.badStartLine);
-    assert.equal(errors[0].head, undefined);
+    assert.equal(errors[0]!.code, SipErrorCode.badStartLine);
+    assert.equal(errors[0]!.head, undefined);
   });
 
   test('end() inside a message reports it truncated; between messages it is quiet', () => {
     const a = collect();
     a.parser.push(invite.subarray(0, invite.length - 5));
     a.parser.end();
-    assert.equal(a.errors[0].code, SipErrorCode.truncated);
+    assert.equal(a.errors[0]!.code, SipErrorCode.truncated);
     const b = collect();
     b.parser.push(Buffer.concat([invite, Buffer.from('\r\n')]));
     b.parser.end();
@@ -155,7 +155,7 @@ describe('SipStreamParser', () => {
     assert.ok(parser.buffered < invite.length);
     parser.push(stream.subarray(split));
     assert.equal(messages.length, 2);
-    assert.equal(getHeader(messages[1], 'CSeq'), '231 BYE');
+    assert.equal(getHeader(messages[1]!, 'CSeq'), '231 BYE');
   });
 
   test('limits are validated', () => {

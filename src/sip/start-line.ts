@@ -34,8 +34,8 @@ export function parseStartLine(line: string): StartLine {
 
   if (/^SIP\//i.test(line)) {
     const m = /^(\S+) (\d{3})(?: (.*))?$/.exec(line);
-    if (!m || !versionRe.test(m[1])) return fail('not a status line');
-    checkVersion(m[1]);
+    if (!m || !versionRe.test(m[1]!)) return fail('not a status line');
+    checkVersion(m[1]!);
     const status = Number(m[2]);
     if (status < 100 || status > 699) fail(`status ${status} is out of range`);
     return { kind: SipMessageKind.response, version: SIP_VERSION, status, reason: m[3] ?? '' };
@@ -43,7 +43,8 @@ export function parseStartLine(line: string): StartLine {
 
   const parts = line.split(' ');
   if (parts.length !== 3) return fail('expected "METHOD Request-URI SIP/2.0"');
-  const [method, uri, version] = parts;
+  // Exactly three parts (checked above).
+  const [method, uri, version] = parts as [string, string, string];
   if (!isToken(method)) fail('bad method');
   if (!isAbsoluteUri(uri)) fail('bad Request-URI');
   if (!versionRe.test(version)) fail('bad SIP version');

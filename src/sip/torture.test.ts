@@ -82,7 +82,7 @@ describe('torture: messages that look odd but are valid', () => {
     const u = parseSipUri(m.uri);
     assert.equal(u.user, '%61lice%40home');
     assert.equal(u.params.get('unknownparam'), 'value');
-    assert.equal(u.headers[1].value, 'a%20b');
+    assert.equal(u.headers[1]!.value, 'a%20b');
   });
 
   test('a tel: Request-URI is carried without being judged', () => {
@@ -237,7 +237,7 @@ describe('torture: messages that must be refused', () => {
     ],
     [
       'continuation right after the start line',
-      sip([base()[0], ' folded: no', ...base().slice(1)]),
+      sip([base()[0]!, ' folded: no', ...base().slice(1)]),
       SipErrorCode.badHeader,
       400,
     ],

@@ -34,7 +34,7 @@ describe('validateRequest', () => {
     assert.deepEqual(e.cseq, { seq: 314159, method: 'INVITE' });
     assert.equal(e.from.params.get('tag'), '1928301774');
     assert.equal(e.to.params.get('tag'), undefined, 'no To-tag: a dialog-creating request');
-    assert.equal(e.vias[0].params.get('branch'), 'z9hG4bK776asdhds');
+    assert.equal(e.vias[0]!.params.get('branch'), 'z9hG4bK776asdhds');
     assert.equal(e.maxForwards, 70);
   });
 

@@ -69,7 +69,7 @@ function single(msg: SipMessage, name: string): string {
       field: name,
     });
   }
-  return lines[0].value;
+  return lines[0]!.value;
 }
 
 function missing(name: string): SipParseError {

@@ -54,9 +54,9 @@ export function parseVia(value: string): Via {
   for (const name of ['branch', 'received', 'maddr', 'ttl'])
     if (params.get(name) === null) fail(`${name} needs a value`);
   return {
-    protocol: parts[0].toUpperCase(),
-    version: parts[1],
-    transport: parts[2].toUpperCase(),
+    protocol: parts[0]!.toUpperCase(),
+    version: parts[1]!,
+    transport: parts[2]!.toUpperCase(),
     host: hp.host,
     port: hp.port,
     params,
