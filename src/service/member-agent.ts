@@ -6,7 +6,7 @@ import { PoolKeys, type Store } from '../store/index.ts';
 import { AgentCheckServer } from './agent-check-server.ts';
 import { EventLog } from './event-log.ts';
 import { IntentSync } from './intent-sync.ts';
-import { LeaseHolder } from './lease-holder.ts';
+import { LeaseHolder, MemberHeldError } from './lease-holder.ts';
 import { LocalIntents } from './local-intents.ts';
 import { ServiceRuntime } from './service-runtime.ts';
 import { ServiceSlot } from './service-slot.ts';
@@ -56,7 +56,12 @@ export class MemberAgent {
     const keys = new PoolKeys(config.pool.name);
     const common = { member: member.id, store, keys, logger };
     this.events = new EventLog({ ...common, onEvent: options.onEvent });
-    this.statuses = new StatusWriter({ ...common, read: (service) => this.slots.get(service)!.status() });
+    this.statuses = new StatusWriter({
+      ...common,
+      read: (service) => this.slots.get(service)!.status(),
+      // Only the member's holder writes its status (operator audit #1).
+      mayWrite: () => this.lease.held,
+    });
     this.lease = new LeaseHolder({
       ...common,
       ttlMs: config.agent.leaseTtlMs,
@@ -95,6 +100,16 @@ export class MemberAgent {
   }
 
   async start(): Promise<void> {
+    // One agent per member: take the member before binding anything or writing its status. A member held
+    // by another live process is refused here (MemberHeldError); a store out of reach does not stop the
+    // agent from serving from its local copy (SPEC §3): the claim is made when the store answers.
+    await this.lease.claim().catch((err: unknown) => {
+      if (err instanceof MemberHeldError) throw err;
+      this.options.logger.warn(
+        { member: this.member.id, code: 'EBB_STORE_UNAVAILABLE', err: (err as Error).message },
+        'store unreachable: cannot check that no other agent holds this member; claiming it when it answers',
+      );
+    });
     // Services come up from the intents known now, whether or not the store answers (SPEC §3).
     await this.intents.boot();
     await Promise.all([...this.slots.values()].map((slot) => slot.settled()));
@@ -138,11 +153,17 @@ export class MemberAgent {
     await this.lease.release();
   }
 
-  /** Intents, then the lease, then every status: safe to call again after a failure. */
+  /** The member, then its intents, then every status: safe to call again after a failure. */
   private async connectToStore(): Promise<void> {
     if (this.stopped) return;
+    await this.lease.claim().catch((err: unknown) => {
+      if (err instanceof MemberHeldError) {
+        // Taken by another process while this one served from its local copy: never overwrite its status.
+        this.options.logger.error({ member: this.member.id, code: err.code }, err.message);
+      }
+      throw err;
+    });
     await this.intents.connect();
-    await this.lease.hold();
     await Promise.all(this.member.services.map((s) => this.statuses.write(s.id)));
   }
 

@@ -17,6 +17,8 @@ export interface StatusWriterOptions {
   logger: Logger;
   /** The status of a service as it is now; read when the write runs, not when it was asked for. */
   read: (service: string) => ServiceStatus;
+  /** False while this agent does not hold the member: writes wait (and are retried) until it does. */
+  mayWrite?: () => boolean;
 }
 
 /**
@@ -68,6 +70,10 @@ export class StatusWriter {
     const next = previous.then(async () => {
       this.queued.delete(service);
       const { store, keys, member, logger } = this.options;
+      if (this.options.mayWrite && !this.options.mayWrite()) {
+        this.failed.add(service);
+        return;
+      }
       try {
         await store.put(keys.status(member, service), JSON.stringify(this.options.read(service)));
         if (this.failed.delete(service)) logger.info({ member, service }, 'status written again');
