@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ApiServer } from '../api/index.ts';
 import { TokenTable } from '../auth/index.ts';
@@ -41,7 +43,16 @@ export class PoolRunner {
   async start(): Promise<void> {
     // A missing token variable is a config error: find it before anything binds (SPEC §8).
     const tokens = this.options.api === false ? null : TokenTable.fromConfig(this.config);
+    const newFile = newSqliteFile(this.config.store);
     this.store = await openStore(this.config.store);
+    if (newFile) {
+      // A typo in `store:` would otherwise start an empty store silently, forgetting every durable pause
+      // (operator audit #25). A first start says the same, which is right once.
+      this.options.logger.warn(
+        { code: 'EBB_NEW_STORE', path: newFile },
+        `created a new, empty store at ${newFile}: if this pool ran before, check store: in the config`,
+      );
+    }
     this.state = new PoolState(this.config, this.store);
     const servesReaders = this.options.api !== false || this.options.dns !== false;
     if (servesReaders) {
@@ -115,4 +126,12 @@ export class PoolRunner {
     })();
     return this.stopping;
   }
+}
+
+/** The absolute path of a `sqlite:` store's file when it does not exist yet (opening it will create it). */
+function newSqliteFile(spec: string): string | null {
+  if (!spec.startsWith('sqlite:')) return null;
+  const path = spec.slice('sqlite:'.length);
+  if (path === ':memory:') return null;
+  return existsSync(path) ? null : resolve(path);
 }
