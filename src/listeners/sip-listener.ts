@@ -1,4 +1,5 @@
 import type { SipListenerConfig } from '../config/index.ts';
+import { LifecycleListener } from './lifecycle-listener.ts';
 import { EbbError } from '../core/index.ts';
 import { ErrorThrottle, formatAddress } from '../net/index.ts';
 import {
@@ -10,7 +11,7 @@ import {
 import type { ListenerBuild } from './listener-kinds.ts';
 import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
-import type { Listener, ListenerState } from './listener.ts';
+import type { Listener } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
 import { acceptingMember } from './sip-redirect.ts';
 import type { SipTransport, SipTransportEvents } from './sip-transport.ts';
@@ -51,10 +52,10 @@ export interface SipListenerOptions {
  * existing dialogs goes on flowing. Closing does the same until the last dialog ends: its BYE has to
  * reach us (RFC 3261 §16.12, we record-routed), so the socket closes only then.
  */
-export class SipListener implements Listener {
+export class SipListener extends LifecycleListener {
   readonly description: string;
   readonly #o: SipListenerOptions;
-  readonly #life: ListenerLifecycle;
+  protected readonly life: ListenerLifecycle;
   #transport: SipTransport | null = null;
   #core: SipProxyCore | null = null;
   #uas: SipBuiltinUas | null = null;
@@ -84,13 +85,14 @@ export class SipListener implements Listener {
   };
 
   constructor(options: SipListenerOptions) {
+    super();
     this.#o = options;
     const up =
       options.upstream === 'builtin'
         ? 'builtin:sip-uas'
         : formatAddress(options.upstream.host, options.upstream.port);
     this.description = `sip/${options.transport} ${formatAddress(options.host, options.port)} → ${up}`;
-    this.#life = new ListenerLifecycle(this.description, {
+    this.life = new ListenerLifecycle(this.description, {
       bind: (refusing) => this.#bind(refusing),
       refuse: async () => this.#setRefusing(true),
       accept: async () => this.#setRefusing(false),
@@ -99,10 +101,6 @@ export class SipListener implements Listener {
       release: () => this.#release(),
       sessions: () => this.#core?.sessions ?? 0,
     });
-  }
-
-  get state(): ListenerState {
-    return this.#life.state;
   }
 
   /** The address of the upstream in use (the built-in callee's once open). */
@@ -134,33 +132,10 @@ export class SipListener implements Listener {
     return this.#core?.stats();
   }
 
-  open(refusing: boolean): Promise<void> {
-    return this.#life.open(refusing);
-  }
-
   /** Synchronous underneath: once this resolves, every new session that arrives is turned away. */
-  refuse(): Promise<void> {
-    return this.#life.refuse();
-  }
-
-  accept(): Promise<void> {
-    return this.#life.accept();
-  }
-
-  endSessions(): Promise<number> {
-    return this.#life.endSessions();
-  }
-
-  close(): Promise<void> {
-    return this.#life.close();
-  }
-
-  destroy(): Promise<number> {
-    return this.#life.destroy();
-  }
 
   #changed(): void {
-    this.#life.sessionsChanged();
+    this.life.sessionsChanged();
     this.#o.onChange?.(false);
   }
 

@@ -1,11 +1,12 @@
 import { connect, type Socket } from 'node:net';
+import { LifecycleListener } from './lifecycle-listener.ts';
 import type { TcpListenerConfig } from '../config/index.ts';
 import { UpstreamConnectError, type EbbError } from '../core/index.ts';
 import { ErrorThrottle, formatAddress, TcpListeningSocket } from '../net/index.ts';
 import type { ListenerBuild } from './listener-kinds.ts';
 import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
-import type { Listener, ListenerState } from './listener.ts';
+import type { Listener } from './listener.ts';
 
 export interface TcpListenerOptions {
   host: string;
@@ -32,10 +33,10 @@ interface TcpSession {
  * "connection refused" and clients of DNS load balancing move to the next address at once (SPEC §4.2);
  * proxied connections keep flowing both ways, half-close included, until either side closes.
  */
-export class TcpListener implements Listener {
+export class TcpListener extends LifecycleListener {
   readonly description: string;
   readonly #o: TcpListenerOptions;
-  readonly #life: ListenerLifecycle;
+  protected readonly life: ListenerLifecycle;
   readonly #live = new Set<TcpSession>();
   #socket: TcpListeningSocket | null = null;
   #accepted = 0;
@@ -52,13 +53,14 @@ export class TcpListener implements Listener {
   );
 
   constructor(options: TcpListenerOptions) {
+    super();
     this.#o = options;
     const up =
       options.upstream === 'echo'
         ? 'builtin:echo'
         : formatAddress(options.upstream.host, options.upstream.port);
     this.description = `tcp ${formatAddress(options.host, options.port)} → ${up}`;
-    this.#life = new ListenerLifecycle(this.description, {
+    this.life = new ListenerLifecycle(this.description, {
       bind: (refusing) => (refusing ? Promise.resolve() : this.#listen()),
       refuse: () => this.#unlisten(),
       accept: () => this.#listen(),
@@ -67,10 +69,6 @@ export class TcpListener implements Listener {
       release: () => Promise.resolve(),
       sessions: () => this.#live.size,
     });
-  }
-
-  get state(): ListenerState {
-    return this.#life.state;
   }
 
   /** Whether a listening socket is bound (accepting, or a moment longer while it refuses or closes). */
@@ -90,30 +88,6 @@ export class TcpListener implements Listener {
       acceptErrors: this.#pastAcceptErrors + (this.#socket?.acceptErrors ?? 0),
       idleConnections: 0,
     };
-  }
-
-  open(refusing: boolean): Promise<void> {
-    return this.#life.open(refusing);
-  }
-
-  refuse(): Promise<void> {
-    return this.#life.refuse();
-  }
-
-  accept(): Promise<void> {
-    return this.#life.accept();
-  }
-
-  endSessions(): Promise<number> {
-    return this.#life.endSessions();
-  }
-
-  close(): Promise<void> {
-    return this.#life.close();
-  }
-
-  destroy(): Promise<number> {
-    return this.#life.destroy();
   }
 
   async #listen(): Promise<void> {
@@ -164,7 +138,7 @@ export class TcpListener implements Listener {
   }
 
   #changed(): void {
-    this.#life.sessionsChanged();
+    this.life.sessionsChanged();
     this.#o.onChange?.(false);
   }
 

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { LifecycleListener } from '../lifecycle-listener.ts';
 import type { HttpListenerConfig } from '../../config/index.ts';
 import type { EbbError } from '../../core/index.ts';
 import { formatAddress, TcpListeningSocket } from '../../net/index.ts';
@@ -6,7 +7,7 @@ import { ReloadingSecureContext, type TlsCredentials, type TlsFiles } from '../.
 import type { ListenerBuild } from '../listener-kinds.ts';
 import { ListenerLifecycle } from '../listener-lifecycle.ts';
 import type { ListenerStats } from '../listener-stats.ts';
-import type { Listener, ListenerState } from '../listener.ts';
+import type { Listener } from '../listener.ts';
 import { BuiltinWeb } from './builtin-web.ts';
 import { HttpFrontEnd, type HttpFrontEndStats } from './http-front-end.ts';
 import { defaultHttpLimits, type HttpLimits } from './http-limits.ts';
@@ -64,11 +65,11 @@ type Totals = Pick<
  * the two-step GOAWAY, and WebSockets go on until a side closes them. Sessions are requests in flight
  * and open tunnels.
  */
-export class HttpListener implements Listener {
+export class HttpListener extends LifecycleListener {
   readonly description: string;
   readonly #o: HttpListenerOptions;
   readonly #limits: HttpLimits;
-  readonly #life: ListenerLifecycle;
+  protected readonly life: ListenerLifecycle;
   #socket: TcpListeningSocket | null = null;
   #front: HttpFrontEnd | null = null;
   #web: BuiltinWeb | null = null;
@@ -79,6 +80,7 @@ export class HttpListener implements Listener {
   #pastTlsReloads = 0;
 
   constructor(options: HttpListenerOptions) {
+    super();
     this.#o = options;
     this.#limits = { ...defaultHttpLimits, ...options.limits };
     const up =
@@ -86,7 +88,7 @@ export class HttpListener implements Listener {
         ? 'builtin:web'
         : formatAddress(options.upstream.host, options.upstream.port);
     this.description = `${options.tls ? 'https' : 'http'} ${formatAddress(options.host, options.port)} → ${up}`;
-    this.#life = new ListenerLifecycle(this.description, {
+    this.life = new ListenerLifecycle(this.description, {
       bind: (refusing) => this.#bind(refusing),
       refuse: () => this.#refuse(),
       accept: () => this.#accept(),
@@ -95,10 +97,6 @@ export class HttpListener implements Listener {
       release: () => this.#release(),
       sessions: () => this.#front?.sessions ?? 0,
     });
-  }
-
-  get state(): ListenerState {
-    return this.#life.state;
   }
 
   /** The port bound (the OS's choice when configured as 0), while a listening socket is open. */
@@ -134,30 +132,6 @@ export class HttpListener implements Listener {
       tlsFailures: this.#past.tlsFailures + (now?.tlsFailures ?? 0),
       tlsReloads: this.#pastTlsReloads + (this.#tls?.reloads ?? 0),
     };
-  }
-
-  open(refusing: boolean): Promise<void> {
-    return this.#life.open(refusing);
-  }
-
-  refuse(): Promise<void> {
-    return this.#life.refuse();
-  }
-
-  accept(): Promise<void> {
-    return this.#life.accept();
-  }
-
-  endSessions(): Promise<number> {
-    return this.#life.endSessions();
-  }
-
-  close(): Promise<void> {
-    return this.#life.close();
-  }
-
-  destroy(): Promise<number> {
-    return this.#life.destroy();
   }
 
   async #bind(refusing: boolean): Promise<void> {
@@ -253,7 +227,7 @@ export class HttpListener implements Listener {
   }
 
   #changed(urgent: boolean): void {
-    this.#life.sessionsChanged();
+    this.life.sessionsChanged();
     this.#o.onChange?.(urgent);
   }
 }
