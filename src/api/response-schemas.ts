@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   Action,
+  AuditAction,
   type AuditRecord,
   type CommandResult,
   type MemberStatus,
@@ -94,7 +95,7 @@ export const AuditRecordSchema = z.object({
   id: z.string(),
   at: epochMs,
   by: z.string().describe('the token name, `local` without tokens, `anonymous` for a refused caller'),
-  action: z.enum(Action),
+  action: z.enum(AuditAction),
   member: z.string(),
   service: z.string().nullable(),
   reason: z.string(),

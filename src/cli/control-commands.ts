@@ -1,10 +1,12 @@
 import { Argument, Option, type Command } from 'commander';
 import type { CommandResult, MemberStatus } from '../control/index.ts';
-import { BadRequestError, TimeoutError, formatDuration, parseDuration, startupTypes } from '../core/index.ts';
-import type { ApiClient } from './api-client.ts';
+import { BadRequestError, parseDuration, startupTypes } from '../core/index.ts';
 import { throwIfNotApplied } from './apply-failures.ts';
-import { apiClient, globals, printJson, type GlobalOptions } from './cli-context.ts';
+import { apiClient, globals, printJson } from './cli-context.ts';
+import { commandLines } from './command-report.ts';
 import { DrainProgress } from './progress.ts';
+import { safeText } from './safe-text.ts';
+import { waitForMember, type WaitFor } from './wait-for-member.ts';
 
 interface ControlOptions {
   service?: string;
@@ -15,8 +17,6 @@ interface ControlOptions {
   wait?: boolean;
   timeout?: string;
 }
-
-const pollMs = 250;
 
 export function registerControlCommands(program: Command): void {
   program
@@ -114,15 +114,13 @@ export function registerControlCommands(program: Command): void {
     );
 }
 
-type WaitFor = 'drained' | 'stopped' | 'ready' | null;
-
 async function control(
   command: Command,
   action: string,
   member: string,
   opts: ControlOptions,
   extra: Record<string, unknown>,
-  waitFor: WaitFor,
+  waitFor: WaitFor | null,
   isDrain = false,
 ): Promise<void> {
   const options = globals(command);
@@ -131,83 +129,52 @@ async function control(
   if (opts.timeout !== undefined && waitFor === null) {
     throw new BadRequestError([{ path: '--timeout', message: 'only makes sense with --wait' }]);
   }
+  // SPEC §2: a deadline belongs to a pause or a graceful stop; a hard stop ends every session now.
+  if (action === 'stop' && opts.deadline !== undefined && opts.graceful !== true) {
+    throw new BadRequestError([{ path: '--deadline', message: 'only makes sense with --graceful' }]);
+  }
   const client = apiClient(options);
+  const path = `/v1/members/${encodeURIComponent(member)}`;
+  // The member as it is now: what the command changed (startup type, sessions forced) is told from it.
+  // Best effort: the command itself says why it cannot run, and is audited (a refused token included).
+  const before = await client.get<MemberStatus>(path).catch(() => null);
   const body = Object.fromEntries(
     Object.entries({ service: opts.service, reason: opts.reason, ...extra }).filter(
       ([, v]) => v !== undefined,
     ),
   );
-  const result = await client.post<CommandResult>(
-    `/v1/members/${encodeURIComponent(member)}/${action}`,
-    body,
-  );
-  if (!options.json) printResult(result, isDrain ? 'drain' : action);
+  const result = await client.post<CommandResult>(`${path}/${action}`, body);
+  if (!options.json) printResult(result, before, isDrain ? 'drain' : action, extra);
   throwIfNotApplied(result);
   if (waitFor === null) {
     if (options.json) printJson(result);
     return;
   }
   const services = opts.service ? [opts.service] : result.status.services.map((s) => s.id);
-  const final = await waitUntil(client, member, services, waitFor, timeoutMs, options);
+  const final = await waitForMember(client, {
+    member,
+    services,
+    waitFor,
+    timeoutMs,
+    before,
+    progress: options.json ? null : new DrainProgress(safeText(member)),
+  });
   if (options.json) printJson({ ...result, status: final });
 }
 
-function printResult(result: CommandResult, action: string): void {
-  const lines = result.changed.map((c) => {
-    const service = result.status.services.find((s) => s.id === c.service);
-    const after = service ? ` (${service.state}, ${service.sessions} session(s))` : '';
-    return `${result.member}/${c.service}: ${c.from} → ${c.to}${after}`;
+function printResult(
+  result: CommandResult,
+  before: MemberStatus | null,
+  label: string,
+  extra: Record<string, unknown>,
+): void {
+  const lines = commandLines(result, before, {
+    action: result.action,
+    graceful: extra['graceful'] === true,
+    ...(typeof extra['startup'] === 'string' ? { startup: extra['startup'] } : {}),
   });
-  for (const u of result.unchanged) lines.push(`${result.member}/${u.service}: unchanged, ${u.why}`);
   if (result.forced) lines.push('forced past the capacity guard (audited)');
   if (!result.applied && result.failures.length === 0)
     lines.push(`warning: the agent of ${result.member} has not confirmed it yet (agent down or busy)`);
-  process.stdout.write(`${action}: ${lines.join('\n  ')}\n`);
-}
-
-/** Polls the member until the condition holds; exit 3 (TimeoutError) when the timeout passes. */
-async function waitUntil(
-  client: ApiClient,
-  member: string,
-  services: string[],
-  waitFor: Exclude<WaitFor, null>,
-  timeoutMs: number | null,
-  options: GlobalOptions,
-): Promise<MemberStatus> {
-  const progress = options.json ? null : new DrainProgress(`${member}`);
-  const startedAt = Date.now();
-  for (;;) {
-    const status = await client.get<MemberStatus>(`/v1/members/${encodeURIComponent(member)}`);
-    const targeted = status.services.filter((s) => services.includes(s.id));
-    const left = targeted.reduce((sum, s) => sum + s.sessions, 0);
-    const done =
-      waitFor === 'ready'
-        ? status.readyForOffline
-        : waitFor === 'stopped'
-          ? targeted.every((s) => s.state === 'stopped')
-          : targeted.every((s) => s.drained || s.state === 'stopped');
-    if (done) {
-      const forced = targeted.reduce((sum, s) => sum + s.forced, 0);
-      const what = waitFor === 'ready' ? 'ready for offline' : waitFor;
-      progress?.finish(`${member}: ${what}${forced > 0 ? `, ${forced} session(s) forced` : ''}`);
-      return status;
-    }
-    if (timeoutMs !== null && Date.now() - startedAt >= timeoutMs) {
-      progress?.finish(`${member}: timed out with ${left} session(s) left`);
-      throw new TimeoutError(
-        `${member} is not ${waitFor === 'ready' ? 'ready for offline' : waitFor} after ${formatDuration(timeoutMs)}: ${left} session(s) left`,
-        {
-          sessions: left,
-        },
-      );
-    }
-    progress?.update(
-      left,
-      targeted
-        .filter((s) => !s.drained && s.state !== 'stopped')
-        .map((s) => s.id)
-        .join(', '),
-    );
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
+  process.stdout.write(`${label}: ${lines.join('\n  ')}\n`);
 }

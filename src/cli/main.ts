@@ -1,10 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EbbError, ExitCode } from '../core/index.ts';
+import { registerConfigCommands } from './config-commands.ts';
 import { registerControlCommands } from './control-commands.ts';
 import { registerLoadCommand } from './load-command.ts';
 import { registerMaintainCommand } from './maintain-command.ts';
+import { safeText } from './safe-text.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerStatusCommands } from './status-commands.ts';
+import { ebbVersion, registerVersionCommand } from './version-command.ts';
 
 /**
  * The `ebb` command (SPEC §7). This folder is the only place that calls process.exit; everything else
@@ -14,7 +17,7 @@ const program = new Command('ebb')
   .description(
     'Take a server, or one service on it, out of a pool for maintenance without dropping a session.',
   )
-  .version('0.1.0')
+  .version(ebbVersion)
   .addOption(new Option('--config <file>', 'pool configuration (YAML)').env('EBB_CONFIG'))
   .addOption(
     new Option(
@@ -32,6 +35,8 @@ registerStatusCommands(program);
 registerControlCommands(program);
 registerLoadCommand(program);
 registerMaintainCommand(program);
+registerConfigCommands(program);
+registerVersionCommand(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -47,7 +52,8 @@ function report(err: unknown): number {
   const json = process.argv.includes('--json');
   if (err instanceof EbbError) {
     if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
-    else process.stderr.write(`ebb: ${err.message}\n`);
+    // Messages may carry text from the API (a name, a reason another operator typed): escaped.
+    else process.stderr.write(`ebb: ${safeText(err.message)}\n`);
     return err.exitCode;
   }
   process.stderr.write(`ebb: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -1,20 +1,25 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { checkListenerFiles, type PoolConfig } from '../config/index.ts';
-import type { EbbEvent } from '../core/index.ts';
+import { EbbError, ExitCode, type EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
+import { bannerHints } from './banner-hints.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, logFormatOption, logSettings } from './logger.ts';
+import { safeText } from './safe-text.ts';
 
 export function registerServerCommands(program: Command): void {
   program
     .command('up')
     .description('run the whole pool of CONFIG in one process: every agent, the DNS server and the API')
     .argument('[config]', 'pool configuration (YAML)')
-    .action(async (file: string | undefined, _opts, command: Command) => {
+    .addOption(logFormatOption())
+    .action(async (file: string | undefined, opts: LogOptions, command: Command) => {
+      const logger = loggerFor(opts);
       const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
       checkListenerFiles(config, { source: path });
-      const runner = new PoolRunner({ config, logger: createLogger() });
+      const runner = new PoolRunner({ config, logger });
       await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
 
@@ -22,12 +27,15 @@ export function registerServerCommands(program: Command): void {
     .command('agent')
     .description("run one member's agent (one per machine in a multi-machine pool)")
     .requiredOption('--member <id>', 'the member this agent runs')
-    .action(async (opts: { member: string }, command: Command) => {
+    .addOption(logFormatOption())
+    .action(async (opts: LogOptions & { member: string }, command: Command) => {
+      const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
+      requireMember(config, opts.member);
       checkListenerFiles(config, { source: findConfigPath(globals(command)), members: [opts.member] });
       const runner = new PoolRunner({
         config,
-        logger: createLogger(),
+        logger,
         agents: [opts.member],
         api: false,
         dns: false,
@@ -41,11 +49,13 @@ export function registerServerCommands(program: Command): void {
     .command('api')
     .description('run the API alone (several may run on one store)')
     .option('--listen <host:port>', 'address to listen on (default: api.listen of the config)')
-    .action(async (opts: { listen?: string }, command: Command) => {
+    .addOption(logFormatOption())
+    .action(async (opts: LogOptions & { listen?: string }, command: Command) => {
+      const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       const runner = new PoolRunner({
         config,
-        logger: createLogger(),
+        logger,
         agents: [],
         api: { listen: opts.listen ?? config.api.listen },
         dns: false,
@@ -57,12 +67,14 @@ export function registerServerCommands(program: Command): void {
     .command('dns')
     .description('run the pool DNS server alone (several may run on one store)')
     .option('--listen <host:port>', 'address to listen on, UDP and TCP (default: dns.listen of the config)')
-    .action(async (opts: { listen?: string }, command: Command) => {
+    .addOption(logFormatOption())
+    .action(async (opts: LogOptions & { listen?: string }, command: Command) => {
+      const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       const listen = opts.listen ?? config.dns.listen;
       const runner = new PoolRunner({
         config,
-        logger: createLogger(),
+        logger,
         agents: [],
         api: false,
         dns: { listen },
@@ -73,10 +85,35 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
+interface LogOptions {
+  logFormat?: string;
+}
+
+/** Checked before the config, so a bad EBB_LOG_LEVEL is told before anything else starts. */
+function loggerFor(opts: LogOptions): Logger {
+  return createLogger(logSettings(process.env, opts.logFormat, process.stderr.isTTY === true));
+}
+
+/**
+ * `--member %H` on a host whose name is not a member id is an operator's mistake, not a crash: exit 2
+ * with the members the config has.
+ */
+export function requireMember(config: PoolConfig, member: string): void {
+  if (config.members.some((m) => m.id === member)) return;
+  const ids = config.members.map((m) => m.id);
+  const shown = ids.length > 10 ? `${ids.slice(0, 10).join(', ')}, … ${ids.length} in all` : ids.join(', ');
+  throw new EbbError(
+    'EBB_USAGE',
+    `--member: "${safeText(member)}" is not a member of pool ${config.pool.name} (${shown})`,
+    { exitCode: ExitCode.usage },
+  );
+}
+
 /** Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise<void> {
   await runner.start();
-  runner.state.onEvent((event) => process.stdout.write(`${formatEvent(event)}\n`));
+  // Events come from the store, written by other processes: escaped before they reach a terminal.
+  runner.state.onEvent((event) => process.stdout.write(`${safeText(formatEvent(event))}\n`));
   announce();
   // Store and agent timers are unref'd, and a paused tcp service has no listening socket: without this
   // a lone `ebb agent` whose services are all paused would run out of work and exit.
@@ -114,27 +151,8 @@ function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void
     `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json, metrics: ${api}/metrics)`,
     `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
     '',
-    'Try, in another terminal:',
-    `  npx ebb status`,
-    `  dig @${dnsHost(config)} -p ${dnsPort(config)} ${config.pool.fqdn} +short     # the accepting members`,
-    `  nc ${config.members[0]!.address} ${firstTcpPort(config) ?? 7000}            # an echo session; type, see it echoed`,
-    `  npx ebb load --config ${path} --rate 20 --duration 60s   # steady sessions through the client connector`,
-    `  npx ebb pause ${config.members[0]!.id} --reason "patching"`,
-    `  npx ebb drain ${config.members[0]!.id}     # waits until it is ready for offline`,
-    `  npx ebb resume ${config.members[0]!.id}`,
+    ...bannerHints(config, path),
     'Ctrl-C stops the pool. Events:',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function dnsHost(config: PoolConfig): string {
-  return config.dns.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-}
-
-function dnsPort(config: PoolConfig): string {
-  return config.dns.listen.replace(/^.*:/, '');
-}
-
-function firstTcpPort(config: PoolConfig): number | undefined {
-  return config.members[0]!.services.flatMap((s) => s.listeners).find((l) => l.protocol === 'tcp')?.port;
 }

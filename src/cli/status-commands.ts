@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { AuditRecord, PoolStatus } from '../control/index.ts';
 import { apiClient, globals, printJson } from './cli-context.ts';
 import { formatTable } from './format-table.ts';
+import { safeText } from './safe-text.ts';
 
 export function registerStatusCommands(program: Command): void {
   program
@@ -26,19 +27,27 @@ export function registerStatusCommands(program: Command): void {
         `/v1/audit?limit=${Number(opts.limit) || 50}`,
       );
       if (options.json) return printJson(records);
-      const rows = records.map((r) => [
-        new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
-        r.by,
-        r.action,
-        r.service ? `${r.member}/${r.service}` : r.member,
-        r.result + (r.force ? ' (forced)' : ''),
-        r.reason,
-        r.detail,
-      ]);
-      process.stdout.write(
-        `${formatTable(['TIME (UTC)', 'BY', 'ACTION', 'TARGET', 'RESULT', 'REASON', 'DETAIL'], rows)}\n`,
-      );
+      process.stdout.write(`${renderAudit(records)}\n`);
     });
+}
+
+/**
+ * The audit table. Reasons, details and names were typed by other operators or written by agents: each
+ * cell is escaped (a newline or an ANSI sequence would break the table or recolour this terminal).
+ */
+export function renderAudit(records: readonly AuditRecord[]): string {
+  const rows = records.map((r) =>
+    [
+      new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
+      r.by,
+      r.action,
+      r.service ? `${r.member}/${r.service}` : r.member,
+      r.result + (r.force ? ' (forced)' : ''),
+      r.reason,
+      r.detail,
+    ].map((cell) => safeText(String(cell))),
+  );
+  return formatTable(['TIME (UTC)', 'BY', 'ACTION', 'TARGET', 'RESULT', 'REASON', 'DETAIL'], rows);
 }
 
 /** `3`, or by kind where a service has several (http: `3 (1 requests, 2 websockets)`). */
@@ -80,5 +89,21 @@ export function renderStatus(status: PoolStatus): string {
     'FORCED',
     'READY FOR OFFLINE',
   ];
-  return `pool ${status.pool.name} (${status.pool.fqdn}), min accepting ${status.pool.minAccepting}\n${formatTable(header, rows)}`;
+  const notes = statusNotes(status);
+  const cells = rows.map((row) => row.map(safeText));
+  return `pool ${status.pool.name} (${status.pool.fqdn}), min accepting ${status.pool.minAccepting}\n${formatTable(header, cells)}${notes.length > 0 ? `\n\n${notes.join('\n')}` : ''}`;
+}
+
+/** Why services are not running, and what went wrong, below the table; escaped (text from the store). */
+function statusNotes(status: PoolStatus): string[] {
+  const notes: string[] = [];
+  for (const member of status.members) {
+    for (const service of member.services) {
+      const target = `${member.id}/${service.id}`;
+      if (service.reason && service.intent !== 'running')
+        notes.push(`${target}: ${service.intent}, reason: ${safeText(service.reason)}`);
+      if (service.error) notes.push(`${target}: error: ${safeText(service.error)}`);
+    }
+  }
+  return notes;
 }

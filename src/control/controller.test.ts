@@ -395,6 +395,51 @@ describe('Controller, PoolState and MemberAgent over SQLite', () => {
     await runner.controller.execute({ action: 'resume', member: 'm2', service: 'echo', by: 'alice' });
   });
 
+  it('the audit detail has the deadline and the startup change; the sessions ended at a deadline are audited by the agent', async () => {
+    const socket = await openSocket(address(2), ports.echo);
+    socket.on('error', () => {});
+    assert.ok(await runner.state.waitFor(() => svc('m2', 'echo').sessions === 1, 3000));
+    await runner.controller.execute({
+      action: 'pause',
+      member: 'm2',
+      service: 'echo',
+      deadlineMs: 200,
+      reason: 'deadline audit',
+      by: 'alice',
+    });
+    assert.equal((await auditFor('deadline audit')).detail, 'echo: running → paused; deadline 200ms');
+    let forced: AuditRecord | undefined;
+    for (let i = 0; i < 100 && !forced; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      forced = (await runner.controller.auditLog(1000)).find(
+        (a) => a.action === 'force' && a.member === 'm2',
+      );
+    }
+    assert.ok(forced, 'the forced session is in the audit log');
+    assert.equal(forced.by, 'agent:m2');
+    assert.equal(forced.service, 'echo');
+    assert.equal(forced.detail, '1 session(s) ended at the deadline');
+    socket.destroy();
+    await runner.controller.execute({ action: 'resume', member: 'm2', service: 'echo', by: 'alice' });
+
+    await runner.controller.execute({
+      action: 'startup',
+      member: 'm2',
+      service: 'manual',
+      startup: 'disabled',
+      reason: 'startup audit',
+      by: 'alice',
+    });
+    assert.equal((await auditFor('startup audit')).detail, 'manual: startup manual → disabled');
+    await runner.controller.execute({
+      action: 'startup',
+      member: 'm2',
+      service: 'manual',
+      startup: 'manual',
+      by: 'alice',
+    });
+  });
+
   it('the audit log is newest first even for commands within one millisecond', {}, async () => {
     const count = 40;
     for (let i = 0; i < count; i++) {

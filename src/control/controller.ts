@@ -7,6 +7,7 @@ import {
   NotFoundError,
   StoreError,
   defaultIntent,
+  formatDuration,
   parseIntent,
   type DesiredRun,
   type ServiceIntent,
@@ -24,6 +25,10 @@ export const Action = {
   startup: 'startup',
 } as const;
 export type Action = (typeof Action)[keyof typeof Action];
+
+/** What an audit record may say was done: the commands, and `force`, written by an agent (EventLog) when it ends sessions. */
+export const AuditAction = { ...Action, force: 'force' } as const;
+export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
 
 export interface CommandRequest {
   action: Action;
@@ -71,7 +76,7 @@ export interface AuditRecord {
   id: string;
   at: number;
   by: string;
-  action: Action;
+  action: AuditAction;
   member: string;
   service: string | null;
   reason: string;
@@ -146,7 +151,7 @@ export class Controller {
 
     for (let attempt = 0; attempt < casAttempts; attempt++) {
       const plan = await this.plan(request, targets);
-      const record = auditRecord(request, 'ok', describePlan(plan));
+      const record = auditRecord(request, 'ok', describePlan(request, plan));
       const auditOp: TxnOp = {
         type: 'put',
         key: this.state.keys.audit(record.at, record.id),
@@ -215,6 +220,7 @@ export class Controller {
     const changes: Array<Omit<ServiceChange, 'revision'>> = [];
     const unchanged: Array<{ service: string; why: string }> = [];
     const after = new Map<string, DesiredRun>();
+    const startupBefore = new Map<string, StartupType>();
     for (const service of targets) {
       const { intent } = current.get(`${request.member}/${service}`)!;
       const next = nextIntent(request, intent, targets.length === 1);
@@ -233,6 +239,7 @@ export class Controller {
         value: JSON.stringify({ by: request.by, member: request.member, at: Date.now() }),
       });
       changes.push({ service, from: intent.run, to: next.run });
+      startupBefore.set(service, intent.startup);
       after.set(service, next.run);
     }
 
@@ -250,7 +257,7 @@ export class Controller {
       }
       forced = true;
     }
-    return { compares, ops, changes, unchanged, forced };
+    return { compares, ops, changes, unchanged, forced, startupBefore };
   }
 
   private guard(
@@ -383,7 +390,25 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
   }
 }
 
-function describePlan(plan: { changes: Array<Omit<ServiceChange, 'revision'>>; forced: boolean }): string {
-  const changed = plan.changes.map((c) => `${c.service}: ${c.from} → ${c.to}`).join(', ');
-  return `${changed || 'no change'}${plan.forced ? ' (forced past the capacity guard)' : ''}`;
+function describePlan(
+  request: CommandRequest,
+  plan: {
+    changes: Array<Omit<ServiceChange, 'revision'>>;
+    forced: boolean;
+    startupBefore: Map<string, StartupType>;
+  },
+): string {
+  const changed = plan.changes
+    .map((c) =>
+      request.action === 'startup'
+        ? `${c.service}: startup ${plan.startupBefore.get(c.service)} → ${request.startup}`
+        : `${c.service}: ${c.from} → ${c.to}`,
+    )
+    .join(', ');
+  // SPEC §2: a deadline on a pause or a graceful stop is part of what was asked.
+  const deadline =
+    request.deadlineMs !== undefined && plan.changes.length > 0
+      ? `; deadline ${formatDuration(request.deadlineMs)}`
+      : '';
+  return `${changed || 'no change'}${deadline}${plan.forced ? ' (forced past the capacity guard)' : ''}`;
 }

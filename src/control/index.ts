@@ -8,6 +8,7 @@ export {
 export {
   Controller,
   Action,
+  AuditAction,
   type CommandRequest,
   type CommandResult,
   type ApplyFailure,
