@@ -1,12 +1,25 @@
 import type { Endpoint } from './pool-resolver.ts';
 
-/** How one session of the load went: `retried` when a member refused it before another took it. */
-export interface SessionOutcome {
-  retried: boolean;
+/** One session of the load, as its runner sees it. */
+export interface SessionContext {
+  /** The member list for this session (a DNS answer), in the order to try. */
+  endpoints: Endpoint[];
+  /** The session's number, from 0. */
+  n: number;
+  holdMs: number;
+  /**
+   * The runner calls this once a member took the session (connected, answered) — before holding it —
+   * with `retried` when another member refused it first. A session that then fails moves from accepted
+   * to failed.
+   */
+  accepted(retried: boolean): void;
 }
 
-/** One kind of demo session (a TCP echo, a SIP call): refusals move it to the next member. */
-export type SessionRunner = (endpoints: Endpoint[], n: number, holdMs: number) => Promise<SessionOutcome>;
+/**
+ * One kind of demo session (a TCP echo, a SIP call, an HTTP request, a WebSocket): refusals move it to the
+ * next member. Resolves when the session ended as it should; rejects with why it did not.
+ */
+export type SessionRunner = (session: SessionContext) => Promise<void>;
 
 export interface LoadOptions {
   /** The member list for each new session (a DNS answer). */
@@ -18,21 +31,34 @@ export interface LoadOptions {
   onProgress?: (stats: LoadStats) => void;
 }
 
+/**
+ * The counts of a load run. `accepted` and `failed` never overlap (operator audit #18): at any moment
+ * `started = accepted + failed + connecting`, where connecting sessions are the active ones no member
+ * has taken yet.
+ */
 export interface LoadStats {
   started: number;
-  /** Sessions some member took (and that then ran to their end, or failed). */
+  /** Sessions a member took (connected, answered) that have not failed: still held, or completed. */
   accepted: number;
+  /** Sessions no member took, or that broke after one took them (those are also `dropped`). */
   failed: number;
-  /** Sessions that reached a member only after another refused them. */
+  /** Of the failed, those a member had taken first: cut, closed by the server, a bad answer. */
+  dropped: number;
+  /** Of the accepted, those that reached a member only after another refused them. */
   retried: number;
+  /** Sessions not ended yet: connecting or held. */
   active: number;
+  /** Sessions that ran to their end. */
   completed: number;
   elapsedMs: number;
+  /** Why sessions failed, with how many each. */
   failures: Record<string, number>;
 }
 
 /** Thrown by a session runner when no member took the session at all. */
-export class NotAcceptedError extends Error {}
+export class NotAcceptedError extends Error {
+  override readonly name = 'NotAcceptedError';
+}
 
 /** A hard cap so a mistyped rate cannot flood the machine. */
 const maxSessions = 200_000;
@@ -46,6 +72,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
     started: 0,
     accepted: 0,
     failed: 0,
+    dropped: 0,
     retried: 0,
     active: 0,
     completed: 0,
@@ -61,13 +88,25 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
 
   const runSession = async (n: number) => {
     stats.active++;
-    try {
-      const outcome = await options.session(await options.endpoints(), n, options.holdMs);
+    const session = { taken: false, retried: false };
+    const accepted = (retried: boolean) => {
+      if (session.taken) return;
+      session.taken = true;
+      session.retried = retried;
       stats.accepted++;
-      if (outcome.retried) stats.retried++;
+      if (retried) stats.retried++;
+    };
+    try {
+      const endpoints = await options.endpoints();
+      await options.session({ endpoints, n, holdMs: options.holdMs, accepted });
+      accepted(false); // a runner that ended well without saying so was taken
       stats.completed++;
     } catch (err) {
-      if (!(err instanceof NotAcceptedError)) stats.accepted++;
+      if (session.taken) {
+        stats.accepted--;
+        if (session.retried) stats.retried--;
+        stats.dropped++;
+      }
       stats.failed++;
       const why = (err as Error).message;
       stats.failures[why] = (stats.failures[why] ?? 0) + 1;

@@ -14,7 +14,7 @@ import {
   type SipHeader,
   type SipResponse,
 } from '../sip/index.ts';
-import { NotAcceptedError, sleep, type SessionOutcome, type SessionRunner } from './load-generator.ts';
+import { NotAcceptedError, sleep, type SessionRunner } from './load-generator.ts';
 import type { Endpoint } from './pool-resolver.ts';
 
 /** RFC 3261 §17.1.1.2: Timer A starts at T1 and doubles; Timer B gives up after 64*T1. */
@@ -52,10 +52,16 @@ export class SipCaller {
 
   /** A session runner for `runLoad`: one call per session. */
   runner(service: string): SessionRunner {
-    return (endpoints, _n, holdMs) => this.call(endpoints, service, holdMs);
+    return ({ endpoints, holdMs, accepted }) => this.call(endpoints, service, holdMs, accepted);
   }
 
-  async call(endpoints: Endpoint[], service: string, holdMs: number): Promise<SessionOutcome> {
+  /** Calls the first member that answers; `onAnswered` learns whether another refused first. */
+  async call(
+    endpoints: Endpoint[],
+    service: string,
+    holdMs: number,
+    onAnswered: (retried: boolean) => void = () => {},
+  ): Promise<void> {
     let refusals = 0;
     for (const endpoint of endpoints) {
       const answered = await this.invite(endpoint, service);
@@ -63,9 +69,10 @@ export class SipCaller {
         refusals++;
         continue;
       }
+      onAnswered(refusals > 0);
       await sleep(holdMs);
       await this.bye(endpoint, answered);
-      return { retried: refusals > 0 };
+      return;
     }
     throw new NotAcceptedError(endpoints.length === 0 ? 'no member in DNS' : 'every member refused the call');
   }

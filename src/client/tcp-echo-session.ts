@@ -8,17 +8,16 @@ import { connectToFirstAccepting, NoMemberAcceptedError } from './pool-connector
  * instant) never began the session, so the connector moves on — and a last exchange proves it survived.
  */
 export function tcpSession(echo: boolean): SessionRunner {
-  return async (endpoints, n, holdMs) => {
+  return async ({ endpoints, n, holdMs, accepted }) => {
     const hello = `ebb-load ${n} hello\n`;
     let socket: Socket;
-    let attempts: number;
     try {
       const result = await connectToFirstAccepting(
         endpoints,
         echo ? { accepts: (s) => expectEcho(s, hello).then(() => true) } : {},
       );
       socket = result.socket;
-      attempts = result.attempts.length;
+      accepted(result.attempts.length > 1);
     } catch (err) {
       if (err instanceof NoMemberAcceptedError) throw new NotAcceptedError('no member accepted');
       throw err;
@@ -30,7 +29,6 @@ export function tcpSession(echo: boolean): SessionRunner {
     } finally {
       socket.destroy();
     }
-    return { retried: attempts > 1 };
   };
 }
 

@@ -23,9 +23,19 @@ export interface HaproxyOptions {
    * cannot go past this: a larger maxconn is refused here rather than failing later.
    */
   fdLimit?: number;
+  /**
+   * `tcp` (default): connections are balanced. `http`: HAProxy parses HTTP, balances each request (over
+   * its own keep-alive connections to the servers) and passes upgraded WebSockets through as tunnels.
+   */
+  mode?: 'tcp' | 'http';
+  /** http: `timeout tunnel`, how long an idle WebSocket stays (default 1h). */
+  tunnelTimeout?: string;
 }
 
-/** The config: TCP mode, one thread (Ebb is one Node thread), a stats socket, round robin over `servers`. */
+/**
+ * The config: TCP mode unless `options.mode` says http, one thread (Ebb is one Node thread), a stats
+ * socket, round robin over `servers`.
+ */
 export function haproxyConfig(
   statsSocket: string,
   frontend: { host: string; port: number },
@@ -40,12 +50,15 @@ export function haproxyConfig(
     '  nbthread 1',
     `  stats socket ${statsSocket} mode 600 level admin`,
     'defaults',
-    '  mode tcp',
+    `  mode ${options.mode ?? 'tcp'}`,
     `  timeout connect ${options.connectTimeout ?? '2s'}`,
     `  timeout client ${idle}`,
     `  timeout server ${idle}`,
+    ...(options.mode === 'http' ? [`  timeout tunnel ${options.tunnelTimeout ?? '1h'}`] : []),
     '  retries 3',
     '  option redispatch',
+    // http: a request on an idle connection the server closed in that instant is sent again, elsewhere.
+    ...(options.mode === 'http' ? ['  retry-on conn-failure empty-response'] : []),
     'frontend fe',
     `  bind ${frontend.host}:${frontend.port}`,
     `  maxconn ${maxconn}`,
@@ -62,7 +75,7 @@ export function haproxyConfig(
   ].join('\n');
 }
 
-/** A real HAProxy (Debian's `haproxy`) in TCP mode, started in the foreground and ended by its PID. */
+/** A real HAProxy (Debian's `haproxy`), TCP or HTTP mode, started in the foreground, ended by its PID. */
 export class Haproxy {
   readonly process: ManagedProcess;
   readonly statsSocket: string;
