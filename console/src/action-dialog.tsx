@@ -10,7 +10,7 @@ import {
   type ActionRequest,
   type DialogFields,
 } from './actions.ts';
-import { ApiError, runCommand } from './api-client.ts';
+import { ApiError, forbiddenText, runCommand } from './api-client.ts';
 import { plural } from './format.ts';
 import type { CommandResult } from './types.ts';
 
@@ -215,7 +215,7 @@ function DialogBody({ request, busy: busyRef, close, onDone }: BodyProps) {
           class={error.code === 'EBB_GUARD_REFUSED' ? 'alert alert-warn' : 'alert alert-danger'}
         >
           <strong>{errorTitle(error)}</strong>
-          <p>{error.message}</p>
+          <p>{errorText(error, kind)}</p>
         </div>
       )}
       {guardRefused && (
@@ -245,6 +245,15 @@ function DialogBody({ request, busy: busyRef, close, onDone }: BodyProps) {
   );
 }
 
+/** The API's message, except for a 403, which says which role the action needs (SPEC §8). */
+function errorText(error: ApiError, kind: ActionRequest['kind']): string {
+  if (error.code === 'EBB_FORBIDDEN')
+    return forbiddenText(error, kind === 'startup' ? 'set a startup type' : kind);
+  if (error.code === 'EBB_UNAUTHENTICATED')
+    return `${error.message}. Use Forget token at the top and enter one that is valid.`;
+  return error.message;
+}
+
 function errorTitle(error: ApiError): string {
   switch (error.code) {
     case 'EBB_GUARD_REFUSED':
@@ -255,6 +264,10 @@ function errorTitle(error: ApiError): string {
       return 'The request was not valid';
     case 'EBB_UNREACHABLE':
       return 'The API did not answer';
+    case 'EBB_FORBIDDEN':
+      return 'Not allowed with your token (403)';
+    case 'EBB_UNAUTHENTICATED':
+      return 'Your token was not accepted (401)';
     default:
       return `Failed (${error.code})`;
   }

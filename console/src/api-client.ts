@@ -25,7 +25,10 @@ export interface CommandBody {
 
 const tokenKey = 'ebb-token';
 
-/** The API token this tab uses, when the API asks for one (SPEC §8); kept for the session only. */
+/**
+ * The API token this tab uses, when the API asks for one (SPEC §8). Kept in sessionStorage: it ends with
+ * the tab, is never written to localStorage, and never appears in the page's address.
+ */
 export function apiToken(): string | null {
   return sessionStorage.getItem(tokenKey);
 }
@@ -35,26 +38,37 @@ export function setApiToken(token: string | null): void {
   else sessionStorage.removeItem(tokenKey);
 }
 
-/** The event stream's URL; EventSource cannot send headers, so the token rides in the query. */
+/**
+ * The event stream's URL; EventSource cannot send headers, so the token rides in the query
+ * (`access_token`, docs/api.md). Read at each (re)connection, so a new token is used at once.
+ */
 export function eventsUrl(): string {
   const token = apiToken();
   return token ? `/v1/events?access_token=${encodeURIComponent(token)}` : '/v1/events';
 }
 
-/** Asks for a token until the API accepts one (or the operator cancels). */
-export async function ensureToken(): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const token = apiToken();
-    const res = await fetch('/v1/pool', { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch(
-      () => null,
-    );
-    if (!res || (res.status !== 401 && res.status !== 403)) return;
-    const entered = window.prompt(
-      attempt === 0 ? 'Ebb API token' : 'That token was not accepted. Ebb API token',
-    );
-    if (entered === null) return;
-    setApiToken(entered.trim());
-  }
+/** What `GET /v1/pool` says about this tab's token. */
+export type Access = 'ok' | 'needs-token' | 'unreachable';
+
+/** Asks the API whether this tab may read the pool; an EventSource that fails cannot tell why. */
+export async function checkAccess(): Promise<Access> {
+  const token = apiToken();
+  const res = await fetch('/v1/pool', {
+    headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  }).catch(() => null);
+  if (!res) return 'unreachable';
+  if (res.status === 401) return 'needs-token';
+  return res.ok ? 'ok' : 'unreachable';
+}
+
+/**
+ * A 403 in words: `Your token (viewer) may not stop: needs admin.` The API's message names both roles
+ * (`token "ops" has role viewer; this needs admin`); without them, its message is shown as it is.
+ */
+export function forbiddenText(error: ApiError, action: string): string {
+  const roles = /has role (\w+); this needs (\w+)/.exec(error.message);
+  if (!roles) return error.message;
+  return `Your token (${roles[1]}) may not ${action}: needs ${roles[2]}.`;
 }
 
 async function call<T>(path: string, init: RequestInit = {}): Promise<T> {

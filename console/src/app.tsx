@@ -1,14 +1,16 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ActionDialog } from './action-dialog.tsx';
 import { targetLabel, verbs, type ActionKind, type ActionRequest, type ActionTarget } from './actions.ts';
-import { fetchAudit } from './api-client.ts';
+import { apiToken, fetchAudit, setApiToken } from './api-client.ts';
 import { AuditLog } from './audit-log.tsx';
 import { CapacityStrip } from './capacity-strip.tsx';
 import { DrainChart, latestDraining } from './drain-chart.tsx';
 import { EventFeed } from './event-feed.tsx';
+import { clock } from './format.ts';
 import { useLivePool, type Connection, type LivePool } from './live-pool.ts';
 import { PoolTable } from './pool-table.tsx';
 import { Toasts, type Toast } from './toasts.tsx';
+import { TokenPrompt } from './token-prompt.tsx';
 import type { AuditRecord, CommandResult, PoolStatus } from './types.ts';
 
 /** Which action the open dialog is for, by ids: the dialog always shows the member's live status. */
@@ -26,6 +28,7 @@ export function App({ live }: { live: LivePool }) {
   const [audit, setAudit] = useState<AuditRecord[] | null>(null);
   const [auditError, setAuditError] = useState<string | null>(null);
   const auditTimer = useRef<number | undefined>(undefined);
+  const [hasToken, setHasToken] = useState(apiToken() !== null);
 
   const refreshAudit = useCallback(() => {
     window.clearTimeout(auditTimer.current);
@@ -60,6 +63,19 @@ export function App({ live }: { live: LivePool }) {
   };
 
   const chartMember = (pool && (followed ?? latestDraining(pool))) || '';
+  // The pool on screen is no longer current (a token prompt replaces it rather than greying it).
+  const stale = pool !== null && state.connection !== 'live' && state.connection !== 'unauthorised';
+
+  /** A new token, or none: start over, so nothing read with the old one stays on screen. */
+  const tokenChanged = () => {
+    setHasToken(apiToken() !== null);
+    setOpen(null);
+    setAudit(null);
+    setAuditError(null);
+    setToasts([]);
+    live.restart();
+    refreshAudit();
+  };
 
   return (
     <>
@@ -82,10 +98,34 @@ export function App({ live }: { live: LivePool }) {
           <h1>Ebb console</h1>
         )}
         <ConnectionPill connection={state.connection} />
+        {hasToken && (
+          <button
+            type="button"
+            class="btn btn-small btn-topbar"
+            title="Remove this tab's API token; the console asks for one again"
+            onClick={() => {
+              setApiToken(null);
+              tokenChanged();
+            }}
+          >
+            Forget token
+          </button>
+        )}
       </header>
 
-      <main class="layout">
-        {!pool ? (
+      {stale && (
+        <div class="stale-banner" role="alert" data-stale-banner>
+          <strong>Lost contact with the API</strong>
+          {state.lostAt !== null && <> — data as of {clock(state.lostAt)}</>}. Retrying; what is shown may no
+          longer be true, and actions are off until the API answers.
+        </div>
+      )}
+
+      <main class={stale ? 'layout layout-stale' : 'layout'} data-stale={stale ? 'true' : undefined}>
+        <Toasts toasts={toasts} onDismiss={(id) => setToasts((list) => list.filter((t) => t.id !== id))} />
+        {state.connection === 'unauthorised' ? (
+          <TokenPrompt onAccepted={tokenChanged} />
+        ) : !pool ? (
           <section class="card loading" aria-busy="true">
             <p>
               {state.connection === 'reconnecting'
@@ -102,6 +142,7 @@ export function App({ live }: { live: LivePool }) {
               </div>
               <PoolTable
                 pool={pool}
+                stale={stale}
                 onAction={(kind: ActionKind, target: ActionTarget) =>
                   setOpen({
                     kind,
@@ -145,13 +186,17 @@ export function App({ live }: { live: LivePool }) {
       </main>
 
       <ActionDialog request={request} onClose={() => setOpen(null)} onDone={onDone} />
-      <Toasts toasts={toasts} onDismiss={(id) => setToasts((list) => list.filter((t) => t.id !== id))} />
     </>
   );
 }
 
 function ConnectionPill({ connection }: { connection: Connection }) {
-  const text = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' }[connection];
+  const text = {
+    live: 'Live',
+    connecting: 'Connecting…',
+    reconnecting: 'Reconnecting…',
+    unauthorised: 'Needs a token',
+  }[connection];
   return (
     <span class={`connection connection-${connection}`} role="status" data-connection={connection}>
       <span class="connection-dot" aria-hidden="true" />

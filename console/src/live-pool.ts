@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
+import { checkAccess, eventsUrl } from './api-client.ts';
 import { eventCodes, type PoolEvent, type PoolStatus, type SessionsUpdate } from './types.ts';
 
-export type Connection = 'connecting' | 'live' | 'reconnecting';
+/** `unauthorised`: the API wants a token (401) and this tab has none, or not a valid one. */
+export type Connection = 'connecting' | 'live' | 'reconnecting' | 'unauthorised';
 
 /** Total sessions of one member at one moment, for the drain-progress chart. */
 export interface Sample {
@@ -12,6 +14,8 @@ export interface Sample {
 export interface LiveState {
   pool: PoolStatus | null;
   connection: Connection;
+  /** When the stream was lost: the pool shown is as of then (null while live, or before any data). */
+  lostAt: number | null;
   /** SPEC §2 events, newest first. */
   events: PoolEvent[];
   /** Per member: total sessions over time, oldest first. */
@@ -36,6 +40,7 @@ export class LivePool {
   private state: LiveState = {
     pool: null,
     connection: 'connecting',
+    lostAt: null,
     events: [],
     history: new Map(),
     missed: 0,
@@ -45,10 +50,12 @@ export class LivePool {
   private source: EventSource | null = null;
   private ticker: number | undefined;
   private frame: number | undefined;
+  private retry: number | undefined;
   private stopped = false;
-  private readonly url: string;
+  private readonly url: () => string;
 
-  constructor(url = '/v1/events') {
+  /** `url` is read at every connection, so it carries the tab's current token. */
+  constructor(url: () => string = eventsUrl) {
     this.url = url;
   }
 
@@ -59,17 +66,22 @@ export class LivePool {
   start(): void {
     this.stopped = false;
     if (this.source) return;
-    const source = new EventSource(this.url);
+    const source = new EventSource(this.url());
     this.source = source;
-    source.addEventListener('open', () => this.update({ connection: 'live' }));
     source.addEventListener('error', () => {
-      this.update({ connection: 'reconnecting' });
+      if (this.source !== source) return;
+      this.lost();
       if (source.readyState !== EventSource.CLOSED) return; // the browser retries by itself
-      // The server answered with an error status and the browser gave up: try again a little later.
+      // The server answered with an error status and the browser gave up. EventSource does not say
+      // which: ask. A 401 waits for a token; anything else is tried again a little later.
       source.close();
       this.source = null;
       window.clearInterval(this.ticker);
-      window.setTimeout(() => this.stopped || this.start(), 3000);
+      void checkAccess().then((access) => {
+        if (this.stopped || this.source) return;
+        if (access === 'needs-token') this.update({ connection: 'unauthorised' });
+        else this.retry = window.setTimeout(() => this.stopped || this.start(), 3000);
+      });
     });
     const snapshot = (e: MessageEvent<string>) => this.setPool(JSON.parse(e.data) as PoolStatus);
     source.addEventListener('hello', snapshot);
@@ -95,7 +107,35 @@ export class LivePool {
     this.source?.close();
     this.source = null;
     window.clearInterval(this.ticker);
+    window.clearTimeout(this.retry);
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+    this.frame = undefined;
+  }
+
+  /**
+   * Starts over with the tab's current token (entered or forgotten): nothing seen with the old one is
+   * kept on screen.
+   */
+  restart(): void {
+    this.stop();
+    this.update({
+      pool: null,
+      connection: 'connecting',
+      lostAt: null,
+      events: [],
+      history: new Map(),
+      missed: 0,
+    });
+    this.start();
+  }
+
+  /** The stream broke: what is shown is from the moment it broke (kept when it was already broken). */
+  private lost(): void {
+    const { connection, lostAt, pool } = this.state;
+    this.update({
+      connection: 'reconnecting',
+      lostAt: lostAt ?? (connection === 'live' && pool ? Date.now() : null),
+    });
   }
 
   subscribe(listener: (state: LiveState) => void): () => void {
@@ -104,7 +144,7 @@ export class LivePool {
   }
 
   private setPool(pool: PoolStatus): void {
-    this.update({ pool, connection: 'live' });
+    this.update({ pool, connection: 'live', lostAt: null });
     this.sample(Date.now());
   }
 

@@ -4,6 +4,8 @@ import type { MemberStatus, PoolStatus, ServiceStatus } from './types.ts';
 
 interface Props {
   pool: PoolStatus;
+  /** No contact with the API: what is shown may be old, and actions are off. */
+  stale: boolean;
   onAction: (kind: ActionKind, target: ActionTarget) => void;
 }
 
@@ -16,38 +18,49 @@ const stateText: Record<ServiceStatus['state'], string> = {
 };
 
 /** The pool as members × services (SPEC §7), with the actions that apply to each. */
-export function PoolTable({ pool, onAction }: Props) {
+export function PoolTable({ pool, stale, onAction }: Props) {
   return (
-    <table class="pool-table">
-      <caption class="visually-hidden">
-        Members and services of pool {pool.pool.name}, with state, sessions and actions
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Service</th>
-          <th scope="col">State</th>
-          <th scope="col">Startup</th>
-          <th scope="col">Accepting</th>
-          <th scope="col" class="num">
-            Sessions
-          </th>
-          <th scope="col">Drained</th>
-          <th scope="col" class="num">
-            Forced
-          </th>
-          <th scope="col" class="actions-head">
-            Actions
-          </th>
-        </tr>
-      </thead>
-      {pool.members.map((member) => (
-        <MemberRows key={member.id} member={member} onAction={onAction} />
-      ))}
-    </table>
+    // The table keeps its columns; on a narrow screen it scrolls inside its card, never the page.
+    <div class="table-scroll pool-scroll">
+      <table class="pool-table">
+        <caption class="visually-hidden">
+          Members and services of pool {pool.pool.name}, with state, sessions and actions
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Service</th>
+            <th scope="col">State</th>
+            <th scope="col">Startup</th>
+            <th scope="col">Accepting</th>
+            <th scope="col" class="num">
+              Sessions
+            </th>
+            <th scope="col">Drained</th>
+            <th scope="col" class="num">
+              Forced
+            </th>
+            <th scope="col" class="actions-head">
+              Actions
+            </th>
+          </tr>
+        </thead>
+        {pool.members.map((member) => (
+          <MemberRows key={member.id} member={member} stale={stale} onAction={onAction} />
+        ))}
+      </table>
+    </div>
   );
 }
 
-function MemberRows({ member, onAction }: { member: MemberStatus; onAction: Props['onAction'] }) {
+function MemberRows({
+  member,
+  stale,
+  onAction,
+}: {
+  member: MemberStatus;
+  stale: boolean;
+  onAction: Props['onAction'];
+}) {
   const target: ActionTarget = { member };
   const sessions = member.services.reduce((sum, s) => sum + s.sessions, 0);
   const draining = member.services.some((s) => s.state === 'paused' || s.state === 'stopping');
@@ -69,7 +82,12 @@ function MemberRows({ member, onAction }: { member: MemberStatus; onAction: Prop
                 Agent down
               </span>
             )}
-            {member.readyForOffline ? (
+            {member.agent === 'down' ? (
+              // SPEC §4: a member without its agent is out of DNS, whatever its last status said.
+              <span class="pill pill-danger" data-out-of-service>
+                Out of service · last reported {plural(sessions, 'session')}
+              </span>
+            ) : member.readyForOffline ? (
               <span class="pill pill-ready" data-ready-for-offline>
                 ✓ Ready for offline
               </span>
@@ -84,12 +102,13 @@ function MemberRows({ member, onAction }: { member: MemberStatus; onAction: Prop
           <ActionButtons
             target={target}
             kinds={['pause', 'resume', 'drain', 'start', 'stop']}
+            stale={stale}
             onAction={onAction}
           />
         </td>
       </tr>
       {member.services.map((service) => (
-        <ServiceRow key={service.id} member={member} service={service} onAction={onAction} />
+        <ServiceRow key={service.id} member={member} service={service} stale={stale} onAction={onAction} />
       ))}
     </tbody>
   );
@@ -98,10 +117,12 @@ function MemberRows({ member, onAction }: { member: MemberStatus; onAction: Prop
 function ServiceRow({
   member,
   service,
+  stale,
   onAction,
 }: {
   member: MemberStatus;
   service: ServiceStatus;
+  stale: boolean;
   onAction: Props['onAction'];
 }) {
   const target: ActionTarget = { member, service };
@@ -121,6 +142,12 @@ function ServiceRow({
       </th>
       <td data-col="state">
         <span class={`state state-${service.state}`}>{stateText[service.state]}</span>
+        {member.agent === 'down' && (
+          <span class="last-reported" title="the member's agent is down: this is the last state it reported">
+            {' '}
+            last reported
+          </span>
+        )}
         {pending && (
           <span class="pending" title="waiting for the member's agent to apply it">
             → {service.intent}
@@ -151,7 +178,12 @@ function ServiceRow({
         {service.forced}
       </td>
       <td class="actions">
-        <ActionButtons target={target} kinds={[primary, 'stop', 'startup']} onAction={onAction} />
+        <ActionButtons
+          target={target}
+          kinds={[primary, 'stop', 'startup']}
+          stale={stale}
+          onAction={onAction}
+        />
       </td>
     </tr>
   );
@@ -169,17 +201,20 @@ const labels: Record<ActionKind, string> = {
 function ActionButtons({
   target,
   kinds,
+  stale,
   onAction,
 }: {
   target: ActionTarget;
   kinds: ActionKind[];
+  stale: boolean;
   onAction: Props['onAction'];
 }) {
   const name = targetLabel(target);
   return (
     <div class="action-buttons">
       {kinds.map((kind) => {
-        const { enabled, why } = availability(kind, target);
+        const available = availability(kind, target);
+        const { enabled, why } = stale ? { enabled: false, why: 'no contact with the API' } : available;
         return (
           <button
             key={kind}
