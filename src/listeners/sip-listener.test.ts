@@ -13,29 +13,10 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/index.ts';
-import type { Listener } from './listener.ts';
+import { countsOf } from './listener-test-support.ts';
 import { SipListener } from './sip-listener.ts';
 
 const host = '127.0.0.1';
-
-/** The listener's `stats()` as the session tallies the assertions read (each read takes a new snapshot). */
-function countsOf(l: Listener) {
-  return {
-    get opened() {
-      return l.stats().accepted;
-    },
-    get closed() {
-      const s = l.stats();
-      return s.accepted - s.sessions;
-    },
-    get forced() {
-      return l.stats().forced;
-    },
-    get upstreamFailed() {
-      return l.stats().upstreamFailures;
-    },
-  };
-}
 
 /** A bare-bones SIP phone on a real socket: sends text, keeps what comes back. */
 class RawUa {

@@ -3,29 +3,10 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { after, afterEach, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { InvalidTransitionError, ListenError, type EbbError } from '../core/index.ts';
-import type { Listener } from './listener.ts';
+import { countsOf } from './listener-test-support.ts';
 import { TcpListener } from './tcp-listener.ts';
 
 const host = '127.0.0.1';
-
-/** The listener's `stats()` as the session tallies the assertions read (each read takes a new snapshot). */
-function countsOf(l: Listener) {
-  return {
-    get opened() {
-      return l.stats().accepted;
-    },
-    get closed() {
-      const s = l.stats();
-      return s.accepted - s.sessions;
-    },
-    get forced() {
-      return l.stats().forced;
-    },
-    get upstreamFailed() {
-      return l.stats().upstreamFailures;
-    },
-  };
-}
 
 /**
  * A port nobody listens on right now. The listener re-binds the same port on accept() after refuse(), so
