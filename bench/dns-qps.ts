@@ -17,7 +17,7 @@ import { DnsServer } from '../src/dns/index.ts';
 import { nodeBin, nodeFlags, runProcess, which } from '../test/harness/managed-process.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
-import { scratchDir, startProcess } from './lib/processes.ts';
+import { cpuSeconds, scratchDir, startProcess } from './lib/processes.ts';
 import { fixed, median, sum } from './lib/stats.ts';
 
 const FQDN = 'pool1.ebb.test';
@@ -128,6 +128,8 @@ async function waitForDns(port: number, timeoutMs = 10_000): Promise<void> {
 
 interface PerfResult {
   qps: number;
+  /** The server's CPU time per completed query, µs: its cost whatever else the machine does. */
+  cpuUsPerQuery: number;
   sent: number;
   completed: number;
   lost: number;
@@ -135,15 +137,18 @@ interface PerfResult {
   output: string;
 }
 
-async function dnsperf(port: number, dataFile: string, seconds: number): Promise<PerfResult> {
+async function dnsperf(port: number, pid: number, dataFile: string, seconds: number): Promise<PerfResult> {
   const args = ['-s', HOST, '-p', String(port), '-d', dataFile, '-l', String(seconds)];
+  const cpu0 = cpuSeconds(pid);
   const r = await runProcess('dnsperf', [...args, '-c', '8', '-q', '200', '-T', '1'], {
     timeoutMs: (seconds + 15) * 1000,
   });
+  const cpu = cpuSeconds(pid) - cpu0;
   const output = r.stdout + r.stderr;
   const num = (re: RegExp): number => Number(re.exec(output)?.[1] ?? NaN);
   const result = {
     qps: num(/Queries per second:\s+([\d.]+)/),
+    cpuUsPerQuery: (cpu / num(/Queries completed:\s+(\d+)/)) * 1e6,
     sent: num(/Queries sent:\s+(\d+)/),
     completed: num(/Queries completed:\s+(\d+)/),
     lost: num(/Queries lost:\s+(\d+)/),
@@ -204,9 +209,13 @@ async function main(): Promise<void> {
   bench.log(
     `dns-qps: dnsperf, ${seconds} s each, 8 clients, 200 outstanding, ${QUERIES.length}-query mix, loopback; ${runs} run(s)`,
   );
-  await dnsperf(ebbPort, dataFile, Math.min(2, seconds)); // warm-up: let V8 optimise the hot path
+  const pidOf = new Map([
+    [ebbPort, ebb.pid],
+    [unboundPort, unbound.pid],
+  ]);
+  await dnsperf(ebbPort, ebb.pid, dataFile, Math.min(2, seconds)); // warm-up: let V8 optimise the hot path
   const describe = (r: PerfResult) =>
-    `${r.qps.toFixed(0)} q/s, completed ${r.completed}/${r.sent}, lost ${r.lost}, avg latency ${r.latencyAvgMs.toFixed(3)} ms`;
+    `${r.qps.toFixed(0)} q/s, ${r.cpuUsPerQuery.toFixed(1)} µs CPU/q, completed ${r.completed}/${r.sent}, lost ${r.lost}, avg latency ${r.latencyAvgMs.toFixed(3)} ms`;
   const results = await eachRun(
     bench,
     runs,
@@ -214,13 +223,14 @@ async function main(): Promise<void> {
       // Alternate which server goes first, so neither always runs on a cooler machine.
       const order = run % 2 === 0 ? [ebbPort, unboundPort] : [unboundPort, ebbPort];
       const byPort = new Map<number, PerfResult>();
-      for (const port of order) byPort.set(port, await dnsperf(port, dataFile, seconds));
+      for (const port of order) byPort.set(port, await dnsperf(port, pidOf.get(port)!, dataFile, seconds));
       return { ebb: byPort.get(ebbPort)!, unbound: byPort.get(unboundPort)! };
     },
     (r) => `ebb ${describe(r.ebb)} | unbound ${describe(r.unbound)}`,
   );
   const figure = (pick: (r: { ebb: PerfResult; unbound: PerfResult }) => PerfResult) => ({
     qps: median(results.map((r) => pick(r).qps)),
+    cpuUsPerQuery: median(results.map((r) => pick(r).cpuUsPerQuery)),
     latencyAvgMs: median(results.map((r) => pick(r).latencyAvgMs)),
     lost: sum(results, (r) => pick(r).lost),
   });
@@ -243,6 +253,12 @@ async function main(): Promise<void> {
   report(bench, doc, [
     ['figure (median of runs)', 'ebb', 'unbound', 'ebb/unbound'],
     ['queries/s', fixed(e.qps, 0), fixed(u.qps, 0), fixed(e.qps / u.qps)],
+    [
+      'server CPU µs per query',
+      fixed(e.cpuUsPerQuery, 2),
+      fixed(u.cpuUsPerQuery, 2),
+      fixed(e.cpuUsPerQuery / u.cpuUsPerQuery),
+    ],
     [
       'average latency (ms)',
       fixed(e.latencyAvgMs, 3),
