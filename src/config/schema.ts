@@ -76,9 +76,13 @@ export const configSchema = z
       .regex(/^(sqlite:.+|etcd:\/\/.+)$/, 'must be sqlite:<path> or etcd://host:port[,host:port...]')
       .default('sqlite:.ebb/state.db'),
     dns: z
-      .object({ listen: hostPort.default('127.0.0.1:5353') })
+      .object({
+        listen: hostPort.default('127.0.0.1:5353'),
+        /** Threads answering on the port (SO_REUSEPORT); 1 answers on the process's own thread. */
+        workers: z.number().int().min(1).max(8).default(1),
+      })
       .strict()
-      .default({ listen: '127.0.0.1:5353' }),
+      .prefault({}),
     api: z
       .object({
         listen: hostPort.default('127.0.0.1:7070'),

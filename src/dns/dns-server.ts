@@ -34,6 +34,8 @@ export interface DnsServerOptions {
   maxTcpPendingBytes?: number;
   /** Addresses answered for `ns.<fqdn>`. Default: the listen host, when it is one specific address. */
   nsAddresses?: string[];
+  /** SO_REUSEPORT on both sockets, so several servers (worker threads) share the port. Default false. */
+  reusePort?: boolean;
 }
 
 /** Counters since start, as a plain snapshot. */
@@ -64,6 +66,27 @@ export interface DnsServerStats {
 }
 
 type RcodeName = keyof typeof Rcode;
+
+/** The counters of a server that has answered nothing yet. */
+export function zeroDnsStats(): DnsServerStats {
+  return {
+    udpQueries: 0,
+    tcpQueries: 0,
+    dropped: 0,
+    truncated: 0,
+    rcodes: Object.fromEntries(Object.keys(Rcode).map((k) => [k, 0])) as Record<RcodeName, number>,
+    viewFailures: 0,
+    tcpConnections: 0,
+    tcpPendingBytes: 0,
+    tcpConnectionsTotal: 0,
+    tcpRefused: 0,
+    tcpTimeouts: 0,
+    tcpFramingErrors: 0,
+    tcpAcceptErrors: 0,
+    answerCacheHits: 0,
+    answerCacheEntries: 0,
+  };
+}
 const rcodeNames = new Map<number, RcodeName>(Object.entries(Rcode).map(([k, v]) => [v, k as RcodeName]));
 
 const defaults = {
@@ -140,6 +163,7 @@ export class DnsServer {
       maxTcpConnections: options.maxTcpConnections ?? defaults.maxTcpConnections,
       tcpIdleTimeoutMs: options.tcpIdleTimeoutMs ?? defaults.tcpIdleTimeoutMs,
       maxTcpPendingBytes: options.maxTcpPendingBytes ?? defaults.maxTcpPendingBytes,
+      reusePort: options.reusePort ?? false,
     };
     this.#logger = options.logger;
     const host = options.listen.host;
@@ -267,6 +291,7 @@ export class DnsServer {
       label: 'dns.listen (tcp)',
       backlog: 511,
       noDelay: true,
+      reusePort: this.#opts.reusePort,
       maxConnections: this.#opts.maxTcpConnections,
       onDrop: () => this.#stats.tcpRefused++,
       onConnection: (socket) => this.#onConnection(socket),
@@ -280,6 +305,7 @@ export class DnsServer {
       port,
       label: 'dns.listen (udp)',
       recvBufferSize: this.#opts.udpReceiveBufferSize,
+      reusePort: this.#opts.reusePort,
       onError: (err) => this.#logger?.warn({ code: err.code, errno: err.errno, err }, err.message),
     });
     udp.on('message', (msg, rinfo) => {
