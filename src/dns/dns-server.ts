@@ -437,10 +437,13 @@ export class DnsServer {
       key === null ? context : { ...context, random: keepOrder },
     );
     const encodings = rotations(response).map((r) => encodeResponse(r, tcp));
-    const out = encodings[0]!;
+    // A random rotation goes out first: queries that differ every time (an EDNS cookie, a random-case
+    // name) each miss the cache, and must not all see the same member first. The next hit gets the next.
+    const first = Math.floor(Math.random() * encodings.length);
+    const out = encodings[first]!;
     const { rcode, truncated } = this.#count(response, out, transport);
-    // The first encoding goes out now; the next query gets the next rotation.
-    if (key !== null) this.#cache.set(key, { encodings, rcode, truncated, next: 1 % encodings.length });
+    if (key !== null)
+      this.#cache.set(key, { encodings, rcode, truncated, next: (first + 1) % encodings.length });
     return out;
   }
 
