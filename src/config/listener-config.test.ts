@@ -328,7 +328,7 @@ members: [ { id: fe01, address: 127.0.0.11, services: [ { id: e, listeners: [ { 
 
   it('defaults: leaseTtl 5s whether agent is left out or given without it', () => {
     const without = validateConfig(pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]));
-    assert.deepEqual(without.agent, { leaseTtl: '5s', leaseTtlMs: 5000, localState: '.ebb/local' });
+    assert.deepEqual(without.agent, { leaseTtl: '5s', leaseTtlMs: 5000, localState: '.ebb/local', workers: 1 });
     const empty = validateConfig({
       ...pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]),
       agent: {},

@@ -93,12 +93,18 @@ export const configSchema = z
       .strict()
       .default({ listen: '127.0.0.1:7070', tokens: [], hosts: [] }),
     agent: z
-      .object({ leaseTtl: duration.prefault('5s'), localState: z.string().min(1).default('.ebb/local') })
+      .object({
+        leaseTtl: duration.prefault('5s'),
+        localState: z.string().min(1).default('.ebb/local'),
+        /** Threads serving each tcp/http proxy listener to a host:port (SPEC §13); 1: the agent's own. */
+        workers: z.number().int().min(1).max(8).default(1),
+      })
       .strict()
-      .transform(({ leaseTtl, localState }) => ({
+      .transform(({ leaseTtl, localState, workers }) => ({
         leaseTtl: leaseTtl.text,
         leaseTtlMs: leaseTtl.ms,
         localState,
+        workers,
       }))
       .prefault({}),
     members: z.array(member).min(1, 'must list at least one member'),
