@@ -263,10 +263,26 @@ export class SqliteStore implements Store {
       this.db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      this.rollbackQuietly();
       throw err instanceof StoreError
         ? err
-        : new StoreError(`SQLite store write failed: ${(err as Error).message}`, err);
+        : new StoreError(`SQLite store ${this.path}: write failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  /**
+   * Ends a failed write transaction. On some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite has
+   * already rolled it back by itself, and a ROLLBACK then fails with "no transaction is active"; that
+   * second error must never hide the first, which is the one the operator needs ("database or disk is
+   * full"). The connection stays usable: the next write starts a new transaction once space is back
+   * (https://sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction").
+   */
+  private rollbackQuietly(): void {
+    if (!this.db.isTransaction) return;
+    try {
+      this.db.exec('ROLLBACK');
+    } catch {
+      // The transaction is gone either way; the caller reports the error that caused this.
     }
   }
 
@@ -283,7 +299,7 @@ export class SqliteStore implements Store {
         this.db.exec('COMMIT');
       }
     } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      this.rollbackQuietly();
       throw err instanceof StoreError
         ? err
         : new StoreError(`SQLite store read failed: ${(err as Error).message}`, err);
