@@ -307,12 +307,26 @@ export class Controller {
       () => changed.every((c) => outcome(c) !== 'pending'),
       this.ackTimeoutMs,
     );
-    const failures = changed
+    const failures: ApplyFailure[] = changed
       .filter((c) => outcome(c) === 'failed')
       .map((c) => {
         const error = this.state.status(member, c.service)!.applyError!;
         return { service: c.service, code: error.code, message: error.message };
       });
+    // SPEC §2: pause returns only once the listener refuses. An agent that is up but has not confirmed in
+    // time may still be accepting (its store member froze, issue 16 fault 1): that is a failure to tell,
+    // never a success with a footnote. (An agent that is down is told apart: `applied` false, no failure.)
+    if (!settled && this.state.agentUp(member)) {
+      for (const c of changed.filter((c) => outcome(c) === 'pending')) {
+        failures.push({
+          service: c.service,
+          code: 'EBB_NOT_CONFIRMED',
+          message:
+            `the agent did not confirm ${c.to} within ${formatDuration(this.ackTimeoutMs)}: ` +
+            `it may still be ${c.from === 'running' ? 'accepting' : c.from}`,
+        });
+      }
+    }
     return { applied: settled && failures.length === 0, failures };
   }
 
