@@ -8,6 +8,7 @@ import {
   StoreError,
   defaultIntent,
   formatDuration,
+  isKeptIntent,
   parseIntent,
   type DesiredRun,
   type ServiceIntent,
@@ -384,7 +385,8 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
   switch (request.action) {
     case 'pause':
       if (intent.run === 'stopped') return skip('is stopped; only a running service can be paused');
-      if (intent.run === 'paused' && deadlineAt === null) return 'already paused';
+      // A pause the agent kept after the store was replaced is adopted by pausing again (issue 16, fault 4).
+      if (intent.run === 'paused' && deadlineAt === null && !isKeptIntent(intent)) return 'already paused';
       return { ...base, run: 'paused', graceful: false, deadlineAt };
     case 'resume':
     case 'start':
@@ -393,7 +395,11 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
       if (request.action === 'start' && intent.run === 'paused') return 'is paused; use resume';
       return { ...base, run: 'running', graceful: false, deadlineAt: null };
     case 'stop':
-      if (intent.run === 'stopped' && !(intent.graceful && request.graceful === false))
+      if (
+        intent.run === 'stopped' &&
+        !(intent.graceful && request.graceful === false) &&
+        !isKeptIntent(intent)
+      )
         return 'already stopped';
       return { ...base, run: 'stopped', graceful: request.graceful === true, deadlineAt };
     case 'startup':

@@ -1,4 +1,5 @@
 import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type IRequestOp } from 'etcd3';
+import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreError } from '../core/index.ts';
 import { KeepAlive } from './etcd-keepalive.ts';
 import { WatchStream, prefixRange, type EtcdWatch } from './etcd-watch-stream.ts';
@@ -26,6 +27,8 @@ export interface EtcdStoreOptions {
 }
 
 const defaultCallTimeoutMs = 3000;
+/** Where the store's identity lives: beside the pools (`ebb/<pool>/`), never inside one (pool ids have no dot). */
+const identityKey = 'ebb/.identity';
 /** First pause between attempts of one call; it doubles up to `maxRetryPauseMs`. */
 const firstRetryPauseMs = 50;
 const maxRetryPauseMs = 400;
@@ -199,6 +202,24 @@ export class EtcdStore implements Store {
       throw err;
     }
     return watch;
+  }
+
+  /**
+   * Created by the first client that asks, with a compare-and-set on its absence, so racing clients agree;
+   * outside every pool's prefix. Deleting it (or wiping the cluster) makes a new store.
+   */
+  async identity(): Promise<string> {
+    const key = Buffer.from(identityKey);
+    const fresh = randomUUID();
+    const res = await this.call('identity', () =>
+      this.client.kv.txn({
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: 0 }],
+        success: [{ request_put: { key, value: Buffer.from(fresh) } }],
+        failure: [{ request_range: { key } }],
+      }),
+    );
+    // A retried attempt whose first try created the key reads it back: the same answer either way.
+    return res.succeeded ? fresh : res.responses[0]!.response_range.kvs[0]!.value.toString();
   }
 
   async grantLease(ttlMs: number): Promise<Lease> {

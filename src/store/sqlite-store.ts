@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private sweeps = 0;
+  private readonly storeIdentity: string;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -89,7 +90,14 @@ export class SqliteStore implements Store {
         CREATE TABLE IF NOT EXISTS revision_v1 (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
         INSERT OR IGNORE INTO revision_v1 (id, rev) VALUES (1, 0);
         CREATE TABLE IF NOT EXISTS leases_v1 (id TEXT PRIMARY KEY, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS meta_v1 (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       `);
+      // Written by whichever process creates the file, never again: OR IGNORE keeps the first.
+      this.db.prepare("INSERT OR IGNORE INTO meta_v1 (name, value) VALUES ('identity', ?)").run(randomUUID());
+      this.storeIdentity = String(
+        (this.db.prepare("SELECT value FROM meta_v1 WHERE name = 'identity'").get() as { value: string })
+          .value,
+      );
     } catch (err) {
       throw new StoreError(`cannot open SQLite store at ${path}: ${(err as Error).message}`, err);
     }
@@ -186,6 +194,11 @@ export class SqliteStore implements Store {
     this.watchers.add(entry);
     this.startTimers();
     return { close: () => this.watchers.delete(entry) };
+  }
+
+  async identity(): Promise<string> {
+    this.assertOpen();
+    return this.storeIdentity;
   }
 
   async grantLease(ttlMs: number): Promise<Lease> {
