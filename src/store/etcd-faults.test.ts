@@ -84,6 +84,26 @@ describe('EtcdStore with a frozen etcd member', () => {
   });
 });
 
+describe('EtcdStore identity', () => {
+  it('a wiped cluster (its identity key deleted with everything else) is a new store (issue 16, fault 4)', async () => {
+    const cluster = await EtcdCluster.start({ size: 1 });
+    try {
+      const store = new EtcdStore({ endpoints: cluster.endpoints });
+      const first = await store.identity();
+      const other = new EtcdStore({ endpoints: cluster.endpoints });
+      assert.equal(await other.identity(), first, 'every client reads the same');
+      await other.close();
+      // What `etcdctl del --prefix ""` does to the keyspace.
+      await store.txn([], [{ type: 'delete', key: 'ebb/.identity' }]);
+      const again = new EtcdStore({ endpoints: cluster.endpoints });
+      assert.notEqual(await again.identity(), first);
+      await Promise.all([store.close(), again.close()]);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
 /** The member whose watch count is non-zero: the one the only watch stream is connected to. */
 async function servingMember(cluster: EtcdCluster): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
