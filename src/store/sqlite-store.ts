@@ -92,12 +92,19 @@ export class SqliteStore implements Store {
         CREATE TABLE IF NOT EXISTS leases_v1 (id TEXT PRIMARY KEY, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS meta_v1 (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       `);
-      // Written by whichever process creates the file, never again: OR IGNORE keeps the first.
-      this.db.prepare("INSERT OR IGNORE INTO meta_v1 (name, value) VALUES ('identity', ?)").run(randomUUID());
-      this.storeIdentity = String(
-        (this.db.prepare("SELECT value FROM meta_v1 WHERE name = 'identity'").get() as { value: string })
-          .value,
-      );
+      // Written by whichever process creates the file, never again (OR IGNORE keeps the first of two
+      // racing); read first, so that opening an existing store writes nothing (a read-only or full disk).
+      const readIdentity = () =>
+        (
+          this.db.prepare("SELECT value FROM meta_v1 WHERE name = 'identity'").get() as
+            { value: string } | undefined
+        )?.value;
+      if (readIdentity() === undefined) {
+        this.db
+          .prepare("INSERT OR IGNORE INTO meta_v1 (name, value) VALUES ('identity', ?)")
+          .run(randomUUID());
+      }
+      this.storeIdentity = String(readIdentity());
     } catch (err) {
       throw new StoreError(`cannot open SQLite store at ${path}: ${(err as Error).message}`, err);
     }
