@@ -209,7 +209,8 @@ export class IntentSync {
     }
     this.replacedBy = stored.identity;
     const from = this.copyStore ?? 'an earlier store (its copy names none)';
-    logger.error(
+    // Loud when it keeps something an operator must decide about; a warning when it only follows.
+    logger[kept.length > 0 ? 'error' : 'warn'](
       { member, code: 'EBB_STORE_REPLACED', copyStore: this.copyStore, store: stored.identity, kept },
       kept.length > 0
         ? `the store was wiped or replaced (identity ${from}, now ${stored.identity}): keeping ` +

@@ -34,6 +34,8 @@ export class KeepAlive {
   private sentAt: number | null = null;
   private lastSentAt = 0;
   private lastTick: number;
+  /** Members given up in a row since the last renewal. */
+  private failures = 0;
   private readonly timer: NodeJS.Timeout;
   private stopped = false;
 
@@ -68,10 +70,15 @@ export class KeepAlive {
       if (now - this.sentAt < this.answerMs) return;
       // Unanswered: that member is dead, frozen or cut off. Renew through the next one, now.
       this.moveOn();
-    } else if (now - this.lastSentAt < this.everyMs) {
+    } else if (now - this.lastSentAt < this.nextDueMs()) {
       return;
     }
     this.send();
+  }
+
+  /** TTL/4 while renewals get through; after a failure the next member is tried soon (100 ms, doubling). */
+  private nextDueMs(): number {
+    return this.failures === 0 ? this.everyMs : Math.min(this.everyMs, 100 * 2 ** (this.failures - 1));
   }
 
   private send(): void {
@@ -104,6 +111,7 @@ export class KeepAlive {
       },
       () => {
         this.opening = false;
+        this.failures++;
         this.endpoint = (endpoint + 1) % this.parts.clients.length;
       },
     );
@@ -119,6 +127,7 @@ export class KeepAlive {
       return;
     }
     this.sentAt = null;
+    this.failures = 0;
     this.lastRenewedAt = Date.now();
   }
 
@@ -127,9 +136,11 @@ export class KeepAlive {
     this.moveOn();
   }
 
+  /** Gives the current member up: the next keepalive goes to the next member. */
   private moveOn(): void {
     this.dropStream();
     this.sentAt = null;
+    this.failures++;
     this.endpoint = (this.endpoint + 1) % this.parts.clients.length;
   }
 
