@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EtcdCluster } from '../../test/harness/etcd-cluster.ts';
-import { EtcdStore } from './etcd-store.ts';
-import type { WatchEvent } from './store.ts';
+import { EtcdCluster } from './harness/etcd-cluster.ts';
+import { EtcdStore } from '../src/store/etcd-store.ts';
+import type { WatchEvent } from '../src/store/index.ts';
 
 /**
  * etcd members that hang rather than die (SIGSTOP): they keep their connections and answer nothing, so
