@@ -55,6 +55,19 @@ const token = z
   })
   .strict();
 
+/**
+ * The shortest agent lease that is safe on etcd (issue 16, fault 3). A keepalive goes every TTL/4 and one
+ * that a frozen or cut-off member does not answer within TTL/4 is resent to another member, so the
+ * renewal can land TTL/2 after the last one; what is left must cover an election and a stall of the
+ * agent's own event loop (GC, a starved CPU): 1 s with a 2 s lease (a chaos run with 2 s announced live
+ * agents down under etcd faults), 1.5 s with 3 s. SQLite leases live on the same machine, renewed every 200 ms.
+ */
+export const minimumEtcdLeaseTtlMs = 3000;
+const etcdLeaseTtlTooShort =
+  'must be at least 3s with an etcd store: a renewal may land half a TTL late when an etcd member ' +
+  'stops answering, and a shorter lease leaves too little for an election or a stall of the agent, ' +
+  'so live agents would be announced down';
+
 export const configSchema = z
   .object({
     pool: z
@@ -109,7 +122,12 @@ export const configSchema = z
       .prefault({}),
     members: z.array(member).min(1, 'must list at least one member'),
   })
-  .strict();
+  .strict()
+  .superRefine(({ store, agent }, ctx) => {
+    if (store.startsWith('etcd://') && agent.leaseTtlMs < minimumEtcdLeaseTtlMs) {
+      ctx.addIssue({ code: 'custom', path: ['agent', 'leaseTtl'], message: etcdLeaseTtlTooShort });
+    }
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type PoolConfig = z.output<typeof configSchema>;
