@@ -6,7 +6,10 @@
  *
  *   node --disable-warning=ExperimentalWarning bench/http-proxy.ts [--runs 3] [--seconds 3]
  *        [--concurrency 50] [--ws-connections 50] [--ws-bytes 64] [--idle-websockets 10000]
- *        [--targets ebb,node,haproxy] [--json]
+ *        [--targets ebb,node,haproxy] [--threads 1] [--json]
+ *
+ * `--threads N`: Ebb's listener on N worker threads (`agent.workers: N`, SO_REUSEPORT) beside HAProxy
+ * with `nbthread N` (SPEC §13); the node floor stays on one thread.
  *
  * Figures (medians over runs; targets in a rotating order each run):
  * - keep-alive req/s: wrk, one thread, `--concurrency` connections kept alive.
@@ -26,6 +29,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import WebSocket, { WebSocketServer } from 'ws';
+import { parseConfig } from '../src/config/index.ts';
+import { createListener, type Listener } from '../src/listeners/index.ts';
 import { HttpListener } from '../src/listeners/http/index.ts';
 import type { ManagedProcess } from '../test/harness/managed-process.ts';
 import { which } from '../test/harness/managed-process.ts';
@@ -91,13 +96,15 @@ async function role(name: string, args: string[]): Promise<void> {
       seconds: { type: 'string' },
       bytes: { type: 'string' },
       count: { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   const num = (k: keyof typeof values) => Number(values[k]);
   if (name === 'ebb') {
+    const threads = Number(values.threads ?? 1);
     const listeners = [
-      new HttpListener({ host, port: num('http-port'), upstream: { host, port: num('http-upstream') } }),
-      new HttpListener({ host, port: num('ws-port'), upstream: { host, port: num('ws-upstream') } }),
+      ebbListener(num('http-port'), num('http-upstream'), threads),
+      ebbListener(num('ws-port'), num('ws-upstream'), threads),
     ];
     for (const l of listeners) await l.open(false);
     process.stdout.write('ready\n');
@@ -186,6 +193,39 @@ async function role(name: string, args: string[]): Promise<void> {
   throw new Error(`unknown role ${name}`);
 }
 
+/**
+ * Ebb's http listener as the agent builds it: on the agent's thread, or with `agent.workers: threads`
+ * as a `ThreadedListener` (SO_REUSEPORT, one listener per worker thread).
+ */
+function ebbListener(port: number, upstream: number, threads: number): Listener {
+  if (threads <= 1) return new HttpListener({ host, port, upstream: { host, port: upstream } });
+  const config = parseConfig(
+    JSON.stringify({
+      pool: { name: 'bench', fqdn: 'bench.ebb.test' },
+      agent: { workers: threads },
+      members: [
+        {
+          id: 'm1',
+          address: host,
+          services: [{ id: 'web', listeners: [{ protocol: 'http', port, upstream: `${host}:${upstream}` }] }],
+        },
+      ],
+    }),
+  );
+  const service = config.members[0]!.services[0]!;
+  return createListener(
+    host,
+    service.listeners[0]!,
+    { onChange: () => {} },
+    {
+      member: 'm1',
+      service,
+      view: () => ({ name: 'bench', fqdn: 'bench.ebb.test', dnsTtl: 5, members: [] }),
+      workers: threads,
+    },
+  );
+}
+
 /** Opens `count` WebSockets, at most `parallel` handshakes at once; rejects on the first failure. */
 async function openMany(url: string, count: number, parallel: number): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
@@ -230,11 +270,12 @@ function haproxyHttpConfig(
   endpoints: Endpoints,
   upstreams: { http: number; ws: number },
   maxconn: number,
+  threads: number,
 ): string {
   return [
     'global',
     `  maxconn ${maxconn}`,
-    '  nbthread 1',
+    `  nbthread ${threads}`,
     'defaults',
     '  mode http',
     '  option http-keep-alive',
@@ -322,6 +363,7 @@ async function main(): Promise<void> {
       'ws-connections': [50, 1, 2000],
       'ws-bytes': [64, 1, 1 << 20],
       'idle-websockets': [10_000, 0, 20_000],
+      threads: [1, 1, 8],
     },
     strings: { targets: 'ebb,node,haproxy' },
   });
@@ -378,6 +420,8 @@ async function main(): Promise<void> {
           String(wsFront),
           '--ws-upstream',
           String(wsPort),
+          '--threads',
+          String(t === Target.ebb ? n.threads : 1),
         ],
         { fdLimit },
       );
@@ -386,7 +430,7 @@ async function main(): Promise<void> {
     }
     const e = { http: await freePort(), ws: await freePort(), pid: 0 };
     const config = join(dir, `haproxy-${e.http}.cfg`);
-    writeFileSync(config, haproxyHttpConfig(e, { http: nginxPort, ws: wsPort }, maxconn));
+    writeFileSync(config, haproxyHttpConfig(e, { http: nginxPort, ws: wsPort }, maxconn, n.threads));
     const haproxy = startProcess('haproxy', 'haproxy', ['-db', '-f', config], { fdLimit });
     await listening(e.http, haproxy);
     return { ...e, pid: haproxy.pid, proc: haproxy };
@@ -396,7 +440,8 @@ async function main(): Promise<void> {
   log(
     `http-proxy: ${n.runs} run(s) × ${n.seconds} s per figure; wrk -t1 -c${n.concurrency}; ` +
       `${n['ws-connections']} WebSockets × ${n['ws-bytes']} B ping-pong; ${idleCount} idle WebSockets; ` +
-      `HAProxy ${targets.includes(Target.haproxy) ? 'nbthread 1, mode http' : 'skipped'}; upstreams: nginx (1 worker), Node ws echo`,
+      `HAProxy ${targets.includes(Target.haproxy) ? `nbthread ${n.threads}, mode http` : 'skipped'}; ` +
+      `Ebb on ${n.threads} thread(s) (agent.workers), the node floor on 1; upstreams: nginx (1 worker), Node ws echo`,
   );
 
   const cpuOver = async <T>(pid: number, work: () => Promise<T>): Promise<{ r: T; cpu: number }> => {
