@@ -27,6 +27,9 @@ export function declaresTooLarge(contentLength: string | null | undefined): bool
  * Before the request reaches the app: a body declared too large is answered 413 at once, unread, and the
  * connection is closed once the answer is out (RFC 9110 §15.5.14: the server may close the connection to
  * stop the client sending the rest). Returns false when the request was answered here.
+ *
+ * No lingering close (RFC 9112 §9.6): reading on to let a client that is still sending see the answer
+ * would cost memory for every hostile sender; such a client may see a reset instead of the 413.
  */
 export function admitBody(request: IncomingMessage, response: ServerResponse): boolean {
   if (!declaresTooLarge(request.headers['content-length'])) return true;

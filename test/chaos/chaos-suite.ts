@@ -75,6 +75,8 @@ export interface ScenarioReport {
   commands: number;
   lies: string[];
   broken: string[];
+  /** Worth an owner's look, not a loss (a command that failed slower than documented, …). */
+  findings: string[];
   notes: string[];
   rssBeforeMb: number;
   rssAfterMb: number;
@@ -105,6 +107,8 @@ export interface ScenarioContext {
   lie(text: string): void;
   /** A promise broken otherwise (a command that should have worked failed, a flood that took a service). */
   broken(text: string): void;
+  /** Worth an owner's look, not a loss. */
+  finding(text: string): void;
   /** The held sessions of `member` end with its agent, killed on purpose. */
   cut(member: string): void;
   /** `pause`, then a new connection must be refused; with `mayFail` a refused command is no loss. */
@@ -180,6 +184,7 @@ async function runScenario(
     commands: 0,
     lies: [],
     broken: [],
+    findings: [],
     notes: [],
     rssBeforeMb: 0,
     rssAfterMb: 0,
@@ -227,6 +232,7 @@ async function runScenario(
       note: (text) => report.notes.push(text),
       lie: (text) => report.lies.push(text),
       broken: (text) => report.broken.push(text),
+      finding: (text) => report.findings.push(text),
       cut: (member) => cut.add(member),
       pause: (member, o) => command('pause', member, o?.mayFail === true),
       resume: (member, o) => command('resume', member, o?.mayFail === true),
@@ -311,6 +317,7 @@ function errorReport(name: string, store: StoreKind, err: unknown, pool: ChaosPo
     commands: 0,
     lies: [],
     broken: [`could not run: ${(err as Error).message.split('\n')[0]}`],
+    findings: [],
     notes: pool ? [pool.output('api:0').slice(-300)] : [],
     rssBeforeMb: 0,
     rssAfterMb: 0,
@@ -335,6 +342,7 @@ export function formatReport(r: ScenarioReport): string {
   ];
   for (const lie of r.lies) lines.push(`    lied: ${lie}`);
   for (const b of r.broken) lines.push(`    broken: ${b}`);
+  for (const f of r.findings) lines.push(`    finding: ${f}`);
   if (r.newFailed) lines.push(`    new sessions failed: ${JSON.stringify(r.failures)}`);
   for (const note of r.notes) lines.push(`    ${note}`);
   return lines.join('\n');

@@ -1,5 +1,6 @@
 import { existsSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { PoolResolver, SipCaller } from '../../src/client/index.ts';
 import { postHugeBody } from '../harness/huge-body.ts';
 import { rssMb } from '../harness/process-memory.ts';
@@ -22,9 +23,10 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<void>;
 }
 
-/** Pause and resume each member in turn, `cycles` times; never two paused at once. */
-async function storm(ctx: ScenarioContext, cycles: number, gapMs = 100): Promise<void> {
-  for (let c = 0; c < cycles; c++) {
+/** Pause and resume each member in turn, `cycles` times or until `withinMs`; never two paused at once. */
+async function storm(ctx: ScenarioContext, cycles: number, gapMs = 100, withinMs = Infinity): Promise<void> {
+  const end = Date.now() + withinMs;
+  for (let c = 0; c < cycles && Date.now() < end; c++) {
     const member = ctx.pool.members[c % ctx.pool.members.length]!.id;
     await ctx.pause(member);
     await ctx.sleep(gapMs);
@@ -181,8 +183,13 @@ export const scenarios: Scenario[] = [
             postHugeBody('127.0.0.1', pool.apiPort, '/v1/members/m1/pause', 10 * 1024 * 1024),
           ),
         );
-        const not413 = bodies.filter((b) => b.status !== 413).length;
-        if (not413) ctx.broken(`${not413} of ${bodies.length} 10 MB bodies were not refused with 413`);
+        // 0: the API closed while the sender was still writing, and the reset came before its 413 was read.
+        const accepted = bodies.filter((b) => b.status !== 413 && b.status !== 0).length;
+        if (accepted) ctx.broken(`${accepted} of ${bodies.length} 10 MB bodies were not refused`);
+        const reset = bodies.filter((b) => b.status === 0).length;
+        ctx.note(
+          `${bodies.length - reset} of ${bodies.length} 10 MB bodies saw the 413, ${reset} a reset first`,
+        );
         ctx.note(
           `api rss ${apiBefore} → ${rssMb(apiPid)} MB over ${scale.bodies} × 10 MB bodies and ${scale.slow} slowloris connections`,
         );
@@ -211,6 +218,13 @@ export const scenarios: Scenario[] = [
     // sessions go on, and the store recovers by itself once space is back.
     async run(ctx) {
       if (!ctx.tmpfs) return ctx.broken('no tmpfs could be mounted (needs root): disk full not tested');
+      // An empty WAL first (as after a checkpoint), so the store's next write needs new space.
+      const db = new DatabaseSync(join(ctx.storeDir, 'state.db'));
+      try {
+        db.exec('PRAGMA busy_timeout = 2000; PRAGMA wal_checkpoint(TRUNCATE);');
+      } finally {
+        db.close();
+      }
       const filler = join(ctx.storeDir, 'filler');
       const fd = openSync(filler, 'w');
       const chunk = Buffer.alloc(64 * 1024);
@@ -221,9 +235,16 @@ export const scenarios: Scenario[] = [
       } finally {
         closeSync(fd);
       }
-      const full = await ctx.pool.command('pause', 'm1');
-      if (full.status === 200) await ctx.resume('m1');
-      else if (!/SQLITE_FULL|ENOSPC|disk|full|space/i.test(full.body))
+      // SQLite may still have room in pages it holds: a few commands until one fails.
+      let full = await ctx.pool.command('pause', 'm1');
+      for (let i = 0; i < 5 && full.status === 200; i++) {
+        await ctx.resume('m1');
+        full = await ctx.pool.command('pause', 'm1');
+      }
+      if (full.status === 200) {
+        await ctx.resume('m1');
+        ctx.note('the store never ran out of space: disk full not reached');
+      } else if (!/SQLITE_FULL|ENOSPC|disk|full|space/i.test(full.body))
         ctx.broken(
           `on a full disk the command's error hides the cause: HTTP ${full.status} ${full.body.slice(0, 200)}`,
         );
@@ -318,7 +339,7 @@ export const scenarios: Scenario[] = [
       process.kill(pid, 'SIGSTOP');
       try {
         ctx.note(`etcd member ${leader} (the leader) stopped`);
-        await storm(ctx, ctx.scale.cycles);
+        await storm(ctx, ctx.scale.cycles, 100, 10_000);
       } finally {
         process.kill(pid, 'SIGCONT');
       }
@@ -340,7 +361,7 @@ export const scenarios: Scenario[] = [
         ctx.note(
           `etcd member ${watched} stopped (serving ${counts[watched]} of ${counts.reduce((a, b) => a + b, 0)} watches)`,
         );
-        await storm(ctx, ctx.scale.cycles);
+        await storm(ctx, ctx.scale.cycles, 100, 10_000);
       } finally {
         process.kill(pid, 'SIGCONT');
       }
@@ -362,8 +383,10 @@ export const scenarios: Scenario[] = [
       const started = Date.now();
       await ctx.pause('m1', { mayFail: true });
       const tookMs = Date.now() - started;
-      if (tookMs > 5000) ctx.broken(`a command took ${tookMs} ms without quorum (must fail fast)`);
-      ctx.note(`a command without quorum answered in ${tookMs} ms`);
+      // docs/deploy.md: "commands fail fast"; each store call has a 3 s budget.
+      if (tookMs > 3500)
+        ctx.finding(`a command without quorum failed after ${tookMs} ms (store call budget 3 s)`);
+      else ctx.note(`a command without quorum failed after ${tookMs} ms`);
       await ctx.sleep(1500);
       await etcd.restartAll();
       if (!(await recovers(ctx, 'm2', 10_000))) ctx.broken('commands still fail 10 s after quorum came back');
