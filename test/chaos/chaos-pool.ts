@@ -16,6 +16,8 @@ export interface ChaosPoolOptions {
   store: { sqlite: string } | { etcd: EtcdCluster };
   members?: number;
   workspace: Workspace;
+  /** `up`: the whole pool in one `ebb up` process (one DNS server) instead of separate processes. */
+  mode?: 'split' | 'up';
 }
 
 interface Proc {
@@ -45,7 +47,7 @@ export class ChaosPool {
   private readonly procs = new Map<string, Proc>();
   private readonly configInput: ConfigInput;
 
-  private constructor(ws: Workspace, config: ConfigInput, base: number) {
+  private constructor(ws: Workspace, config: ConfigInput, base: number, mode: 'split' | 'up') {
     this.ws = ws;
     this.echoPort = base;
     this.voicePort = base + 1;
@@ -56,6 +58,11 @@ export class ChaosPool {
     this.members = config.members.map((m) => ({ id: m.id, address: m.address }));
     this.configInput = config;
     this.config = ws.file('pool.yaml', poolYaml(config));
+    if (mode === 'up') {
+      this.dnsServers = [this.dnsServers[0]!];
+      this.procs.set('up', { name: 'up', args: ['up', this.config], ready: /is up/, server: null });
+      return;
+    }
     for (const m of this.members)
       this.procs.set(`agent:${m.id}`, {
         name: `agent ${m.id}`,
@@ -104,7 +111,7 @@ export class ChaosPool {
         ],
       })),
     };
-    return new ChaosPool(options.workspace, config, base);
+    return new ChaosPool(options.workspace, config, base, options.mode ?? 'split');
   }
 
   /** Starts every process that is not running, agents first, and waits until every member accepts. */

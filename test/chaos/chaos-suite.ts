@@ -124,7 +124,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ScenarioReport
   const open = options.knownOpen ?? knownOpen;
   const chosen = scenarios.filter((s) => !options.only || options.only.includes(s.name));
   const reports: ScenarioReport[] = [];
-  for (const store of ['sqlite', 'etcd'] as const) {
+  for (const store of ['sqlite', 'etcd', 'up'] as const) {
     const group = chosen.filter((s) => s.store === store);
     if (group.length === 0) continue;
     const ws = new Workspace(`ebb-chaos-${store}-`);
@@ -138,11 +138,14 @@ export async function runChaos(options: ChaosRunOptions): Promise<ScenarioReport
       pool = await ChaosPool.create({
         workspace: ws,
         store: etcd ? { etcd } : { sqlite: join(storeDir, 'state.db') },
+        mode: store === 'up' ? 'up' : 'split',
       });
       await pool.start();
-      log(
-        `chaos: ${store} pool up (${pool.members.length} agents, 2 dns, 1 api${tmpfs ? ', store on a tmpfs' : ''})`,
-      );
+      const shape =
+        store === 'up'
+          ? `${pool.members.length} members in one ebb up`
+          : `${pool.members.length} agents, 2 dns, 1 api${tmpfs ? ', store on a tmpfs' : ''}`;
+      log(`chaos: ${store} pool up (${shape})`);
       for (const scenario of group) {
         const report = await runScenario(scenario, { pool, etcd, storeDir, tmpfs }, options.scale, open);
         reports.push(report);
@@ -336,7 +339,7 @@ export function formatReport(r: ScenarioReport): string {
         : r.verdict.toUpperCase();
   const lines = [
     `${r.name.padEnd(18)} ${verdict.padEnd(6)} held lost ${r.heldLost}/${r.heldTotal}` +
-      (r.heldCut ? ` (cut with a killed agent ${r.heldCut})` : '') +
+      (r.heldCut ? ` (cut with a killed process ${r.heldCut})` : '') +
       `  new failed ${r.newFailed}/${r.newStarted}${r.newCut ? ` (cut ${r.newCut})` : ''}  no-member moments ${r.noMemberMoments}/${r.samples}` +
       `  commands ${r.commands}, lied ${r.lies.length}  rss ${r.rssBeforeMb}→${r.rssAfterMb} MB  ${(r.durationMs / 1000).toFixed(1)} s`,
   ];

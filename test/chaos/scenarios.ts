@@ -8,7 +8,8 @@ import { tryConnect } from '../harness/tcp-sessions.ts';
 import { bindReadOnly, busyLoops, slowloris, udpFlood, unmount } from './chaos-probes.ts';
 import type { ChaosScale, ScenarioContext } from './chaos-suite.ts';
 
-export type StoreKind = 'sqlite' | 'etcd';
+/** The pool a scenario runs on: separate processes on SQLite or on etcd, or one `ebb up`. */
+export type StoreKind = 'sqlite' | 'etcd' | 'up';
 
 export interface Scenario {
   name: string;
@@ -390,6 +391,34 @@ export const scenarios: Scenario[] = [
       await ctx.sleep(1500);
       await etcd.restartAll();
       if (!(await recovers(ctx, 'm2', 10_000))) ctx.broken('commands still fail 10 s after quorum came back');
+    },
+  },
+  {
+    name: 'kill-up',
+    store: 'up',
+    loadMs: () => 0,
+    load: false,
+    monitor: false,
+    // Issue 16 #9: kill -9 of `ebb up` ends every session it proxies (the figure for docs/deploy.md);
+    // what must hold is that m3, paused, comes back paused and no probe reaches it meanwhile.
+    async run(ctx) {
+      const { pool } = ctx;
+      await ctx.pause('m3');
+      for (const m of pool.members) ctx.cut(m.id);
+      await pool.kill('up');
+      const up = pool.startProc('up');
+      const reached = await probePaused(
+        ctx,
+        'm3',
+        up.catch(() => {}),
+      );
+      await up.catch((err: Error) => ctx.broken(`ebb up did not come back: ${lastLine(err.message)}`));
+      await pool.until(async () => (await pool.accepting()).length === 2, 'm1 and m2 accept again');
+      if (reached || (await tryConnect(pool.address('m3'), pool.echoPort)) === 'connected')
+        ctx.lie(
+          `m3 was paused (exit 0); after kill -9 of ebb up and a restart it accepted (${reached} probe(s))`,
+        );
+      await ctx.resume('m3');
     },
   },
 ];
