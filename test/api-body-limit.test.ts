@@ -34,6 +34,15 @@ describe('API bodies over the limit are refused at the limit', () => {
     ws.cleanup();
   });
 
+  it('a 1 MB body sent whole (operator audit #34): 413, not 400', async () => {
+    for (let i = 0; i < 5; i++) {
+      const result = await postHugeBody('127.0.0.1', apiPort, '/v1/members/m1/pause', 1024 * 1024, {
+        oneWrite: true,
+      });
+      assert.equal(result.status, 413);
+    }
+  });
+
   for (const chunked of [false, true]) {
     it(`10 concurrent 10 MB bodies (${chunked ? 'chunked' : 'with Content-Length'}): 413, and RSS does not grow`, async () => {
       const before = rssMb(server.pid);
@@ -47,10 +56,9 @@ describe('API bodies over the limit are refused at the limit', () => {
       const after = rssMb(server.pid);
       console.log(`rss ${before} MB before, ${peak} MB peak, ${after} MB after (chunked: ${chunked})`);
       assert.ok(peak - before < 25, `RSS grew from ${before} to ${peak} MB`);
-      assert.deepEqual(
-        results.map((r) => r.status),
-        Array(10).fill(413),
-      );
+      // 413, or a reset: the API closes while the sender is still writing, and the sender's failed write
+      // can come before it reads the 413 (the API does not linger reading: docs/reliability.md).
+      for (const r of results) assert.ok(r.status === 413 || r.status === 0, `answered ${r.status}`);
       // The kernel's socket buffers take a few MB before the server closes; never the whole 10 MB.
       for (const r of results) assert.ok(r.sent < 10 * 1024 * 1024, `sent ${r.sent} bytes`);
       const health = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
