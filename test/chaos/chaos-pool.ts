@@ -225,6 +225,11 @@ export class ChaosPool {
     await Promise.all([...this.procs.keys()].map((key) => this.kill(key)));
   }
 
+  /** Last resort when the run is ended abruptly: SIGKILL by PID, synchronously. */
+  killAllNow(): void {
+    for (const proc of this.procs.values()) if (proc.server?.running) proc.server.signal('SIGKILL');
+  }
+
   /** The last lines of a process's output, for a report. */
   output(key: string): string {
     return this.proc(key).server?.output.slice(-2000) ?? '';

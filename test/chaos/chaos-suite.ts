@@ -133,6 +133,19 @@ export async function runChaos(options: ChaosRunOptions): Promise<ScenarioReport
     const tmpfs = store === 'sqlite' && mountTmpfs(storeDir, '8m');
     let etcd: EtcdCluster | null = null;
     let pool: ChaosPool | null = null;
+    // Ended abruptly (Ctrl-C, the runner's SIGTERM, an uncaught error): no Ebb process or mount outlives us.
+    const cleanupNow = () => {
+      pool?.killAllNow();
+      if (tmpfs) unmount(storeDir);
+      ws.cleanup();
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      cleanupNow();
+      process.kill(process.pid, signal);
+    };
+    process.once('exit', cleanupNow);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       if (store === 'etcd') etcd = await EtcdCluster.start();
       pool = await ChaosPool.create({
@@ -155,6 +168,9 @@ export async function runChaos(options: ChaosRunOptions): Promise<ScenarioReport
       reports.push(errorReport(`${store}-pool`, store, err, pool));
       log(`chaos: ${store} pool failed: ${(err as Error).message}`);
     } finally {
+      process.off('exit', cleanupNow);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await pool?.stop();
       await etcd?.stop();
       if (tmpfs) unmount(storeDir);
