@@ -69,6 +69,7 @@ function lastLine(text: string): string {
   return lines.slice(-2).join(' / ').slice(0, 300);
 }
 
+const toggles = (s: ChaosScale) => Math.max(1, Math.floor(s.cycles / 4));
 const stormMs = (s: ChaosScale) => s.cycles * 600 + 1000;
 
 export const scenarios: Scenario[] = [
@@ -77,6 +78,26 @@ export const scenarios: Scenario[] = [
     store: 'sqlite',
     loadMs: stormMs,
     run: (ctx) => storm(ctx, ctx.scale.cycles * 2),
+  },
+  {
+    name: 'dns-toggle',
+    store: 'sqlite',
+    loadMs: (s) => toggles(s) * 3000 + 500,
+    // Issue 16 #8: clients cache an answer naming only m3 (m1 and m2 paused for longer than the TTL);
+    // then m1 and m2 come back and m3 is paused — every cached address refuses until the client asks again.
+    async run(ctx) {
+      const ttlMs = ctx.pool.dnsTtlS * 1000;
+      for (let c = 0; c < toggles(ctx.scale); c++) {
+        await ctx.pause('m1');
+        await ctx.pause('m2');
+        await ctx.sleep(ttlMs + 300);
+        await ctx.resume('m1');
+        await ctx.resume('m2');
+        await ctx.pause('m3');
+        await ctx.sleep(ttlMs + 300);
+        await ctx.resume('m3');
+      }
+    },
   },
   {
     name: 'kill-agent',
