@@ -7,6 +7,9 @@ import { ChaosPool, stillEchoes, type HeldSession } from './chaos-pool.ts';
 import { AvailabilityMonitor, mountTmpfs, startLoad, unmount } from './chaos-probes.ts';
 import { scenarios, type Scenario, type StoreKind } from './scenarios.ts';
 
+/** How long a scenario may run beyond its load before it is reported as hung. */
+const scenarioGraceMs = 90_000;
+
 /** How hard each scenario pushes: the short run inside `npm test`, the full one in `npm run test:chaos`. */
 export interface ChaosScale {
   /** Echo sessions held on every member through each scenario. */
@@ -260,7 +263,15 @@ async function runScenario(
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     };
     try {
-      await scenario.run(ctx);
+      // Bounded in time: a scenario that hangs is reported and the pool is cleaned up all the same.
+      const budgetMs = scenario.loadMs(scale) + scenarioGraceMs;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        scenario.run(ctx),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`still running after ${budgetMs} ms`)), budgetMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
     } finally {
       const stats = await load;
       if (stats) {

@@ -183,11 +183,14 @@ export const scenarios: Scenario[] = [
     async run(ctx) {
       const { pool, scale } = ctx;
       const caller = await SipCaller.open();
-      const calls = pool.members.map((m) =>
-        caller
-          .call([{ host: m.address, port: pool.voicePort }], 'voice', 3500)
-          .then(() => true)
-          .catch(() => false),
+      const perMember = Math.max(1, Math.floor(scale.held / 10));
+      const calls = pool.members.flatMap((m) =>
+        Array.from({ length: perMember }, () =>
+          caller
+            .call([{ host: m.address, port: pool.voicePort }], 'voice', 3500)
+            .then(() => true)
+            .catch(() => false),
+        ),
       );
       const stopSlow = slowloris('127.0.0.1', pool.apiPort, scale.slow);
       const apiPid = pool.pid('api:0')!;
