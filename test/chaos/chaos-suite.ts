@@ -296,6 +296,10 @@ async function runScenario(
     // Only processes alive throughout compare: a restarted one starts small.
     report.rssBeforeMb = total(pick(rssBefore, rssAfter));
     report.rssAfterMb = total(pick(rssAfter, rssBefore));
+    const grew = Object.entries(rssAfter)
+      .filter(([key, mb]) => key in rssBefore && mb - rssBefore[key]! >= 10)
+      .map(([key, mb]) => `${key} ${rssBefore[key]} → ${mb}`);
+    if (grew.length) report.notes.push(`rss grew by 10 MB or more: ${grew.join(', ')} MB`);
   } catch (err) {
     report.broken.push(`could not run: ${(err as Error).message.split('\n')[0]}`);
     report.verdict = 'error';
