@@ -123,15 +123,38 @@ describe('API app (in process)', () => {
     );
   });
 
-  it('400 for a body that is not JSON, not an object, or too large', async () => {
+  it('400 for a body that is not JSON or not an object', async () => {
     await badRequest(await post('/v1/members/m1/pause', '{"service": '), '(body)', /not valid JSON/);
     await badRequest(await post('/v1/members/m1/pause', '[1,2]'), '(root)');
     await badRequest(await post('/v1/members/m1/pause', 'null'), '(root)');
-    await badRequest(
-      await post('/v1/members/m1/pause', { reason: 'x', pad: 'y'.repeat(20_000) }),
-      '(body)',
-      /larger than 16 KB/,
+  });
+
+  it('413 for a body over 16 KB, read no further than the limit (issue 16 #6, operator audit #34)', async () => {
+    const tooLarge = async (res: Response) => {
+      assert.equal(res.status, 413);
+      assert.equal(res.headers.get('connection'), 'close');
+      const body = (await res.json()) as ErrorBody;
+      assert.equal(body.error.code, 'EBB_BODY_TOO_LARGE');
+      assert.match(body.error.message, /larger than 16 KB/);
+    };
+    await tooLarge(await post('/v1/members/m1/pause', { reason: 'x', pad: 'y'.repeat(1024 * 1024) }));
+    // No Content-Length (chunked): an endless body is read chunk by chunk and cut off at the limit.
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 4096;
+        controller.enqueue(new Uint8Array(4096).fill(0x20));
+      },
+    });
+    await tooLarge(
+      await app.request(`${apiBase}/v1/members/m1/pause`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: endless,
+        duplex: 'half',
+      } as RequestInit),
     );
+    assert.ok(pulled <= 64 * 1024, `read ${pulled} bytes of an endless body`);
   });
 
   it('bad bodies change nothing', async () => {
@@ -160,6 +183,13 @@ describe('API app (in process)', () => {
       assert.equal(res.status, 404);
       assert.equal(((await res.json()) as ErrorBody).error.code, 'EBB_NOT_FOUND');
     }
+  });
+
+  it('a readiness check of a member that does not exist names the member (operator audit #34)', async () => {
+    const missing = (await (await app.request(`${apiBase}/ready/fe99/echo`)).json()) as ErrorBody;
+    assert.equal(missing.error.message, 'member fe99 does not exist');
+    const service = (await (await app.request(`${apiBase}/ready/m1/nope`)).json()) as ErrorBody;
+    assert.equal(service.error.message, 'service nope on member m1 does not exist');
   });
 
   it('/ready/:m/:s answers 200 while accepting and 503 while paused', async () => {

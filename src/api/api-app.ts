@@ -11,6 +11,7 @@ import {
   parseDuration,
   type StartupType,
 } from '../core/index.ts';
+import { BodyTooLargeError, readBounded } from './body-limit.ts';
 import { ConsoleAssets } from './console-assets.ts';
 import { EventsStream, type EventsStreamOptions } from './events-stream.ts';
 import { openApiDocument } from './openapi.ts';
@@ -19,7 +20,6 @@ import { PoolMetrics } from './pool-metrics.ts';
 import { RequestGuard, declaresJson, type LocalAddress } from './request-guard.ts';
 import { commandBodies, commandNames, serviceId, type CommandName } from './request-schemas.ts';
 
-const maxBodyBytes = 16 * 1024;
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The config's member ids are DNS labels; anything else in the path cannot name a member. */
 const memberId = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -103,6 +103,8 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   app.onError((err, c) => {
     const ebb =
       err instanceof EbbError ? err : new EbbError('EBB_INTERNAL', 'internal error', { cause: err });
+    // A body cut off at the limit is not read on: the connection closes after the answer.
+    if (ebb instanceof BodyTooLargeError) c.header('Connection', 'close');
     return c.json({ error: ebb.toJSON() }, ebb.httpStatus as 400);
   });
   app.notFound((c) =>
@@ -150,11 +152,11 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   // For load balancers and orchestrators that are not DNS-based (SPEC §4.3).
   app.get('/ready/:member/:service', (c) => {
     const { member, service } = c.req.param();
-    const found = state
-      .snapshot()
-      .members.find((m) => m.id === member)
-      ?.services.find((s) => s.id === service);
-    if (!found) throw new NotFoundError(`service "${service}" on member "${member}"`);
+    const owner = state.snapshot().members.find((m) => m.id === member);
+    // Operator audit #34: name what is missing — the member, or the service on a member that exists.
+    if (!owner) throw new NotFoundError(`member ${pathWord(member)}`);
+    const found = owner.services.find((s) => s.id === service);
+    if (!found) throw new NotFoundError(`service ${pathWord(service)} on member ${member}`);
     return c.json(
       { member, service, accepting: found.accepting, state: found.state },
       found.accepting ? 200 : 503,
@@ -240,6 +242,11 @@ function commandRoute(path: string): { member: string; action: CommandName } | n
   return { member, action };
 }
 
+/** A member or service id from a path, as is when it is a DNS label (ids are), else quoted and capped. */
+function pathWord(text: string): string {
+  return memberId.test(text) ? text : JSON.stringify(text.slice(0, 100));
+}
+
 function isHealthCheck(path: string): boolean {
   return path === '/healthz' || path.startsWith('/ready/');
 }
@@ -269,7 +276,7 @@ async function peekBody(c: Context): Promise<CommandBody> {
 
 const bodies = new WeakMap<Request, Promise<string>>();
 
-/** The body as text, read once per request and never past `maxBodyBytes` (however large the sender's). */
+/** The body as text, read once per request and never past the limit (however large the sender's). */
 function bodyText(c: Context): Promise<string> {
   const request = c.req.raw;
   let text = bodies.get(request);
@@ -278,26 +285,6 @@ function bodyText(c: Context): Promise<string> {
     bodies.set(request, text);
   }
   return text;
-}
-
-async function readBounded(request: Request): Promise<string> {
-  const tooLarge = () => new BadRequestError([{ path: '(body)', message: 'is larger than 16 KB' }]);
-  if (Number(request.headers.get('content-length') ?? 0) > maxBodyBytes) throw tooLarge();
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBodyBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readBody<N extends CommandName>(c: Context, name: N) {

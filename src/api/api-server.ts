@@ -1,12 +1,14 @@
-import { serve, type ServerType } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
+import { admitBody } from './body-limit.ts';
 import { isLoopback } from './request-guard.ts';
 
 export class ApiServer {
-  private server: ServerType | null = null;
+  private server: Server | null = null;
   private readonly deps: ApiDeps;
   private readonly listen: string;
   private readonly options: ApiOptions;
@@ -32,10 +34,15 @@ export class ApiServer {
       );
     }
     const app = createApiApp(this.deps, this.options);
+    const toApp = getRequestListener(app.fetch);
+    // A body declared too large is answered before the app, unread (issue 16 #6).
+    const server = createServer((request, response) => {
+      if (admitBody(request, response)) void toApp(request, response);
+    });
+    this.server = server;
     await new Promise<void>((resolve, reject) => {
-      const server = serve({ fetch: app.fetch, hostname: address.host, port: address.port }, () => resolve());
       server.once('error', (err) => reject(new ListenError(`api ${this.listen}: ${err.message}`, err)));
-      this.server = server;
+      server.listen(address.port, address.host, () => resolve());
     });
     const bound = this.server!.address() as AddressInfo;
     this.url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
@@ -48,7 +55,7 @@ export class ApiServer {
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      server.closeAllConnections();
     });
   }
 }

@@ -74,6 +74,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
                 'Stored. `applied` says whether the agent confirmed every change; `failures` names the changes it reported it could not apply (it keeps trying)',
               ),
               '400': error('A field of the body is wrong; the issue names it (EBB_BAD_REQUEST)'),
+              '413': error('The body is larger than 16 KB; it is not read further (EBB_BODY_TOO_LARGE)'),
               ...base.responses,
               '403': error(
                 'Refused by access control: a foreign Origin or Sec-Fetch-Site (EBB_FOREIGN_ORIGIN), ' +

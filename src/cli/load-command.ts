@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
+  CachedAnswers,
   HttpConnector,
   HttpSessionKind,
   PoolResolver,
@@ -8,7 +9,6 @@ import {
   httpSession,
   runLoad,
   tcpSession,
-  type Endpoint,
   type LoadStats,
   type SessionRunner,
 } from '../client/index.ts';
@@ -107,7 +107,7 @@ export function registerLoadCommand(program: Command): void {
         );
       }
       const stats = await runLoad({
-        endpoints: () => answers.next(),
+        endpoints: (o) => answers.next(o),
         session,
         ratePerSecond: rate,
         durationMs,
@@ -186,33 +186,6 @@ function perSecond(text: string, flag: string, ok: (n: number) => boolean, range
     throw new BadRequestError([{ path: flag, message: `must be a number per second, ${range}` }]);
   }
   return n;
-}
-
-/**
- * Like a real client's stub resolver: keeps a DNS answer for its TTL and rotates the order for each new
- * session. A member paused within the TTL is still in the list: the connector meets its refusal and moves
- * on (counted as re-tried).
- */
-class CachedAnswers {
-  private answer: Endpoint[] = [];
-  private fetchedAt = 0;
-  private turn = 0;
-  private readonly resolve: () => Promise<Endpoint[]>;
-  private readonly ttlMs: number;
-
-  constructor(resolve: () => Promise<Endpoint[]>, ttlMs: number) {
-    this.resolve = resolve;
-    this.ttlMs = ttlMs;
-  }
-
-  async next(): Promise<Endpoint[]> {
-    if (Date.now() - this.fetchedAt >= this.ttlMs || this.answer.length === 0) {
-      this.answer = await this.resolve();
-      this.fetchedAt = Date.now();
-    }
-    const start = this.turn++ % Math.max(1, this.answer.length);
-    return [...this.answer.slice(start), ...this.answer.slice(0, start)];
-  }
 }
 
 function line(s: LoadStats): string {

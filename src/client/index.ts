@@ -1,4 +1,5 @@
 export { PoolResolver, type Endpoint, type PoolResolverOptions } from './pool-resolver.ts';
+export { CachedAnswers } from './cached-answers.ts';
 export {
   connectToFirstAccepting,
   NoMemberAcceptedError,

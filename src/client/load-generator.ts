@@ -22,8 +22,11 @@ export interface SessionContext {
 export type SessionRunner = (session: SessionContext) => Promise<void>;
 
 export interface LoadOptions {
-  /** The member list for each new session (a DNS answer). */
-  endpoints: () => Promise<Endpoint[]>;
+  /**
+   * The member list for each new session (a DNS answer, perhaps cached). `fresh`: every address of the
+   * last answer refused, so ask DNS again rather than answer from a cache.
+   */
+  endpoints: (options?: { fresh?: boolean }) => Promise<Endpoint[]>;
   session: SessionRunner;
   ratePerSecond: number;
   durationMs: number;
@@ -98,7 +101,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
     };
     try {
       const endpoints = await options.endpoints();
-      await options.session({ endpoints, n, holdMs: options.holdMs, accepted });
+      try {
+        await options.session({ endpoints, n, holdMs: options.holdMs, accepted });
+      } catch (err) {
+        // Issue 16 #8: every address of a cached answer refused — the answer may be stale (a member paused
+        // or gone since). Ask DNS once more before failing; a session no member took is safe to retry.
+        if (!(err instanceof NotAcceptedError) || session.taken) throw err;
+        const fresh = await options.endpoints({ fresh: true });
+        if (fresh.length === 0) throw err;
+        await options.session({
+          endpoints: fresh,
+          n,
+          holdMs: options.holdMs,
+          accepted: () => accepted(true),
+        });
+      }
       accepted(false); // a runner that ended well without saying so was taken
       stats.completed++;
     } catch (err) {

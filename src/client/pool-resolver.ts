@@ -11,6 +11,8 @@ export interface Endpoint {
 export interface PoolResolverOptions {
   /** `host:port` of Ebb's DNS server; omit to use the system resolver. */
   server?: string;
+  /** Several `ebb dns` servers, asked in turn when one does not answer (instead of `server`). */
+  servers?: string[];
   timeoutMs?: number;
 }
 
@@ -24,7 +26,8 @@ export class PoolResolver {
 
   constructor(options: PoolResolverOptions = {}) {
     this.resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: 2 });
-    if (options.server) this.resolver.setServers([options.server]);
+    const servers = options.servers ?? (options.server ? [options.server] : []);
+    if (servers.length > 0) this.resolver.setServers(servers);
   }
 
   async resolveService(fqdn: string, service: string, transport: 'tcp' | 'udp'): Promise<Endpoint[]> {

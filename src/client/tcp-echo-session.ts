@@ -34,6 +34,8 @@ export function tcpSession(echo: boolean): SessionRunner {
 
 function expectEcho(socket: Socket, text: string, timeoutMs = 5000): Promise<void> {
   return new Promise((resolve, reject) => {
+    // Closed while held (its member's process died): no 'close' will come again to wait for.
+    if (socket.destroyed) return reject(new Error('closed by the server'));
     let received = '';
     const done = (err?: Error) => {
       clearTimeout(timer);
