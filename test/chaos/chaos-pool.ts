@@ -114,12 +114,19 @@ export class ChaosPool {
     return new ChaosPool(options.workspace, config, base, options.mode ?? 'split');
   }
 
-  /** Starts every process that is not running, agents first, and waits until every member accepts. */
-  async start(): Promise<void> {
+  /**
+   * Starts every process that is not running, agents first, and waits until every member accepts but
+   * those in `paused` (members that must come back paused), which must not.
+   */
+  async start(paused: readonly string[] = []): Promise<void> {
     await Promise.all([...this.procs.keys()].map((key) => this.startProc(key)));
+    const wanted = this.members.map((m) => m.id).filter((id) => !paused.includes(id));
     await this.until(
-      async () => (await this.accepting()).length === this.members.length,
-      'every member accepts',
+      async () => {
+        const accepting = await this.accepting();
+        return wanted.every((id) => accepting.includes(id)) && accepting.length === wanted.length;
+      },
+      paused.length ? `every member but ${paused.join(', ')} accepts` : 'every member accepts',
     );
   }
 

@@ -348,7 +348,7 @@ export const scenarios: Scenario[] = [
         if (existsSync(file)) rmSync(file);
       }
       await pool.stop();
-      const up = pool.start();
+      const up = pool.start(['m3']);
       const reached = await probePaused(
         ctx,
         'm3',
@@ -360,6 +360,8 @@ export const scenarios: Scenario[] = [
         ctx.lie(
           `m3 was paused (exit 0); after the store was wiped and the pool restarted it accepted (${reached} probe(s) reached it)`,
         );
+      // The operator decides (issue 16 #4): a resume makes it accept again.
+      if (!(await ctx.resume('m3'))) ctx.broken('m3: resume after the wipe did not make it accept');
     },
   },
   {
