@@ -194,15 +194,18 @@ export function isEmbeddedListener(l: ListenerConfig | ParsedListener): l is Emb
  * One listener of any kind: `mode: embedded` ones share their protocols with the proxies, so they are
  * told apart by `mode` before the union by `protocol` sees them.
  */
-export const anyListenerSchema = z.unknown().transform((input, ctx) => {
-  const embedded = (input as { mode?: unknown } | null)?.mode === 'embedded';
-  const schema = embedded ? embeddedListener : listenerSchema;
-  const result = schema.safeParse(input, { reportInput: true });
-  if (result.success) return result.data;
-  // The issues as they are (codes kept: `unrecognized_keys` names the fields), under this listener's path.
-  for (const issue of result.error.issues) ctx.issues.push(issue as (typeof ctx.issues)[number]);
-  return z.NEVER;
-});
+export const anyListenerSchema = z
+  // Typed as either input (ConfigInput stays checked); the schema below does the checking.
+  .custom<z.input<typeof listenerSchema> | z.input<typeof embeddedListener>>(() => true)
+  .transform((input, ctx) => {
+    const embedded = (input as { mode?: unknown } | null)?.mode === 'embedded';
+    const schema = embedded ? embeddedListener : listenerSchema;
+    const result = schema.safeParse(input, { reportInput: true });
+    if (result.success) return result.data;
+    // The issues as they are (codes kept: `unrecognized_keys` names the fields), under this listener's path.
+    for (const issue of result.error.issues) ctx.issues.push(issue as (typeof ctx.issues)[number]);
+    return z.NEVER;
+  });
 
 export type ParsedListener = z.output<typeof listenerSchema> | EmbeddedListenerConfig;
 

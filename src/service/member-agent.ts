@@ -6,7 +6,7 @@ import {
   type PoolConfig,
   type ServiceConfig,
 } from '../config/index.ts';
-import { EventCode, type EbbError, type EbbEvent, type PoolView } from '../core/index.ts';
+import { EventCode, type EbbError, type EbbEvent, type PoolView, type ServiceStatus } from '../core/index.ts';
 import { createListener, type Listener, type ListenerEvents } from '../listeners/index.ts';
 import { PoolKeys, type Store } from '../store/index.ts';
 import { AgentCheckServer } from './agent-check-server.ts';
@@ -68,6 +68,8 @@ export class MemberAgent {
   private readonly lease: LeaseHolder;
   private agentCheck: AgentCheckServer | null = null;
   private stopped = false;
+  /** Woken whenever a service's stats change (a graceful stop waits for its sessions to end). */
+  private readonly changeWaiters = new Set<() => void>();
 
   constructor(options: MemberAgentOptions) {
     const member = options.config.members.find((m) => m.id === options.member);
@@ -105,7 +107,10 @@ export class MemberAgent {
               : createListener(member.address, l, sink, { member: member.id, service, view: options.view }),
           ),
         onEvent: (event) => this.events.publish(event),
-        onChange: (urgent) => this.statuses.changed(service.id, urgent),
+        onChange: (urgent) => {
+          this.statuses.changed(service.id, urgent);
+          for (const wake of [...this.changeWaiters]) wake();
+        },
         onListenerError: (err) => this.listenerError(err, service.id),
       });
       const slot = new ServiceSlot({
@@ -127,6 +132,11 @@ export class MemberAgent {
 
   runtime(service: string): ServiceRuntime | undefined {
     return this.slots.get(service)?.runtime;
+  }
+
+  /** The service's status as the agent writes it to the store. */
+  status(service: string): ServiceStatus | undefined {
+    return this.slots.get(service)?.status();
   }
 
   async start(): Promise<void> {
@@ -181,6 +191,34 @@ export class MemberAgent {
     await Promise.all(slots.map((slot) => slot.runtime.shutdown()));
     await this.statuses.stop();
     await this.lease.release();
+  }
+
+  /**
+   * Leaves the pool politely (SPEC §12 `agent.close()`): stops following intents, pauses each running
+   * service (new sessions refused, the rest drain as in any pause), waits until no session is left,
+   * then stops as `stop()` does. A server shutting down this way drops nothing.
+   */
+  async drainAndStop(): Promise<void> {
+    if (this.stopped) return this.stop();
+    this.intents.stop();
+    const slots = [...this.slots.values()];
+    for (const slot of slots) slot.stop();
+    await Promise.all(slots.map((slot) => slot.settled()));
+    await Promise.all(
+      slots.map(async ({ runtime }) => {
+        if (runtime.state === 'running') await runtime.pause(null);
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            if (runtime.sessions > 0) return;
+            this.changeWaiters.delete(wake);
+            resolve();
+          };
+          this.changeWaiters.add(wake);
+          wake();
+        });
+      }),
+    );
+    await this.stop();
   }
 
   /** The member, then its intents, then every status: safe to call again after a failure. */

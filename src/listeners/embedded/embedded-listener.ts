@@ -71,6 +71,11 @@ export class EmbeddedListener extends LifecycleListener {
     });
   }
 
+  /** The port of the config (where the pool's DNS sends clients). */
+  get configuredPort(): number {
+    return this.#o.port;
+  }
+
   get protocol(): EmbeddedListenerConfig['protocol'] {
     return this.#o.protocol;
   }
