@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer, request, Agent, type IncomingMessage } from 'node:http';
 import { connect as h2connect, constants as h2, createServer as createH2Server } from 'node:http2';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { EmbeddedListener, type EmbeddedListenerOptions } from './embedded-listener.ts';
@@ -257,5 +262,74 @@ describe('embedded listener: node:net', () => {
   it('a server of the wrong protocol is refused', async () => {
     const { listener } = await embedded('tcp');
     assert.throws(() => listener.attach(createHttpServer()), { code: 'EBB_NOT_ATTACHABLE' });
+  });
+});
+
+/** A self-signed certificate for 127.0.0.1, made by openssl for this run. */
+function selfSigned(): { cert: Buffer; key: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'ebb-embedded-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('embedded listener: node:https', () => {
+  it('counts requests over TLS; a pause answers the request in flight with Connection: close', async () => {
+    const tls = selfSigned();
+    const { listener, until } = await embedded('http');
+    let release: (() => void) | null = null;
+    const server = createHttpsServer(tls, (req, res) => {
+      if (req.url === '/slow') release = () => res.end('slow');
+      else res.end('ok');
+    });
+    await listener.attach(server);
+    await listener.open(false);
+    cleanups.push(
+      () => listener.destroy(),
+      () => server.close(),
+    );
+    const port = listener.address!.port;
+    const answer = new Promise<{ connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host, port, path: '/slow', ca: tls.cert }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.once('end', () => resolve({ connection: res.headers.connection, body }));
+      });
+      req.once('error', reject);
+      req.end();
+    });
+    await until(() => listener.stats().byKind.requests === 1 && release !== null);
+    await listener.refuse();
+    assert.equal(await refusedConnect(port), 'ECONNREFUSED');
+    release!();
+    assert.deepEqual(await answer, { connection: 'close', body: 'slow' });
+    await until(() => listener.stats().sessions === 0);
+    assert.equal(listener.stats().accepted, 1);
   });
 });
