@@ -3,6 +3,7 @@
 // installed as a package (under node_modules, where Node strips no types) it runs the compiled dist/.
 // Plain JavaScript that any Node parses, so an old Node gets a sentence, not a stack trace (operator
 // audit #24).
+/* global process */
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 24) {
   process.stderr.write(`ebb needs Node ≥ 24 (found ${process.versions.node}): run via npx ebb\n`);
