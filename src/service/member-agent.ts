@@ -109,7 +109,7 @@ export class MemberAgent {
         onEvent: (event) => this.events.publish(event),
         onChange: (urgent) => {
           this.statuses.changed(service.id, urgent);
-          for (const wake of [...this.changeWaiters]) wake();
+          if (this.changeWaiters.size > 0) for (const wake of [...this.changeWaiters]) wake();
         },
         onListenerError: (err) => this.listenerError(err, service.id),
       });
