@@ -128,7 +128,7 @@ export class Http1Attachment implements ServerAttachment {
       end: () => res.destroy(),
     };
     this.#sessions.open(session);
-    res.once('close', () => {
+    res.on('close', () => {
       this.#responses.delete(res);
       this.#keepAlive.requestEnded(socket);
       this.#sessions.close(session);
