@@ -153,6 +153,23 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
     }
   });
 
+  it('npx ebb in the repository under the system Node prints no EBADENGINE noise (audit #26)', async (t) => {
+    const systemPath = '/usr/bin:/bin';
+    const npx = await runProcess('npx', ['ebb', '--version'], { cwd: root, env: { PATH: systemPath } }).catch(
+      () => null,
+    );
+    if (!npx) return t.skip('no npx with the system PATH');
+    assert.equal(npx.code, 0, npx.stderr);
+    assert.doesNotMatch(npx.stderr, /EBADENGINE/);
+    // From the installed package too: its bin finds the Node 24 the package brings.
+    const installed = await runProcess('npx', ['ebb', '--version'], {
+      cwd: appDir,
+      env: { PATH: systemPath },
+    });
+    assert.equal(installed.code, 0, installed.stderr);
+    assert.doesNotMatch(installed.stderr, /EBADENGINE/);
+  });
+
   it('10 WebSockets live through ebb pause, new connections are refused, a deadline closes the rest with 1012; resume accepts; a restart while paused comes back paused', async () => {
     assert.deepEqual(await startApp(), { up: true, state: 'running', ready: true });
     await until((s) => s.state === 'running' && s.accepting, 'embedded agent up and running');
