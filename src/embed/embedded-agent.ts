@@ -192,9 +192,8 @@ export class EmbeddedAgent extends EventEmitter {
   destroy(): Promise<number> {
     this.#destroying ??= (async () => {
       const before = this.stats().forced;
-      const sessions = this.stats().sessions;
       await this.#finish(() => this.#agent.stop());
-      return Math.max(sessions, this.stats().forced - before);
+      return this.stats().forced - before;
     })();
     return this.#destroying;
   }
