@@ -153,6 +153,36 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
     }
   });
 
+  it('the library type-checks from the package (dist/ declarations), as an application written in TypeScript sees it', async () => {
+    writeFileSync(
+      join(appDir, 'typed.ts'),
+      [
+        "import { createServer } from 'node:http';",
+        "import { embed, type EmbeddedAgent, type EbbEvent } from 'ebb';",
+        "const agent: EmbeddedAgent = await embed({ config: 'pool.yaml', member: 'fe01', service: 'chat' });",
+        'await agent.attach(createServer());',
+        'const sessions: number = agent.stats().sessions;',
+        "agent.on('drained', (event: EbbEvent) => console.log(sessions, agent.ready, event.code));",
+        '',
+      ].join('\n'),
+    );
+    const tsconfig = {
+      compilerOptions: {
+        target: 'ES2024',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
+      },
+      files: ['typed.ts'],
+    };
+    writeFileSync(join(appDir, 'tsconfig.json'), JSON.stringify(tsconfig));
+    const tsc = await runProcess(join(root, 'node_modules/.bin/tsc'), ['-p', appDir], { cwd: appDir });
+    assert.equal(tsc.code, 0, tsc.stdout + tsc.stderr);
+  });
+
   it('npx ebb in the repository under the system Node prints no EBADENGINE noise (audit #26)', async (t) => {
     const systemPath = '/usr/bin:/bin';
     const npx = await runProcess('npx', ['ebb', '--version'], { cwd: root, env: { PATH: systemPath } }).catch(
