@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { PoolStatus, ServiceStatusView } from '../src/control/index.ts';
-import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
+import { Workspace, runEbb } from './harness/ebb-process.ts';
 import { ManagedProcess, nodeBin, root, runProcess } from './harness/managed-process.ts';
 import { loopbackNet } from './harness/pool-config.ts';
 import { freePortRange } from './harness/ports.ts';
@@ -23,7 +23,8 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
   const appDir = join(ws.dir, 'app');
   let base: number;
   let config: string;
-  let up: EbbServer;
+  /** `ebb up` as the installed package runs it: compiled JavaScript from node_modules/ebb/dist. */
+  let up: ManagedProcess;
   let app: ManagedProcess | null = null;
 
   const ebb = (...args: string[]) => runEbb(['--config', config, ...args]);
@@ -124,7 +125,9 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
     );
     assert.equal(install.code, 0, install.stderr);
     writeFileSync(join(appDir, 'app.mjs'), appSource);
-    up = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
+    const installedBin = join(appDir, 'node_modules/ebb/bin/ebb.js');
+    up = new ManagedProcess('ebb up (installed)', nodeBin, [installedBin, 'up', config], { cwd: ws.dir });
+    await up.waitForOutput(/is up/);
   });
 
   after(async () => {
@@ -151,6 +154,13 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
         `ebb needs Node ≥ 24 (found ${systemNode.stdout.trim()}): run via npx ebb`,
       );
     }
+  });
+
+  it('ebb up from the installed package serves the console it ships (audit #5)', async () => {
+    const page = await fetch(`http://127.0.0.1:${base + 1}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/i);
+    assert.match(up.output, /is up/);
   });
 
   it('the library type-checks from the package (dist/ declarations), as an application written in TypeScript sees it', async () => {
