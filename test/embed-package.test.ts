@@ -112,6 +112,11 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
     const wsVersion = (
       JSON.parse(readFileSync(join(root, 'node_modules/ws/package.json'), 'utf8')) as { version: string }
     ).version;
+    const typesWsVersion = (
+      JSON.parse(readFileSync(join(root, 'node_modules/@types/ws/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
     const install = await npm(
       [
         'install',
@@ -120,6 +125,8 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
         '--no-fund',
         join(ws.dir, packed!.filename),
         `ws@${wsVersion}`,
+        // `ebb/client`'s WebSocket connector is typed with ws's types, as any TypeScript app using ws has.
+        `@types/ws@${typesWsVersion}`,
       ],
       appDir,
     );
@@ -169,6 +176,8 @@ describe('ebb as an installed package: npx ebb, and a server that embeds Ebb', (
       [
         "import { createServer } from 'node:http';",
         "import { embed, type EmbeddedAgent, type EbbEvent } from 'ebb';",
+        "import { PoolResolver } from 'ebb/client';", // the client connector (audit #5)
+        'void PoolResolver;',
         "const agent: EmbeddedAgent = await embed({ config: 'pool.yaml', member: 'fe01', service: 'chat' });",
         'await agent.attach(createServer());',
         'const sessions: number = agent.stats().sessions;',
