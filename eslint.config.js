@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'console/dist/', '.ebb/', 'artifacts/'] },
+  { ignores: ['node_modules/', 'console/dist/', 'dist/', '.ebb/', 'artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

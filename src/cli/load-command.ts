@@ -12,7 +12,12 @@ import {
   type LoadStats,
   type SessionRunner,
 } from '../client/index.ts';
-import type { HttpListenerConfig, SipListenerConfig, TcpListenerConfig } from '../config/index.ts';
+import type {
+  EmbeddedListenerConfig,
+  HttpListenerConfig,
+  SipListenerConfig,
+  TcpListenerConfig,
+} from '../config/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
 import { globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -63,11 +68,16 @@ export function registerLoadCommand(program: Command): void {
       const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
       // A tcp listener, a sip one over UDP, or an http one: the sessions this load knows how to make.
       const listener =
-        service?.listeners.find((l): l is TcpListenerConfig => l.protocol === 'tcp') ??
+        // (a `mode: embedded` one is a server of that protocol: loaded as such, with no built-in echo)
+        service?.listeners.find(
+          (l): l is TcpListenerConfig | EmbeddedListenerConfig => l.protocol === 'tcp',
+        ) ??
         service?.listeners.find(
           (l): l is SipListenerConfig => l.protocol === 'sip' && l.transport === 'udp',
         ) ??
-        service?.listeners.find((l): l is HttpListenerConfig => l.protocol === 'http');
+        service?.listeners.find(
+          (l): l is HttpListenerConfig | EmbeddedListenerConfig => l.protocol === 'http',
+        );
       if (!service || !listener) {
         throw new EbbError(
           'EBB_BAD_SERVICE',
@@ -93,7 +103,7 @@ export function registerLoadCommand(program: Command): void {
         what = 'SIP calls';
         closeSessions = async () => caller.close();
       } else if (listener.protocol === 'tcp') {
-        session = tcpSession(listener.target.kind === 'builtin' && listener.target.name === 'echo');
+        session = tcpSession(builtin(listener, 'echo'));
         what = 'TCP sessions';
       } else {
         const http = httpLoad(opts, listener);
@@ -126,7 +136,7 @@ export function registerLoadCommand(program: Command): void {
 /** The sessions for an http service: requests and WebSockets through one keep-alive connector. */
 function httpLoad(
   opts: LoadCommandOptions,
-  listener: HttpListenerConfig,
+  listener: HttpListenerConfig | EmbeddedListenerConfig,
 ): { session: SessionRunner; what: string; connector: HttpConnector } {
   if (!httpKinds.includes(opts.kind)) {
     throw new BadRequestError([{ path: '--kind', message: `must be one of ${httpKinds.join(', ')}` }]);
@@ -145,7 +155,7 @@ function httpLoad(
     (n) => n >= 0 && n <= 1000,
     '0 ≤ n ≤ 1000',
   );
-  const tls = listener.tls !== undefined;
+  const tls = 'tls' in listener && listener.tls !== undefined;
   let ca: Buffer | undefined;
   if (opts.ca) {
     try {
@@ -168,7 +178,7 @@ function httpLoad(
     webSocketPath: opts.wsPath,
     messagesPerSecond,
     // builtin:web echoes on /ws: each message's echo is checked.
-    echo: listener.target.kind === 'builtin' && opts.wsPath === '/ws',
+    echo: builtin(listener, 'web') && opts.wsPath === '/ws',
     tls,
     ...(ca ? { ca } : {}),
   });
@@ -190,4 +200,12 @@ function perSecond(text: string, flag: string, ok: (n: number) => boolean, range
 
 function line(s: LoadStats): string {
   return `${formatDuration(s.elapsedMs).padStart(6)}  started ${s.started}  accepted ${s.accepted}  failed ${s.failed}  retried ${s.retried}  active ${s.active}${s.dropped ? `  (${s.dropped} of the failed were dropped after a member took them)` : ''}`;
+}
+
+/** Whether the listener fronts Ebb's built-in `name` backend (never an embedded one: it is its own server). */
+function builtin(
+  listener: TcpListenerConfig | HttpListenerConfig | EmbeddedListenerConfig,
+  name: 'echo' | 'web',
+): boolean {
+  return 'target' in listener && listener.target.kind === 'builtin' && listener.target.name === name;
 }

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { ConfigError, durationMs } from '../core/index.ts';
+import { isEmbeddedListener } from './listener-schema.ts';
 import {
   configSchema,
   parseConfig,
@@ -324,6 +325,7 @@ describe('config round trip', () => {
         const rawListeners = raw.members[0]!.services[0]!.listeners;
         listeners.forEach((listener, i) => {
           const given = rawListeners[i]!;
+          assert.ok(!isEmbeddedListener(listener));
           assert.equal(listener.protocol, given.protocol);
           assert.equal(listener.port, given.port);
           assert.equal(listener.upstream, given.upstream);

@@ -2,7 +2,7 @@ export { loadConfigFile, parseConfig, validateConfig, formatPath } from './load-
 export { checkListenerFiles } from './listener-files.ts';
 export { configSchema } from './schema.ts';
 export { builtinUpstreams, splitHostPort } from './fields.ts';
-export { listenerProtocols, tcpModes } from './listener-schema.ts';
+export { isEmbeddedListener, listenerProtocols, tcpModes } from './listener-schema.ts';
 export type { PoolConfig, MemberConfig, ServiceConfig, ConfigInput } from './schema.ts';
 export type {
   ListenerConfig,
@@ -12,6 +12,8 @@ export type {
   SipListenerConfig,
   SipSettings,
   HttpListenerConfig,
+  EmbeddedListenerConfig,
+  ProxyListenerConfig,
   TlsFilesConfig,
 } from './listener-schema.ts';
 export type { AddressTarget, BuiltinTarget, BuiltinUpstream, UpstreamTarget } from './fields.ts';

@@ -182,7 +182,7 @@ describe('config: listener errors name the field', () => {
   });
 
   it('tcp modes other than proxy are refused, the specified ones as not supported yet', () => {
-    for (const mode of ['kernel', 'embedded']) {
+    for (const mode of ['kernel']) {
       assertIssue(
         listenerIssues({ protocol: 'tcp', mode, port: 7000, upstream: 'builtin:echo' }),
         `${at}.listeners[0].mode`,
@@ -411,5 +411,53 @@ describe('config: listener files (SPEC §11)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('config: mode embedded (SPEC §12)', () => {
+  it('http and tcp listeners run by the server that embeds Ebb: a port, no upstream, a closeSpread', () => {
+    const [web, raw] = listenersOf(
+      pool([
+        { protocol: 'http', mode: 'embedded', port: 8080 },
+        { protocol: 'tcp', mode: 'embedded', port: 8081, closeSpread: '5s' },
+      ]),
+    );
+    assert.deepEqual(web, {
+      protocol: 'http',
+      mode: 'embedded',
+      transport: 'tcp',
+      port: 8080,
+      closeSpread: '2s',
+      closeSpreadMs: 2000,
+    });
+    assert.equal(raw!.protocol, 'tcp');
+    assert.equal((raw as { closeSpreadMs: number }).closeSpreadMs, 5000);
+  });
+
+  it('an upstream, another protocol, or a service half embedded are errors naming the field', () => {
+    assertIssue(
+      issuesOf(() =>
+        validateConfig(pool([{ protocol: 'http', mode: 'embedded', port: 8080, upstream: 'x:1' }])),
+      ),
+      `${at}.listeners[0]`,
+      'unknown field(s): upstream',
+    );
+    assertIssue(
+      issuesOf(() => validateConfig(pool([{ protocol: 'sip', mode: 'embedded', port: 5060 }]))),
+      `${at}.listeners[0].protocol`,
+      'must be http or tcp for mode embedded',
+    );
+    assertIssue(
+      issuesOf(() =>
+        validateConfig(
+          pool([
+            { protocol: 'http', mode: 'embedded', port: 8080 },
+            { protocol: 'tcp', port: 7000, upstream: 'builtin:echo' },
+          ]),
+        ),
+      ),
+      `${at}.listeners`,
+      'mode embedded must be on every listener of the service or on none',
+    );
   });
 });

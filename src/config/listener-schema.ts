@@ -63,7 +63,23 @@ export interface HttpListenerConfig {
   closeSpreadMs: number;
 }
 
-export type ListenerConfig = TcpListenerConfig | SipListenerConfig | HttpListenerConfig;
+/**
+ * `mode: embedded` (SPEC §12): the service's own Node server embeds Ebb (`import { embed } from 'ebb'`)
+ * and its agent listens on `port` for it; no upstream. `ebb up` and `ebb agent` leave such a service alone.
+ */
+export interface EmbeddedListenerConfig {
+  protocol: 'http' | 'tcp';
+  mode: 'embedded';
+  transport: 'tcp';
+  port: number;
+  /** Over how long the WebSockets (or tcp connections) left at a deadline are closed, in random order. */
+  closeSpread: string;
+  closeSpreadMs: number;
+}
+
+/** The listeners Ebb's agents run themselves: every kind except `mode: embedded`. */
+export type ProxyListenerConfig = TcpListenerConfig | SipListenerConfig | HttpListenerConfig;
+export type ListenerConfig = ProxyListenerConfig | EmbeddedListenerConfig;
 export type ListenerProtocol = ListenerConfig['protocol'];
 export const listenerProtocols = ['tcp', 'sip', 'http'] as const satisfies readonly ListenerProtocol[];
 
@@ -152,11 +168,50 @@ export const listenerSchema = z.discriminatedUnion('protocol', [tcpListener, sip
   },
 });
 
-export type ParsedListener = z.output<typeof listenerSchema>;
+const embeddedListener = z
+  .object({
+    protocol: z.enum(['http', 'tcp'], { error: 'must be http or tcp for mode embedded' }),
+    mode: z.literal('embedded'),
+    /** Accepted so files that spell it out keep loading. */
+    transport: z.literal('tcp', { error: 'must be tcp for mode embedded' }).optional(),
+    port,
+    closeSpread: duration.prefault('2s'),
+  })
+  .strict()
+  .transform(({ closeSpread, ...l }): EmbeddedListenerConfig => ({
+    ...l,
+    transport: 'tcp',
+    closeSpread: closeSpread.text,
+    closeSpreadMs: closeSpread.ms,
+  }));
+
+/** Whether a listener is run by the server that embeds Ebb rather than by an agent (SPEC §12). */
+export function isEmbeddedListener(l: ListenerConfig | ParsedListener): l is EmbeddedListenerConfig {
+  return (l as { mode?: string }).mode === 'embedded';
+}
+
+/**
+ * One listener of any kind: `mode: embedded` ones share their protocols with the proxies, so they are
+ * told apart by `mode` before the union by `protocol` sees them.
+ */
+export const anyListenerSchema = z
+  // Typed as either input (ConfigInput stays checked); the schema below does the checking.
+  .custom<z.input<typeof listenerSchema> | z.input<typeof embeddedListener>>(() => true)
+  .transform((input, ctx) => {
+    const embedded = (input as { mode?: unknown } | null)?.mode === 'embedded';
+    const schema = embedded ? embeddedListener : listenerSchema;
+    const result = schema.safeParse(input, { reportInput: true });
+    if (result.success) return result.data;
+    // The issues as they are (codes kept: `unrecognized_keys` names the fields), under this listener's path.
+    for (const issue of result.error.issues) ctx.issues.push(issue as (typeof ctx.issues)[number]);
+    return z.NEVER;
+  });
+
+export type ParsedListener = z.output<typeof listenerSchema> | EmbeddedListenerConfig;
 
 /** A listener as its service sees it: what a sip listener leaves out comes from its service, then the defaults. */
 export function completeListener(parsed: ParsedListener, service: SipSettingsInput): ListenerConfig {
-  if (parsed.protocol !== 'sip') return parsed;
+  if (parsed.protocol !== 'sip' || isEmbeddedListener(parsed)) return parsed;
   const { reroute, retryAfter, maxIdle, ...listener } = parsed;
   const idle = maxIdle ?? service.maxIdle ?? sipDefaults.maxIdle;
   return {

@@ -2,7 +2,13 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { startupTypes } from '../core/index.ts';
 import { duration, hostPort, id, port } from './fields.ts';
-import { completeListener, listenerSchema, rerouteField, retryAfterField } from './listener-schema.ts';
+import {
+  anyListenerSchema,
+  completeListener,
+  isEmbeddedListener,
+  rerouteField,
+  retryAfterField,
+} from './listener-schema.ts';
 
 const service = z
   .object({
@@ -17,7 +23,7 @@ const service = z
     reroute: rerouteField.optional(),
     retryAfter: retryAfterField.optional(),
     sipMaxIdle: duration.optional(),
-    listeners: z.array(listenerSchema).min(1, 'must list at least one listener'),
+    listeners: z.array(anyListenerSchema).min(1, 'must list at least one listener'),
   })
   .strict()
   .transform(({ reroute, retryAfter, sipMaxIdle, listeners, ...service }, ctx) => {
@@ -32,6 +38,14 @@ const service = z
           });
       }
     }
+    // One process runs a service: its agent (proxy listeners) or the server embedding Ebb (SPEC §12).
+    if (listeners.some(isEmbeddedListener) && !listeners.every(isEmbeddedListener))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listeners'],
+        message: 'mode embedded must be on every listener of the service or on none',
+        input: listeners,
+      });
     const shared = { reroute, retryAfter, maxIdle: sipMaxIdle };
     return { ...service, listeners: listeners.map((l) => completeListener(l, shared)) };
   });

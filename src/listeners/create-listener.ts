@@ -1,4 +1,4 @@
-import type { ListenerConfig } from '../config/index.ts';
+import { isEmbeddedListener, type ListenerConfig } from '../config/index.ts';
 import { EbbError } from '../core/index.ts';
 import type { Listener, ListenerEvents } from './listener.ts';
 import { listenerKinds, type ListenerContext, type ListenerFactory } from './listener-kinds.ts';
@@ -11,6 +11,15 @@ export function createListener(
   events: ListenerEvents,
   context: ListenerContext,
 ): Listener {
+  if (isEmbeddedListener(config)) {
+    throw new EbbError(
+      'EBB_EMBEDDED_LISTENER',
+      'a mode embedded listener is run by the server that embeds Ebb',
+      {
+        exitCode: 2,
+      },
+    );
+  }
   const factory = listenerKinds[config.protocol] as ListenerFactory | undefined;
   if (!factory) {
     throw new EbbError('EBB_UNSUPPORTED_PROTOCOL', `protocol ${config.protocol} is not supported yet`, {

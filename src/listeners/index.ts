@@ -21,3 +21,11 @@ export { SipTcpTransport } from './sip-tcp-transport.ts';
 export type { SipTransport, SipTransportEvents } from './sip-transport.ts';
 // The shared listening-socket helper lives in src/net (DNS uses it too); re-exported for listener kinds.
 export { formatAddress, TcpListeningSocket, bindUdp, type TcpListenOptions } from '../net/index.ts';
+export {
+  EmbeddedListener,
+  EmbeddedSessionKind,
+  type AttachableServer,
+  type EmbeddedListenerOptions,
+  type WebSocketLike,
+  type WebSocketServerLike,
+} from './embedded/index.ts';

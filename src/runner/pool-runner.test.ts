@@ -47,4 +47,29 @@ describe('PoolRunner', () => {
       'an existing store is not new',
     );
   });
+
+  it('leaves mode embedded services to their servers: no agent for a member that has only those', async () => {
+    const config = validateConfig({
+      pool: { name: 'embedded', fqdn: 'embedded.ebb.test' },
+      store: `sqlite:${join(dir, 'embedded.db')}`,
+      agent: { localState: join(dir, 'embedded-local') },
+      members: [
+        {
+          id: 'm1',
+          address: '127.0.0.1',
+          services: [{ id: 'chat', listeners: [{ protocol: 'http', mode: 'embedded', port: 1 }] }],
+        },
+      ],
+    });
+    const logger = pino({ level: 'silent' });
+    const all = new PoolRunner({ config, logger, api: false, dns: false });
+    await all.start(); // port 1 is never bound: nothing of m1 runs here
+    assert.equal(all.agents.length, 0);
+    await all.stop();
+    const named = new PoolRunner({ config, logger, agents: ['m1'], api: false, dns: false });
+    await assert.rejects(named.start(), {
+      code: 'EBB_EMBEDDED_MEMBER',
+      message: /the server that embeds Ebb/,
+    });
+  });
 });

@@ -8,7 +8,7 @@ import { Controller, PoolState } from '../control/index.ts';
 import { createDnsServer, type PoolDnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode } from '../core/index.ts';
-import { MemberAgent } from '../service/index.ts';
+import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
 export interface PoolRunnerOptions {
@@ -70,8 +70,20 @@ export class PoolRunner {
     }
     this.controller = new Controller(this.state, this.store);
     const wanted = this.options.agents ?? 'all';
-    const members = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
     try {
+      // A member whose services are all embedded has its agent in the server that embeds Ebb (SPEC §12).
+      const runsHere = (id: string) =>
+        this.config.members.find((m) => m.id === id)?.services.some((s) => !isEmbeddedService(s)) ?? true;
+      const members = (wanted === 'all' ? this.config.members.map((m) => m.id) : wanted).filter((id) => {
+        if (runsHere(id)) return true;
+        if (wanted !== 'all')
+          throw new EbbError(
+            'EBB_EMBEDDED_MEMBER',
+            `member ${id} has only mode embedded services: the server that embeds Ebb is its agent`,
+            { exitCode: ExitCode.usage },
+          );
+        return false;
+      });
       for (const member of members) {
         const agent = new MemberAgent({
           config: this.config,

@@ -1,4 +1,4 @@
-export { MemberAgent, type MemberAgentOptions } from './member-agent.ts';
+export { MemberAgent, isEmbeddedService, type MemberAgentOptions } from './member-agent.ts';
 export { ServiceRuntime } from './service-runtime.ts';
 export { bootIntent } from './boot-intent.ts';
 export { LocalIntents } from './local-intents.ts';

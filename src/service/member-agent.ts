@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
-import type { MemberConfig, PoolConfig } from '../config/index.ts';
-import { EventCode, type EbbError, type EbbEvent, type PoolView } from '../core/index.ts';
-import { createListener } from '../listeners/index.ts';
+import {
+  isEmbeddedListener,
+  type ListenerConfig,
+  type MemberConfig,
+  type PoolConfig,
+  type ServiceConfig,
+} from '../config/index.ts';
+import { EventCode, type EbbError, type EbbEvent, type PoolView, type ServiceStatus } from '../core/index.ts';
+import { createListener, type Listener, type ListenerEvents } from '../listeners/index.ts';
 import { PoolKeys, type Store } from '../store/index.ts';
 import { AgentCheckServer } from './agent-check-server.ts';
 import { EventLog } from './event-log.ts';
@@ -24,6 +30,20 @@ export interface MemberAgentOptions {
   onEvent?: (event: EbbEvent) => void;
   /** The pool as the store describes it (listeners use it to redirect to accepting members). */
   view: () => PoolView;
+  /**
+   * The services this agent runs. Default: every service of the member that is not embedded; a server
+   * that embeds Ebb (SPEC §12) names its one service and builds its listeners with `listeners`.
+   */
+  services?: readonly string[];
+  /** Builds a listener instead of `createListener` (the embedded ones, which a server attaches to). */
+  listeners?: (service: ServiceConfig, listener: ListenerConfig, events: ListenerEvents) => Listener;
+  /** Whether to answer HAProxy's agent-check when the member has `agentCheckPort` (default true). */
+  agentCheck?: boolean;
+}
+
+/** A service whose listeners are `mode: embedded`: its server runs its agent, not `ebb up` / `ebb agent`. */
+export function isEmbeddedService(service: ServiceConfig): boolean {
+  return service.listeners.some(isEmbeddedListener);
 }
 
 /**
@@ -38,6 +58,8 @@ export interface MemberAgentOptions {
  */
 export class MemberAgent {
   readonly member: MemberConfig;
+  /** The member's services this agent runs (see `MemberAgentOptions.services`). */
+  readonly services: readonly ServiceConfig[];
   private readonly options: MemberAgentOptions;
   private readonly slots = new Map<string, ServiceSlot>();
   private readonly intents: IntentSync;
@@ -46,12 +68,20 @@ export class MemberAgent {
   private readonly lease: LeaseHolder;
   private agentCheck: AgentCheckServer | null = null;
   private stopped = false;
+  /** Woken whenever a service's stats change (a graceful stop waits for its sessions to end). */
+  private readonly changeWaiters = new Set<() => void>();
 
   constructor(options: MemberAgentOptions) {
     const member = options.config.members.find((m) => m.id === options.member);
     if (!member) throw new Error(`member ${options.member} is not in the config`);
     this.member = member;
     this.options = options;
+    const only = options.services;
+    this.services = member.services.filter((s) => (only ? only.includes(s.id) : !isEmbeddedService(s)));
+    for (const id of only ?? []) {
+      if (!member.services.some((s) => s.id === id))
+        throw new Error(`member ${member.id} has no service ${id}`);
+    }
     const { store, logger, config } = options;
     const keys = new PoolKeys(config.pool.name);
     const common = { member: member.id, store, keys, logger };
@@ -66,21 +96,26 @@ export class MemberAgent {
       ...common,
       ttlMs: config.agent.leaseTtlMs,
     });
-    for (const service of member.services) {
+    for (const service of this.services) {
       const runtime = new ServiceRuntime({
         member: member.id,
         service: service.id,
         listeners: (sink) =>
           service.listeners.map((l) =>
-            createListener(member.address, l, sink, {
-              member: member.id,
-              service,
-              view: options.view,
-              workers: config.agent.workers,
-            }),
+            options.listeners
+              ? options.listeners(service, l, sink)
+              : createListener(member.address, l, sink, {
+                  member: member.id,
+                  service,
+                  view: options.view,
+                  workers: config.agent.workers,
+                }),
           ),
         onEvent: (event) => this.events.publish(event),
-        onChange: (urgent) => this.statuses.changed(service.id, urgent),
+        onChange: (urgent) => {
+          this.statuses.changed(service.id, urgent);
+          if (this.changeWaiters.size > 0) for (const wake of [...this.changeWaiters]) wake();
+        },
         onListenerError: (err) => this.listenerError(err, service.id),
       });
       const slot = new ServiceSlot({
@@ -104,6 +139,11 @@ export class MemberAgent {
     return this.slots.get(service)?.runtime;
   }
 
+  /** The service's status as the agent writes it to the store. */
+  status(service: string): ServiceStatus | undefined {
+    return this.slots.get(service)?.status();
+  }
+
   async start(): Promise<void> {
     // One agent per member: take the member before binding anything or writing its status. A member held
     // by another live process is refused here (MemberHeldError); a store out of reach does not stop the
@@ -118,7 +158,7 @@ export class MemberAgent {
     // Services come up from the intents known now, whether or not the store answers (SPEC §3).
     await this.intents.boot();
     await Promise.all([...this.slots.values()].map((slot) => slot.settled()));
-    if (this.member.agentCheckPort !== undefined) {
+    if (this.member.agentCheckPort !== undefined && this.options.agentCheck !== false) {
       const primary = this.member.services[0]!.id;
       this.agentCheck = new AgentCheckServer(
         this.member.address,
@@ -158,6 +198,34 @@ export class MemberAgent {
     await this.lease.release();
   }
 
+  /**
+   * Leaves the pool politely (SPEC §12 `agent.close()`): stops following intents, pauses each running
+   * service (new sessions refused, the rest drain as in any pause), waits until no session is left,
+   * then stops as `stop()` does. A server shutting down this way drops nothing.
+   */
+  async drainAndStop(): Promise<void> {
+    if (this.stopped) return this.stop();
+    this.intents.stop();
+    const slots = [...this.slots.values()];
+    for (const slot of slots) slot.stop();
+    await Promise.all(slots.map((slot) => slot.settled()));
+    await Promise.all(
+      slots.map(async ({ runtime }) => {
+        if (runtime.state === 'running') await runtime.pause(null);
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            if (runtime.sessions > 0) return;
+            this.changeWaiters.delete(wake);
+            resolve();
+          };
+          this.changeWaiters.add(wake);
+          wake();
+        });
+      }),
+    );
+    await this.stop();
+  }
+
   /** The member, then its intents, then every status: safe to call again after a failure. */
   private async connectToStore(): Promise<void> {
     if (this.stopped) return;
@@ -169,7 +237,7 @@ export class MemberAgent {
       throw err;
     });
     await this.intents.connect();
-    await Promise.all(this.member.services.map((s) => this.statuses.write(s.id)));
+    await Promise.all(this.services.map((s) => this.statuses.write(s.id)));
   }
 
   /** A failure a listener survives (already throttled per errno by the listener): for the log. */
