@@ -66,6 +66,8 @@ describe('config: loading', () => {
       assert.ok(member.services.length >= 1);
       for (const service of member.services) assert.ok(service.listeners.length >= 1);
     }
+    // Operator audit #21: 5353 is mDNS's port (avahi-daemon holds it on most desktops).
+    assert.equal(config.dns.listen, '127.0.0.1:5300');
   });
 
   it('fills in the defaults', () => {
@@ -75,7 +77,7 @@ describe('config: loading', () => {
     assert.equal(config.store, 'sqlite:.ebb/state.db');
     assert.equal(config.api.listen, '127.0.0.1:7070');
     assert.deepEqual(config.api.tokens, []);
-    assert.equal(config.dns.listen, '127.0.0.1:5353');
+    assert.equal(config.dns.listen, '127.0.0.1:5300');
     const service = config.members[0]!.services[0]!;
     assert.equal(service.startup, 'automatic');
     assert.equal(service.onRestart, 'keep');

@@ -76,9 +76,9 @@ export const configSchema = z
       .regex(/^(sqlite:.+|etcd:\/\/.+)$/, 'must be sqlite:<path> or etcd://host:port[,host:port...]')
       .default('sqlite:.ebb/state.db'),
     dns: z
-      .object({ listen: hostPort.default('127.0.0.1:5353') })
+      .object({ listen: hostPort.default('127.0.0.1:5300') })
       .strict()
-      .default({ listen: '127.0.0.1:5353' }),
+      .default({ listen: '127.0.0.1:5300' }),
     api: z
       .object({
         listen: hostPort.default('127.0.0.1:7070'),

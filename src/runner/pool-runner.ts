@@ -7,7 +7,7 @@ import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
 import { DnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
-import { EbbError, ExitCode } from '../core/index.ts';
+import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { MemberAgent } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -91,7 +91,9 @@ export class PoolRunner {
             exitCode: ExitCode.usage,
           });
         this.dns = new DnsServer({ listen, view: () => this.state.view(), logger: this.options.logger });
-        await this.dns.start();
+        await this.dns.start().catch((err: unknown) => {
+          throw dnsListenError(err, dns.listen);
+        });
       }
       const api = this.options.api ?? { listen: this.config.api.listen };
       if (api) {
@@ -126,6 +128,20 @@ export class PoolRunner {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A DNS port that is taken says how to pick another (operator audit #21): on desktops avahi-daemon holds
+ * 5353 (mDNS) with SO_REUSEADDR, so a pool DNS there fails to bind whatever the config says.
+ */
+function dnsListenError(err: unknown, listen: string): unknown {
+  if (!(err instanceof ListenError) || err.errno !== 'EADDRINUSE') return err;
+  const mdns = /:5353$/.test(listen) ? '; 5353 is mDNS (avahi-daemon)' : '';
+  return new EbbError(
+    err.code,
+    `${err.message}${mdns}: set dns.listen in the config to a free port (e.g. 127.0.0.1:5300), or run \`ebb dns --listen HOST:PORT\``,
+    { exitCode: err.exitCode, cause: err, ...(err.details ? { details: err.details } : {}) },
+  );
 }
 
 /** The absolute path of a `sqlite:` store's file when it does not exist yet (opening it will create it). */
