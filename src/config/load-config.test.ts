@@ -116,6 +116,33 @@ members:
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("relative store, localState and TLS paths are relative to the file's directory, not the cwd (audit #25)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebb-config-'));
+    try {
+      const path = join(dir, 'pool.yaml');
+      const yaml = yamlWithListener(
+        '{ protocol: http, port: 8443, upstream: builtin:web, tls: { cert: tls/cert.pem, key: /etc/ebb/key.pem } }',
+      );
+      writeFileSync(path, `${yaml}store: sqlite:state/pool.db\nagent: { localState: local }\n`);
+      assert.notEqual(process.cwd(), dir);
+      const config = loadConfigFile(path);
+      assert.equal(config.store, `sqlite:${join(dir, 'state', 'pool.db')}`);
+      assert.equal(config.agent.localState, join(dir, 'local'));
+      const listener = config.members[0]!.services[0]!.listeners[0]!;
+      assert.ok(listener.protocol === 'http' && listener.tls);
+      assert.deepEqual(listener.tls, { cert: join(dir, 'tls', 'cert.pem'), key: '/etc/ebb/key.pem' });
+      // Absolute paths, etcd and an in-memory store are left as they are.
+      writeFileSync(path, `${yaml}store: sqlite:/var/lib/ebb/state.db\n`);
+      assert.equal(loadConfigFile(path).store, 'sqlite:/var/lib/ebb/state.db');
+      writeFileSync(path, `${yaml}store: etcd://127.0.0.1:2379\n`);
+      assert.equal(loadConfigFile(path).store, 'etcd://127.0.0.1:2379');
+      writeFileSync(path, `${yaml}store: 'sqlite::memory:'\n`);
+      assert.equal(loadConfigFile(path).store, 'sqlite::memory:');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('config: errors name the field and the problem', () => {

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type FieldIssue } from '../core/index.ts';
+import { resolveConfigPaths } from './config-paths.ts';
 import { configSchema, type PoolConfig } from './schema.ts';
 
 const maxConfigBytes = 1 << 20;
@@ -16,7 +18,7 @@ export function loadConfigFile(path: string): PoolConfig {
       path,
     );
   }
-  return parseConfig(text, path);
+  return resolveConfigPaths(parseConfig(text, path), dirname(resolve(path)));
 }
 
 export function parseConfig(text: string, source = 'config'): PoolConfig {
