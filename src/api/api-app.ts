@@ -11,6 +11,7 @@ import {
   parseDuration,
   type StartupType,
 } from '../core/index.ts';
+import { parseAuditQuery, selectAudit } from './audit-query.ts';
 import { ConsoleAssets } from './console-assets.ts';
 import { EventsStream, type EventsStreamOptions } from './events-stream.ts';
 import { openApiDocument } from './openapi.ts';
@@ -165,8 +166,9 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   app.get('/v1/pool', (c) => c.json(state.snapshot()));
   app.get('/v1/members/:member', (c) => c.json(findMember(state, c.req.param('member'))));
   app.get('/v1/audit', async (c) => {
-    const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 200) || 200));
-    return c.json(await controller.auditLog(limit));
+    // Operator audit #29: `limit=abc` is a 400 naming it, not every record.
+    const query = parseAuditQuery(c.req.query());
+    return c.json(selectAudit(await controller.auditLog(Number.MAX_SAFE_INTEGER), query));
   });
 
   /** The caller of a command and its body; a 401 or 403 is audited before it is answered. */
