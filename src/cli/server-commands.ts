@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { checkListenerFiles, type PoolConfig } from '../config/index.ts';
+import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
 import { EbbError, ExitCode, type EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
 import { bannerHints } from './banner-hints.ts';
@@ -19,6 +19,7 @@ export function registerServerCommands(program: Command): void {
       const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
       checkListenerFiles(config, { source: path });
+      warnAbout(config, logger);
       const runner = new PoolRunner({ config, logger });
       await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
@@ -32,6 +33,7 @@ export function registerServerCommands(program: Command): void {
       const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       requireMember(config, opts.member);
+      warnAbout(config, logger);
       checkListenerFiles(config, { source: findConfigPath(globals(command)), members: [opts.member] });
       const runner = new PoolRunner({
         config,
@@ -94,6 +96,11 @@ function loggerFor(opts: LogOptions): Logger {
   return createLogger(logSettings(process.env, opts.logFormat, process.stderr.isTTY === true));
 }
 
+/** A config that is valid but cannot work as meant (an impossible capacity guard): said at start. */
+function warnAbout(config: PoolConfig, logger: Logger): void {
+  for (const warning of configWarnings(config)) logger.warn({ code: 'EBB_CONFIG_WARNING' }, warning);
+}
+
 /**
  * `--member %H` on a host whose name is not a member id is an operator's mistake, not a crash: exit 2
  * with the members the config has.
@@ -142,7 +149,7 @@ function formatEvent(event: EbbEvent): string {
 function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void {
   const api = runner.api?.url ?? '(no API)';
   const lines = [
-    `ebb: pool ${config.pool.name} (${config.pool.fqdn}) is up — ${config.members.length} members, store ${config.store}`,
+    `ebb: pool ${config.pool.name} (${config.pool.fqdn}) is up — ${config.members.length} member${config.members.length === 1 ? '' : 's'}, store ${config.store}`,
     ...config.members.map(
       (m) =>
         `  ${m.id} ${m.address}: ${m.services.map((s) => `${s.id} (${s.listeners.map((l) => `${l.protocol}${l.protocol === 'sip' ? `/${l.transport}` : ''} ${l.port}`).join(', ')})`).join(', ')}`,
