@@ -168,15 +168,29 @@ async function control(
     return;
   }
   const services = opts.service ? [opts.service] : result.status.services.map((s) => s.id);
-  const final = await waitForMember(client, {
-    member,
-    services,
-    waitFor,
-    timeoutMs,
-    before,
-    progress: options.json ? null : new DrainProgress(safeText(member)),
-  });
-  if (options.json) printJson({ ...result, status: final });
+  const progress = options.json ? null : new DrainProgress(safeText(member));
+  // Ctrl-C ends the watching, not the drain (operator audit #38): say what stays as it is.
+  const interrupted = () => {
+    progress?.clear();
+    process.stderr.write(`\n${interruptedText(action, member, opts.service)}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    const final = await waitForMember(client, { member, services, waitFor, timeoutMs, before, progress });
+    if (options.json) printJson({ ...result, status: final });
+  } finally {
+    process.off('SIGINT', interrupted);
+  }
+}
+
+/** `interrupted: fe01 stays paused (ebb resume fe01 takes it back)`. */
+export function interruptedText(action: string, member: string, service: string | undefined): string {
+  const target = safeText(service ? `${member}/${service}` : member);
+  const undo = `ebb resume ${safeText(member)}${service ? ` --service ${safeText(service)}` : ''}`;
+  if (action === 'stop')
+    return `interrupted: ${target} goes on stopping; its sessions end by themselves (\`ebb status --member ${safeText(member)}\`)`;
+  return `interrupted: ${target} stays paused and goes on draining (\`${undo}\` takes it back)`;
 }
 
 function printResult(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
-import { EbbError, ExitCode, type EbbEvent } from '../core/index.ts';
+import { EbbError, ExitCode, formatDuration, type EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
 import { bannerHints } from './banner-hints.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
@@ -42,8 +42,10 @@ export function registerServerCommands(program: Command): void {
         api: false,
         dns: false,
       });
-      await runUntilSignal(runner, () =>
-        process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
+      await runUntilSignal(
+        runner,
+        () => process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
+        opts.member,
       );
     });
 
@@ -117,10 +119,18 @@ export function requireMember(config: PoolConfig, member: string): void {
 }
 
 /** Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. */
-async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise<void> {
+async function runUntilSignal(
+  runner: PoolRunner,
+  announce: () => void,
+  onlyMember?: string,
+): Promise<void> {
   await runner.start();
-  // Events come from the store, written by other processes: escaped before they reach a terminal.
-  runner.state.onEvent((event) => process.stdout.write(`${safeText(formatEvent(event))}\n`));
+  // Events come from the store, written by other processes: escaped before they reach a terminal. An
+  // agent prints its own member's (operator audit #35): each machine's journal tells its own story.
+  runner.state.onEvent((event) => {
+    if (onlyMember !== undefined && event.member !== onlyMember) return;
+    process.stdout.write(`${safeText(formatEvent(event))}\n`);
+  });
   announce();
   // Store and agent timers are unref'd, and a paused tcp service has no listening socket: without this
   // a lone `ebb agent` whose services are all paused would run out of work and exit.
@@ -136,14 +146,25 @@ async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise
   });
 }
 
-function formatEvent(event: EbbEvent): string {
+/** `12:00:01.250 service.paused     fe01/echo  deadlineAt=2026-12-01T12:10:01Z (in 10m00s)`. */
+export function formatEvent(event: EbbEvent): string {
   const time = new Date(event.at).toISOString().slice(11, 23);
   const target = event.service ? `${event.member}/${event.service}` : event.member;
   const facts = Object.entries(event.data ?? {})
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}=${factText(k, v, event.at)}`)
     .join(' ');
   return `${time} ${event.code.padEnd(16)} ${target}${facts ? `  ${facts}` : ''}`;
+}
+
+/** Times (`…At`, epoch ms) as UTC with how far from the event (operator audit #35), not raw numbers. */
+function factText(key: string, value: unknown, at: number): string {
+  if (/At$/.test(key) && typeof value === 'number' && value > 1e12) {
+    const when = new Date(value).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const delta = value - at;
+    return `${when} (${delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`})`;
+  }
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void {
