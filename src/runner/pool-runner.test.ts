@@ -81,4 +81,28 @@ describe('PoolRunner', () => {
       taken.close();
     }
   });
+
+  it('an API or DNS without its store at start says that the agent alone would start (operator audit #40)', async () => {
+    const config = configFor('etcd://127.0.0.1:9');
+    // A reader (here the DNS) needs the store; an agent alone does not.
+    const reader = new PoolRunner({
+      config,
+      logger: pino({ level: 'silent' }),
+      agents: [],
+      api: false,
+      dns: { listen: '127.0.0.1:0' },
+    });
+    try {
+      await assert.rejects(reader.start(), (err: EbbError) => {
+        assert.equal(err.code, 'EBB_STORE_UNAVAILABLE');
+        assert.match(
+          err.message,
+          /the API and DNS need the store at start.*`ebb agent --member ID` starts from its local copy/,
+        );
+        return true;
+      });
+    } finally {
+      await reader.stop();
+    }
+  });
 });

@@ -7,7 +7,7 @@ import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
 import { DnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
-import { EbbError, ExitCode, ListenError } from '../core/index.ts';
+import { EbbError, ExitCode, ListenError, StoreError } from '../core/index.ts';
 import { MemberAgent } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -56,7 +56,16 @@ export class PoolRunner {
     this.state = new PoolState(this.config, this.store);
     const servesReaders = this.options.api !== false || this.options.dns !== false;
     if (servesReaders) {
-      await this.state.start();
+      // The API and DNS answer from the store's view; an agent alone has its local copy (SPEC §3).
+      await this.state.start().catch(async (err: unknown) => {
+        await this.store.close().catch(() => {});
+        if (!(err instanceof StoreError)) throw err;
+        throw new StoreError(
+          `${err.message}: the API and DNS need the store at start (operator audit #40); ` +
+            '`ebb agent --member ID` starts from its local copy without it',
+          err,
+        );
+      });
     } else {
       // An agent alone must come up from its local copy even when the store is out of reach (SPEC §3);
       // its pool view (for redirects) follows when the store answers.
