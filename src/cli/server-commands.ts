@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
 import { EbbError, ExitCode, formatDuration, type EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
-import { bannerHints } from './banner-hints.ts';
+import { bannerHints, restoredLines } from './banner-hints.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
 import { createLogger, logFormatOption, logSettings } from './logger.ts';
 import { safeText } from './safe-text.ts';
@@ -119,11 +119,7 @@ export function requireMember(config: PoolConfig, member: string): void {
 }
 
 /** Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. */
-async function runUntilSignal(
-  runner: PoolRunner,
-  announce: () => void,
-  onlyMember?: string,
-): Promise<void> {
+async function runUntilSignal(runner: PoolRunner, announce: () => void, onlyMember?: string): Promise<void> {
   await runner.start();
   // Events come from the store, written by other processes: escaped before they reach a terminal. An
   // agent prints its own member's (operator audit #35): each machine's journal tells its own story.
@@ -178,6 +174,7 @@ function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void
     `Console: ${api}/`,
     `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json, metrics: ${api}/metrics)`,
     `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
+    ...restoredLines(runner.state.snapshot()),
     '',
     ...bannerHints(config, path),
     'Ctrl-C stops the pool. Events:',
