@@ -133,13 +133,30 @@ async function runUntilSignal(runner: PoolRunner, announce: () => void, onlyMemb
   const keepAlive = setInterval(() => {}, 2 ** 30);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
-      process.stdout.write(`\nebb: ${signal}: stopping\n`);
+      process.stdout.write(`\nebb: ${signal}: stopping${liveSessionsNote(runner)}\n`);
       clearInterval(keepAlive);
       void runner.stop().then(resolve);
     };
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
   });
+}
+
+/**
+ * What stopping ends (operator audit #44): `; ending 2 live session(s) now, counted as forced (fe01/echo:
+ * 2); \`ebb drain fe01\` first ends none`. The agents count and audit them as forced on the way out.
+ */
+function liveSessionsNote(runner: PoolRunner): string {
+  const mine = new Set(runner.agents.map((a) => a.member.id));
+  const live = runner.state
+    .snapshot()
+    .members.filter((m) => mine.has(m.id))
+    .flatMap((m) => m.services.filter((s) => s.sessions > 0).map((s) => ({ member: m.id, service: s })));
+  if (live.length === 0) return '';
+  const total = live.reduce((sum, l) => sum + l.service.sessions, 0);
+  const where = live.map((l) => `${l.member}/${l.service.id}: ${l.service.sessions}`).join(', ');
+  const members = [...new Set(live.map((l) => l.member))];
+  return `; ending ${total} live session(s) now, not drained, counted as forced (${where}); \`ebb drain ${members.join('` / `ebb drain ')}\` first ends none`;
 }
 
 /** `12:00:01.250 service.paused     fe01/echo  deadlineAt=2026-12-01T12:10:01Z (in 10m00s)`. */
