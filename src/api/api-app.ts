@@ -84,7 +84,7 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
     if (!route) return;
     const body = parsed ?? (declaresJson(c.req.header('content-type')) ? await peekBody(c) : {});
     const request: CommandRequest = {
-      action: route.action,
+      ...asCommand(route.action),
       member: route.member,
       by: (tokens ?? open).identify(c.req.header('authorization'))?.name ?? 'anonymous',
       ...(body.service ? { service: body.service } : {}),
@@ -191,7 +191,7 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
       // Not a member id: not audited, so the audit log never holds control characters from a path.
       if (!memberId.test(member)) throw new NotFoundError(`member ${JSON.stringify(member)}`);
       const result = await controller.execute({
-        action: name,
+        ...asCommand(name),
         member,
         by: principal.name,
         ...(body.service ? { service: body.service } : {}),
@@ -218,6 +218,11 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   app.get('/assets/:file', (c) => consoleAssets.asset(c));
 
   return app;
+}
+
+/** The controller's command for a route: `drain` is a pause of every service, audited as `drain`. */
+function asCommand(name: CommandName): Pick<CommandRequest, 'action' | 'auditAs'> {
+  return name === 'drain' ? { action: 'pause', auditAs: 'drain' } : { action: name };
 }
 
 function findMember(state: PoolState, id: string) {

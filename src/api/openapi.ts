@@ -144,7 +144,10 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
               name: 'action',
               in: 'query',
               required: false,
-              schema: { type: 'string', enum: ['pause', 'resume', 'start', 'stop', 'startup', 'force'] },
+              schema: {
+                type: 'string',
+                enum: ['pause', 'resume', 'start', 'stop', 'startup', 'drain', 'force'],
+              },
             },
             {
               name: 'since',

@@ -112,7 +112,7 @@ export function registerControlCommands(program: Command): void {
     .action((member: string, opts: ControlOptions, command: Command) =>
       control(
         command,
-        'pause',
+        'drain',
         member,
         { ...opts, service: undefined },
         { deadline: opts.deadline, force: opts.force },

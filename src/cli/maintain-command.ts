@@ -133,7 +133,7 @@ async function maintainOne(
 ): Promise<void> {
   log(json, `${member}: draining`);
   throwIfNotApplied(
-    await client.post<CommandResult>(`/v1/members/${member}/pause`, {
+    await client.post<CommandResult>(`/v1/members/${member}/drain`, {
       reason: opts.reason ?? 'rolling maintenance',
     }),
   );

@@ -33,6 +33,22 @@ describe('status and audit tables escape text from elsewhere (audit #23)', () =>
     );
   });
 
+  it('a --force command reads "guard overridden", not "forced" (sessions) (audit #28)', () => {
+    const record: AuditRecord = {
+      id: 'y',
+      at: 0,
+      by: 'ops',
+      action: 'drain',
+      member: 'm1',
+      service: null,
+      reason: 'last one',
+      force: true,
+      result: 'ok',
+      detail: '',
+    };
+    assert.match(renderAudit([record]).split('\n')[1]!, / drain +m1 +ok \(guard overridden\) +last one$/);
+  });
+
   it('status shows why a service is not running, and its error, escaped', () => {
     const service = {
       id: 'echo',

@@ -99,7 +99,8 @@ export function renderAudit(records: readonly AuditRecord[]): string {
       r.by,
       r.action,
       r.service ? `${r.member}/${r.service}` : r.member,
-      r.result + (r.force ? ' (forced)' : ''),
+      // `--force` overrides the capacity guard; "forced" is for sessions ended (operator audit #28).
+      r.result + (r.force ? ' (guard overridden)' : ''),
       r.reason,
       r.detail,
     ].map((cell) => safeText(String(cell))),
