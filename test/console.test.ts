@@ -118,6 +118,11 @@ describe('web console in Chromium', () => {
     await cellShows('m1', 'beta', 'state', 'Paused');
     await cellShows('m1', 'alpha', 'accepting', 'No');
     await cellShows('m1', 'alpha', 'sessions', '6');
+    // Who paused it, when and why, in the row.
+    assert.match(
+      await row('m1', 'alpha').locator('[data-intent-note]').innerText(),
+      /^paused by local at \d{4}-\d{2}-\d{2} [\d:]+: console test: patching$/,
+    );
     assert.equal((await cell('m1', 'alpha', 'drained').innerText()).trim(), '—');
     await page
       .locator('tbody[data-member="m1"] .member-row', { hasText: 'Draining · 8 sessions left' })
