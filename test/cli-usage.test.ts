@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { runEbb } from './harness/ebb-process.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * Bad usage an operator meets before any pool answers (operator audit #29–#32, #41, shell completion):
@@ -86,5 +91,31 @@ describe('ebb usage: errors and help', () => {
       assert.match(other.stdout, /ebb/);
     }
     assert.equal((await runEbb(['completion', 'tcsh'])).code, 2);
+  });
+
+  it('ebb man is a valid manual page with every command, and contrib/man/ebb.1 is current', async () => {
+    const man = await runEbb(['man']);
+    assert.equal(man.code, 0, man.stderr);
+    const shipped = readFileSync(join(root, 'contrib', 'man', 'ebb.1'), 'utf8');
+    assert.equal(shipped, man.stdout, 'regenerate: ebb man > contrib/man/ebb.1');
+    for (const command of [
+      'up',
+      'agent',
+      'status',
+      'pause',
+      'drain',
+      'maintain',
+      'audit',
+      'config check',
+      'completion',
+    ])
+      assert.ok(man.stdout.includes(`.B ebb ${command.replaceAll('-', '\\-')}`), command);
+    const groff = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z'], {
+      input: man.stdout,
+      encoding: 'utf8',
+    });
+    if (groff.error) return; // no groff here: the text checks above still hold
+    assert.equal(groff.status, 0, groff.stderr);
+    assert.equal(groff.stderr, '', 'no troff warnings');
   });
 });

@@ -1,4 +1,6 @@
 import { Argument, type Command } from 'commander';
+import { manPage } from './man-page.ts';
+import { ebbVersion } from './version-command.ts';
 
 /** `ebb completion bash|zsh|fish`: a completion script built from the commands and options themselves. */
 export function registerCompletionCommand(program: Command): void {
@@ -8,6 +10,12 @@ export function registerCompletionCommand(program: Command): void {
     .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
     .action((shell: 'bash' | 'zsh' | 'fish') => {
       process.stdout.write(completionScript(program, shell));
+    });
+  program
+    .command('man')
+    .description('print the manual page (roff): ebb man | man -l -')
+    .action(() => {
+      process.stdout.write(manPage(program, ebbVersion));
     });
 }
 

@@ -24,6 +24,7 @@ const examples: Record<string, string[]> = {
   maintain: ["ebb maintain --config pool.yaml --exec 'apt-get -y upgrade && reboot' --drain-timeout 30m"],
   audit: ['ebb audit --member fe01 --since 1d', 'ebb audit --action force --limit 20'],
   completion: ['source <(ebb completion bash)', 'ebb completion zsh > "${fpath[1]}/_ebb"'],
+  man: ['ebb man | man -l -'],
   check: ['ebb config check pool.yaml', 'ebb config check --json pool.yaml'],
 };
 
