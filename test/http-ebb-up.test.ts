@@ -98,8 +98,8 @@ describe('http front end in a pool run by ebb up', () => {
     // The other member takes new connections.
     assert.equal((await fetch(`http://${address(2)}:${base}/healthz`)).status, 200);
 
-    const status = await ebb('status');
-    assert.match(status.stdout, /1 websockets/, 'the status table shows sessions by kind');
+    const status = await ebb('status', '--wide');
+    assert.match(status.stdout, /1 websockets/, 'the wide status table shows sessions by kind');
 
     socket.close(1000);
     const drained = await until((s) => s.drained, 'drained once the WebSocket closed');
