@@ -186,6 +186,7 @@ describe('ebb status fits 80 columns, with why, who and since (audit #19)', () =
     assert.match(text, /^fe02 {2}127\.0\.0\.12 {2}agent down/m);
     assert.match(text, /^ {2}frontend +running → paused \(pending\) +0 +0 +3m12s$/m);
     assert.match(text, /^ {2}call-park \(manual\) +stopped +0 +0$/m);
+    assert.match(text, /^ {2}web +paused +3 \(2 ws\) +0 +3m12s$/m, 'the WebSockets a drain waits for');
     // Who, when and why: one line for a member whose services share them.
     assert.match(text, /^fe01: paused by ops since 2026-12-01 11:56:48 UTC, reason: patch KB123$/m);
     assert.match(

@@ -240,7 +240,7 @@ function compactTable(status: PoolStatus, now: number, colour: boolean): string 
       [
         service.id + (service.startup === 'automatic' ? '' : ` (${service.startup})`),
         stateCell(service),
-        String(service.sessions),
+        compactSessions(service),
         String(service.forced),
         sinceCell(service, now),
       ].map(safeText),
@@ -258,6 +258,12 @@ function compactTable(status: PoolStatus, now: number, colour: boolean): string 
     return `${head}\n${table}`;
   });
   return blocks.join('\n');
+}
+
+/** `3`, or `3 (2 ws)` where WebSockets are open: the sessions a drain of a web service waits for. */
+function compactSessions(service: ServiceView): string {
+  const ws = service.sessionsByKind?.['websockets'] ?? 0;
+  return ws > 0 ? `${service.sessions} (${ws} ws)` : String(service.sessions);
 }
 
 /** `2026-12-01 11:02:03 UTC`. */
