@@ -6,7 +6,7 @@
  *
  *   node --disable-warning=ExperimentalWarning bench/http-proxy.ts [--runs 3] [--seconds 3]
  *        [--concurrency 50] [--ws-connections 50] [--ws-bytes 64] [--idle-websockets 10000]
- *        [--targets ebb,haproxy] [--json]
+ *        [--targets ebb,node,haproxy] [--json]
  *
  * Figures (medians over runs; targets in a rotating order each run):
  * - keep-alive req/s: wrk, one thread, `--concurrency` connections kept alive.
@@ -17,8 +17,8 @@
  * The CPU columns are each process's CPU time over the measurement (100% = one core): the machine has
  * few cores, and the load tool, proxy and upstream share them; the load tool's own cost is shown.
  *
- * Until the config has `protocol: http`, Ebb is the listener run directly (`--role ebb` below: the same
- * class `ebb up` will build), in its own process.
+ * Ebb is the http listener run directly (`--role ebb` below: the class `ebb up` builds for an http
+ * listener), in its own process. `node` is the floor of a proxy on Node's HTTP stack (see `Target`).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -41,7 +41,13 @@ import {
 } from './lib/processes.ts';
 import { fixed, median, ratio, rotate } from './lib/stats.ts';
 
-const Target = { ebb: 'ebb', haproxy: 'haproxy' } as const;
+/**
+ * `node` is the floor of any proxy written on Node's HTTP stack, for scale: node:http's server handing
+ * each request to an undici pool as it came (no limits, no forwarding headers, no hop-by-hop handling,
+ * no session counting), and WebSockets as a plain TCP pipe (no HTTP parsing at all). What Ebb costs
+ * above it is Ebb's; what it costs above HAProxy is mostly Node's.
+ */
+const Target = { ebb: 'ebb', node: 'node', haproxy: 'haproxy' } as const;
 type Target = (typeof Target)[keyof typeof Target];
 
 interface Endpoints {
@@ -99,6 +105,43 @@ async function role(name: string, args: string[]): Promise<void> {
       'SIGTERM',
       () => void Promise.all(listeners.map((l) => l.destroy())).then(() => process.exit(0)),
     );
+    return;
+  }
+  if (name === 'node-floor') {
+    const { createServer } = await import('node:http');
+    const net = await import('node:net');
+    const { Pool } = await import('undici');
+    const pool = new Pool(`http://${host}:${num('http-upstream')}`, { connections: null, pipelining: 1 });
+    const http = createServer((req, res) => {
+      pool.dispatch(
+        { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.rawHeaders, body: null },
+        {
+          onRequestStart() {},
+          onResponseStart(_c, status, headers) {
+            res.writeHead(status, headers as Record<string, string>);
+          },
+          onResponseData(_c, chunk) {
+            res.write(chunk);
+          },
+          onResponseEnd() {
+            res.end();
+          },
+          onResponseError() {
+            res.destroy();
+          },
+        },
+      );
+    });
+    const ws = net.createServer((client) => {
+      const upstream = net.connect(num('ws-upstream'), host);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => http.listen(num('http-port'), host, 4096, resolve));
+    await new Promise<void>((resolve) => ws.listen(num('ws-port'), host, 4096, resolve));
+    process.stdout.write('ready\n');
+    process.once('SIGTERM', () => process.exit(0));
     return;
   }
   if (name === 'ws-upstream') {
@@ -280,7 +323,7 @@ async function main(): Promise<void> {
       'ws-bytes': [64, 1, 1 << 20],
       'idle-websockets': [10_000, 0, 20_000],
     },
-    strings: { targets: 'ebb,haproxy' },
+    strings: { targets: 'ebb,node,haproxy' },
   });
   const n = bench.numbers;
   const log = bench.log;
@@ -319,14 +362,14 @@ async function main(): Promise<void> {
   await wsUpstream.waitForOutput(/listening/);
 
   const startProxy = async (t: Target): Promise<Endpoints & { proc: ManagedProcess }> => {
-    if (t === Target.ebb) {
+    if (t === Target.ebb || t === Target.node) {
       const [httpPort, wsFront] = [await freePort(), await freePort()];
       const ebb = startNodeScript(
-        'ebb',
+        t,
         self,
         [
           '--role',
-          'ebb',
+          t === Target.ebb ? 'ebb' : 'node-floor',
           '--http-port',
           String(httpPort),
           '--http-upstream',
@@ -492,12 +535,16 @@ async function main(): Promise<void> {
           cpuUsPerRequest: ratio(e.cpuUsPerRequest, h.cpuUsPerRequest),
         }
       : null;
-  const rows: string[][] = [['figure', ...targets, ...(ratios ? ['ebb/haproxy'] : [])]];
+  const floor = fig.node;
+  const rows: string[][] = [
+    ['figure', ...targets, ...(ratios ? ['ebb/haproxy'] : []), ...(e && floor ? ['ebb/node'] : [])],
+  ];
   const row = (label: string, f: (x: ReturnType<typeof figure>) => number, digits: number, r?: number) =>
     rows.push([
       label,
       ...targets.map((t) => fixed(f(fig[t]!), digits)),
-      ...(ratios ? [fixed(r ?? Number.NaN)] : []),
+      ...(ratios ? [r === undefined ? '' : fixed(r)] : []),
+      ...(e && floor ? [r === undefined ? '' : fixed(ratio(f(e), f(floor)))] : []),
     ]);
   row('keep-alive req/s', (x) => x.keepAliveRps, 0, ratios?.keepAliveRps);
   row('new-connection req/s', (x) => x.newConnRps, 0, ratios?.newConnRps);

@@ -56,7 +56,7 @@ describe('web console in Chromium', () => {
       store: `sqlite:${ws.dir}/state.db`,
       localState: `${ws.dir}/local`,
       services: [{ id: 'alpha' }, { id: 'beta' }],
-      // Its own DNS port (the last but one of the range; the API has the last), not the default 5353.
+      // Its own DNS port (the last but one of the range; the API has the last), not the default 5300.
       dnsPort: portBase + 30,
     });
     config = ws.file('pool.yaml', pool.yaml);

@@ -33,6 +33,8 @@ export interface ServiceStatus {
   intentBy?: string;
   intentAt?: number | null;
   error: string | null;
+  /** Kept by its agent from its local copy: the store was wiped or replaced (older APIs leave it out). */
+  kept?: boolean;
 }
 
 export interface MemberStatus {
