@@ -147,7 +147,10 @@ async function control(
     const lines = dryRunPlan(pool, member, opts.service, opts.force === true);
     const label = isDrain ? 'drain' : action;
     if (options.json) printJson({ dryRun: true, action: label, member, services: lines });
-    else process.stdout.write(`${dryRunText(label, safeText(member), lines).join('\n')}\n`);
+    else
+      process.stdout.write(
+        `${dryRunText(label, safeText(member), lines, opts.graceful === true).join('\n')}\n`,
+      );
     if (lines.some((l) => l.refused)) process.exitCode = ExitCode.guardRefused;
     return;
   }

@@ -37,8 +37,9 @@ describe('--dry-run: what the capacity guard would leave accepting', () => {
     assert.equal(echo!.refused, true);
     assert.match(
       dryRunText('stop', 'm1', [echo!])[0]!,
-      /1 → 0 accepting \(min 1\), 2 session\(s\) to end: refused/,
+      /1 → 0 accepting \(min 1\), 2 session\(s\) to end now \(forced\): refused/,
     );
+    assert.match(dryRunText('stop', 'm1', [echo!], true)[0]!, /2 session\(s\) to drain: refused/);
     assert.equal(dryRunPlan(last, 'm1', 'echo', true)[0]!.refused, false);
     // Pausing a service that already refuses leaves the count as it is: never refused.
     assert.equal(dryRunPlan(last, 'm2', 'echo', false)[0]!.refused, false);

@@ -59,10 +59,16 @@ function accepts(member: MemberStatus, service: string): boolean {
 }
 
 /** `would pause fe01/echo: 3 → 2 accepting (min 1), 2 sessions to drain`. */
-export function dryRunText(action: string, member: string, lines: readonly DryRunLine[]): string[] {
+export function dryRunText(
+  action: string,
+  member: string,
+  lines: readonly DryRunLine[],
+  graceful = false,
+): string[] {
+  // A hard stop ends sessions now; a pause, drain or graceful stop lets them end.
+  const fate = action === 'stop' && !graceful ? 'to end now (forced)' : 'to drain';
   return lines.map((l) => {
-    const sessions =
-      l.sessions > 0 ? `, ${l.sessions} session(s) ${action === 'stop' ? 'to end' : 'to drain'}` : '';
+    const sessions = l.sessions > 0 ? `, ${l.sessions} session(s) ${fate}` : '';
     const refused = l.refused ? ': refused by the capacity guard (--force overrides, audited)' : '';
     return `would ${action} ${member}/${l.service}: ${l.acceptingNow} → ${l.acceptingAfter} accepting (min ${l.minAccepting})${sessions}${refused}`;
   });
