@@ -210,10 +210,13 @@ describe('CLI output an operator can trust', () => {
     assert.match(table, /ops\\u001b\]0;owned\\u0007 +pause +m3\/echo +ok +line1\\u000aline2\\u001b\[31mRED/);
     const shown = await until(
       () => ebb('status'),
-      (r) => r.stdout.includes('m3/echo: paused, reason:'),
+      (r) => r.stdout.includes('m3/echo: paused by ops since '),
       'the stored pause applied',
     );
-    assert.match(shown.stdout, /m3\/echo: paused, reason: line1\\u000aline2\\u001b\[31mRED/);
+    assert.match(
+      shown.stdout,
+      /m3\/echo: paused by ops since .* UTC, reason: line1\\u000aline2\\u001b\[31mRED/,
+    );
     assert.ok(!shown.stdout.includes('\x1b'));
     assert.equal((await ebb('resume', 'm3')).code, 0);
   });

@@ -56,7 +56,7 @@ describe('web console in Chromium', () => {
       store: `sqlite:${ws.dir}/state.db`,
       localState: `${ws.dir}/local`,
       services: [{ id: 'alpha' }, { id: 'beta' }],
-      // Its own DNS port (the last but one of the range; the API has the last), not the default 5353.
+      // Its own DNS port (the last but one of the range; the API has the last), not the default 5300.
       dnsPort: portBase + 30,
     });
     config = ws.file('pool.yaml', pool.yaml);
@@ -118,6 +118,11 @@ describe('web console in Chromium', () => {
     await cellShows('m1', 'beta', 'state', 'Paused');
     await cellShows('m1', 'alpha', 'accepting', 'No');
     await cellShows('m1', 'alpha', 'sessions', '6');
+    // Who paused it, when and why, in the row.
+    assert.match(
+      await row('m1', 'alpha').locator('[data-intent-note]').innerText(),
+      /^paused by local at \d{4}-\d{2}-\d{2} [\d:]+: console test: patching$/,
+    );
     assert.equal((await cell('m1', 'alpha', 'drained').innerText()).trim(), '—');
     await page
       .locator('tbody[data-member="m1"] .member-row', { hasText: 'Draining · 8 sessions left' })
@@ -167,6 +172,16 @@ describe('web console in Chromium', () => {
       true,
       'focus moved into the dialog',
     );
+    // Operator audit #42: Tab and Shift+Tab cycle inside the dialog, never out to the page once.
+    const inDialog = () => page.evaluate(() => document.activeElement?.closest('dialog') !== null);
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press(i < 8 ? 'Tab' : 'Shift+Tab');
+      assert.equal(await inDialog(), true, `focus still in the dialog after ${i + 1} presses`);
+      seen.add(await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 60) ?? ''));
+    }
+    assert.ok(seen.size >= 3, `Tab went through the dialog's controls (${seen.size})`);
+    await dialog.locator('[data-autofocus]').focus();
     await page.keyboard.type('should be refused');
     await page.keyboard.press('Enter'); // submits the form
     const alert = dialog.getByRole('alert');
@@ -221,6 +236,16 @@ describe('web console in Chromium', () => {
     await dialog.waitFor({ state: 'hidden', timeout: 15_000 });
     await cellShows('m3', 'beta', 'startup', 'manual');
     assert.equal(serviceOf(await status(), 'm3', 'beta').startup, 'manual');
+  });
+
+  it('a command with --force is labelled "guard overridden" in the audit log, not "forced" (audit #28)', async () => {
+    const forced = await ebb('pause', 'm3', '--force', '--reason', 'console override label');
+    assert.equal(forced.code, 0, forced.stderr);
+    const row = page.locator('tr[data-audit-result="ok"]', { hasText: 'console override label' });
+    await row.waitFor({ timeout: 10_000 });
+    assert.match(await row.innerText(), /guard overridden/);
+    assert.doesNotMatch(await row.innerText(), /\bforced\b/);
+    assert.equal((await ebb('resume', 'm3')).code, 0);
   });
 
   it('fits a small laptop screen', async () => {

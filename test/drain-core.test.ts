@@ -65,7 +65,7 @@ describe('drain core: pause, drain, guard, restarts', () => {
       assert.equal(byId.gamma!.state, 'stopped', 'manual services stay stopped');
       assert.equal(byId.delta!.state, 'stopped', 'disabled services stay stopped');
     }
-    const table = await ebb('status');
+    const table = await ebb('status', '--wide'); // every column: the layout this test reads
     assert.equal(table.code, 0);
     assert.match(table.stdout, /m1\s+127\.0\.\d+\.1\s+up\s+alpha\s+running/);
   });

@@ -104,8 +104,8 @@ describe('http front end in a pool run by ebb up', () => {
     );
     assert.equal(paused.state, 'paused');
     assert.equal(paused.drained, false);
-    const status = await ebb('status');
-    assert.match(status.stdout, /20 websockets/, 'the status table shows sessions by kind');
+    const status = await ebb('status', '--wide');
+    assert.match(status.stdout, /20 websockets/, 'the wide status table shows sessions by kind');
 
     // Clients that close by themselves leave the member draining, not drained.
     for (const socket of sockets.slice(0, 15)) socket.close(1000);

@@ -63,4 +63,29 @@ describe('rolling maintenance', () => {
     assert.equal(status.members[1]!.services[0]!.state, 'paused');
     assert.equal(status.members[2]!.services[0]!.state, 'running', 'm3 was not touched');
   });
+
+  it('--dry-run says the order and what each drain would leave accepting, and changes nothing', async () => {
+    await run('resume', 'm2');
+    const audits = (await run('audit', '--json', '--limit', '1000')).stdout;
+    const dry = await run('maintain', '--exec', 'false', '--max-unavailable', '2', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^would maintain 4 member\(s\), 2 at a time: m1\+m2 → m3\+m4\n/);
+    assert.match(dry.stdout, /\nwould drain m1\/echo: 4 → 3 accepting \(min 1\)\n/);
+    assert.equal((await run('audit', '--json', '--limit', '1000')).stdout, audits, 'nothing was done');
+  });
+
+  it('an unfinished run is not silently restarted with another command (audit #37)', async () => {
+    const first = await run('maintain', '--members', 'm3,m4', '--exec', 'test "$EBB_MEMBER" != m4');
+    assert.equal(first.code, 1, first.stderr);
+    const other = await run('maintain', '--members', 'm3,m4', '--exec', 'true');
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      /an unfinished earlier run with --exec "test \\"\$EBB_MEMBER\\" != m4" already did m3 .*--restart to start over/,
+    );
+    const restarted = await run('maintain', '--members', 'm3,m4', '--exec', 'true', '--restart');
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const status = JSON.parse((await run('status', '--json')).stdout) as PoolStatus;
+    for (const member of status.members) assert.equal(member.services[0]!.state, 'running', member.id);
+  });
 });

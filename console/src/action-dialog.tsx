@@ -68,6 +68,7 @@ export function ActionDialog({ request, onClose, onDone }: Props) {
       aria-labelledby="dialog-title"
       aria-describedby="dialog-description"
       onCancel={(e) => busy.current && e.preventDefault()}
+      onKeyDown={trapTab}
       onClose={() => {
         restoreFocus();
         onClose();
@@ -87,6 +88,31 @@ export function ActionDialog({ request, onClose, onDone }: Props) {
       )}
     </dialog>
   );
+}
+
+const focusable =
+  'button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), a[href], [tabindex]:not([tabindex="-1"])';
+
+/**
+ * Keeps Tab inside the dialog (operator audit #42): a modal `<dialog>` alone lets focus leave to the page
+ * (BODY) or the browser once before it comes back. From the last control Tab goes to the first, and
+ * Shift+Tab from the first to the last.
+ */
+function trapTab(e: KeyboardEvent): void {
+  if (e.key !== 'Tab') return;
+  const dialog = e.currentTarget as HTMLDialogElement;
+  const items = [...dialog.querySelectorAll<HTMLElement>(focusable)].filter((el) => el.offsetParent !== null);
+  if (items.length === 0) return;
+  const first = items[0]!;
+  const last = items[items.length - 1]!;
+  const active = document.activeElement;
+  if (e.shiftKey && (active === first || !dialog.contains(active))) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (active === last || !dialog.contains(active))) {
+    e.preventDefault();
+    first.focus();
+  }
 }
 
 interface BodyProps {

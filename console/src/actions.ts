@@ -66,8 +66,9 @@ export function availability(kind: ActionKind, target: ActionTarget): { enabled:
 }
 
 /** The command a confirmed dialog sends. */
+/** The API route of an action: a drain has its own, so the audit log says `drain` (operator audit #28). */
 export function commandFor(kind: ActionKind): CommandName {
-  return kind === 'drain' ? 'pause' : kind;
+  return kind;
 }
 
 export interface DialogFields {
@@ -81,7 +82,7 @@ export interface DialogFields {
 export function requestBody(request: ActionRequest, fields: DialogFields): CommandBody {
   const { kind, target } = request;
   const body: CommandBody = {};
-  if (target.service) body.service = target.service.id;
+  if (target.service && kind !== 'drain') body.service = target.service.id;
   if (fields.reason.trim()) body.reason = fields.reason.trim();
   if (kind === 'startup') body.startup = fields.startup;
   if (kind === 'stop') body.graceful = fields.graceful;

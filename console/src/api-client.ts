@@ -12,7 +12,7 @@ export class ApiError extends Error {
   }
 }
 
-export type CommandName = 'pause' | 'resume' | 'start' | 'stop' | 'startup';
+export type CommandName = 'pause' | 'resume' | 'start' | 'stop' | 'startup' | 'drain';
 
 export interface CommandBody {
   service?: string;

@@ -33,7 +33,14 @@ export function AuditLog({ records, error }: Props) {
               <td>{r.by}</td>
               <td>
                 {r.action}
-                {r.force && <span class="pill pill-danger pill-tiny">forced</span>}
+                {r.force && (
+                  <span
+                    class="pill pill-danger pill-tiny"
+                    title="--force: the capacity guard was overridden (not sessions forced)"
+                  >
+                    guard overridden
+                  </span>
+                )}
               </td>
               <td class="mono nowrap">{r.service ? `${r.member}/${r.service}` : r.member}</td>
               <td class="reason">{r.reason || <span class="muted">—</span>}</td>

@@ -1,5 +1,5 @@
 import { availability, targetLabel, type ActionKind, type ActionTarget } from './actions.ts';
-import { plural } from './format.ts';
+import { dateTime, plural } from './format.ts';
 import type { MemberStatus, PoolStatus, ServiceStatus } from './types.ts';
 
 interface Props {
@@ -139,6 +139,7 @@ function ServiceRow({
         <span>{service.name}</span>
         {service.name !== service.id && <span class="mono muted"> {service.id}</span>}
         {service.components.length > 0 && <span class="components">{service.components.join(' · ')}</span>}
+        <IntentNote service={service} />
       </th>
       <td data-col="state">
         <span class={`state state-${service.state}`}>{stateText[service.state]}</span>
@@ -243,4 +244,20 @@ function desiredOf(state: ServiceStatus['state']): ServiceStatus['intent'] {
 function byKindText(service: ServiceStatus): string {
   const kinds = Object.entries(service.sessionsByKind ?? {});
   return kinds.length < 2 ? '' : `(${kinds.map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
+}
+
+/**
+ * Who paused or stopped the service, since when and why (operator audit: "who paused, when, why" in the
+ * console rows), for an intent an operator set; nothing for the config's defaults.
+ */
+function IntentNote({ service }: { service: ServiceStatus }) {
+  if (service.intent === 'running' || !service.intentBy || service.intentBy === 'config') return null;
+  const since = service.intentAt ? ` at ${dateTime(service.intentAt)}` : '';
+  return (
+    <span class="intent-note" data-intent-note>
+      {service.intent} by {service.intentBy}
+      {since}
+      {service.reason && <span class="intent-reason">: {service.reason}</span>}
+    </span>
+  );
 }

@@ -29,6 +29,9 @@ export interface ServiceStatus {
   drainedAt: number | null;
   deadlineAt: number | null;
   reason: string;
+  /** Who set the current intent (`config`: the default) and when; older APIs leave them out. */
+  intentBy?: string;
+  intentAt?: number | null;
   error: string | null;
   /** Kept by its agent from its local copy: the store was wiped or replaced (older APIs leave it out). */
   kept?: boolean;

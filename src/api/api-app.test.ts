@@ -243,6 +243,51 @@ describe('API app (in process)', () => {
     for (const m of ['m1', 'm2', 'm3']) assert.equal((await post(`/v1/members/${m}/resume`, {})).status, 200);
   });
 
+  it('POST /v1/members/:member/drain pauses every service and is audited as drain (audit #28)', async () => {
+    const drained = await post('/v1/members/m2/drain', { reason: 'drain audit' });
+    assert.equal(drained.status, 200, await drained.clone().text());
+    const result = (await drained.json()) as {
+      action: string;
+      changed: Array<{ service: string; to: string }>;
+    };
+    assert.equal(result.action, 'pause');
+    assert.deepEqual(
+      result.changed.filter((c) => c.to === 'paused').map((c) => c.service),
+      ['echo'],
+    );
+    const records = (await (await app.request(`${apiBase}/v1/audit?action=drain`)).json()) as AuditRecord[];
+    assert.equal(records[0]?.reason, 'drain audit');
+    assert.equal(records[0]?.member, 'm2');
+    assert.equal(records[0]?.service, null);
+    // A drain is of the whole member: a service in the body is a 400 naming it.
+    const one = await post('/v1/members/m2/drain', { service: 'echo' });
+    assert.equal(one.status, 400);
+    assert.equal((await post('/v1/members/m2/resume', {})).status, 200);
+  });
+
+  it('GET /v1/audit: a bad limit is a 400 naming it (audit #29); member, action and since filter', async () => {
+    for (const bad of ['abc', '-5', '0', '1.5', '']) {
+      const response = await app.request(`${apiBase}/v1/audit?limit=${bad}`);
+      assert.equal(response.status, 400, `limit=${bad}`);
+      const body = (await response.json()) as ErrorBody;
+      assert.equal(body.error.details?.issues?.[0]?.path, 'limit');
+    }
+    for (const bad of ['action=bogus', 'member=M%0A1', 'since=yesterday']) {
+      const response = await app.request(`${apiBase}/v1/audit?${bad}`);
+      assert.equal(response.status, 400, bad);
+    }
+    const read = async (query: string) =>
+      (await (await app.request(`${apiBase}/v1/audit?${query}`)).json()) as AuditRecord[];
+    assert.equal((await read('limit=1')).length, 1);
+    const m3 = await read('member=m3&limit=1000');
+    assert.ok(m3.length > 0 && m3.every((r) => r.member === 'm3'));
+    const resumes = await read('action=resume');
+    assert.ok(resumes.length > 0 && resumes.every((r) => r.action === 'resume'));
+    assert.deepEqual(await read('since=2999-01-01T00:00:00Z'), []);
+    const recent = await read('since=1h');
+    assert.ok(recent.length > 0 && recent.every((r) => r.at >= Date.now() - 3_600_000));
+  });
+
   it('409 + EBB_INVALID_TRANSITION for starting a disabled service', async () => {
     const res = await post('/v1/members/m1/start', { service: 'off' });
     assert.equal(res.status, 409);

@@ -12,6 +12,7 @@ import {
   type StartupType,
 } from '../core/index.ts';
 import { BodyTooLargeError, readBounded } from './body-limit.ts';
+import { parseAuditQuery, selectAudit } from './audit-query.ts';
 import { ConsoleAssets } from './console-assets.ts';
 import { EventsStream, type EventsStreamOptions } from './events-stream.ts';
 import { openApiDocument } from './openapi.ts';
@@ -83,7 +84,7 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
     if (!route) return;
     const body = parsed ?? (declaresJson(c.req.header('content-type')) ? await peekBody(c) : {});
     const request: CommandRequest = {
-      action: route.action,
+      ...asCommand(route.action),
       member: route.member,
       by: (tokens ?? open).identify(c.req.header('authorization'))?.name ?? 'anonymous',
       ...(body.service ? { service: body.service } : {}),
@@ -167,8 +168,9 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   app.get('/v1/pool', (c) => c.json(state.snapshot()));
   app.get('/v1/members/:member', (c) => c.json(findMember(state, c.req.param('member'))));
   app.get('/v1/audit', async (c) => {
-    const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 200) || 200));
-    return c.json(await controller.auditLog(limit));
+    // Operator audit #29: `limit=abc` is a 400 naming it, not every record.
+    const query = parseAuditQuery(c.req.query());
+    return c.json(selectAudit(await controller.auditLog(Number.MAX_SAFE_INTEGER), query));
   });
 
   /** The caller of a command and its body; a 401 or 403 is audited before it is answered. */
@@ -191,7 +193,7 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
       // Not a member id: not audited, so the audit log never holds control characters from a path.
       if (!memberId.test(member)) throw new NotFoundError(`member ${JSON.stringify(member)}`);
       const result = await controller.execute({
-        action: name,
+        ...asCommand(name),
         member,
         by: principal.name,
         ...(body.service ? { service: body.service } : {}),
@@ -218,6 +220,11 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
   app.get('/assets/:file', (c) => consoleAssets.asset(c));
 
   return app;
+}
+
+/** The controller's command for a route: `drain` is a pause of every service, audited as `drain`. */
+function asCommand(name: CommandName): Pick<CommandRequest, 'action' | 'auditAs'> {
+  return name === 'drain' ? { action: 'pause', auditAs: 'drain' } : { action: name };
 }
 
 function findMember(state: PoolState, id: string) {

@@ -140,7 +140,25 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
               required: false,
               schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
             },
+            { name: 'member', in: 'query', required: false, schema: { type: 'string' } },
+            {
+              name: 'action',
+              in: 'query',
+              required: false,
+              schema: {
+                type: 'string',
+                enum: ['pause', 'resume', 'start', 'stop', 'startup', 'drain', 'force'],
+              },
+            },
+            {
+              name: 'since',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'an ISO time, epoch ms, or a duration ago (`1h`)',
+            },
           ],
+          responses: { '400': error('A bad limit, member, action or since (EBB_BAD_REQUEST)') },
         },
       ),
       '/v1/events': read(

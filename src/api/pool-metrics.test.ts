@@ -63,6 +63,10 @@ describe('GET /metrics', () => {
     assert.equal(m.get('ebb_service_state{member="m1",service="alpha",state="paused"}'), 1);
     assert.equal(m.get('ebb_service_accepting{member="m1",service="alpha"}'), 0);
     assert.equal(m.get('ebb_agent_up{member="m2"}'), 0);
+    // Operator audit #36: the last state of a member whose agent is down is not its state.
+    assert.equal(m.get('ebb_service_state{member="m2",service="alpha",state="running"}'), 0);
+    assert.equal(m.get('ebb_service_state{member="m2",service="alpha",state="unknown"}'), 1);
+    assert.equal(m.get('ebb_service_state{member="m1",service="alpha",state="unknown"}'), 0);
     assert.equal(m.get('ebb_service_accepting{member="m2",service="alpha"}'), 0, 'no agent, not accepting');
     assert.equal(m.get('ebb_pool_accepting_members{service="alpha"}'), 0);
     const drainSeconds = m.get('ebb_service_drain_seconds{member="m1",service="alpha"}')!;

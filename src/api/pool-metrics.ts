@@ -141,14 +141,17 @@ export class PoolMetrics {
     );
     new Gauge({
       name: 'ebb_service_state',
-      help: 'The observed state of the service: 1 for the current state, 0 for the others',
+      help: 'The observed state of the service: 1 for the current state, 0 for the others; `unknown` while its agent is down',
       labelNames: ['member', 'service', 'state'],
       registers,
       collect() {
+        // An agent that is down reports nothing: its last state is not the current one (operator audit #36).
         for (const m of pool().members)
-          for (const s of m.services)
-            for (const state of Object.values(ServiceState))
-              this.set({ member: m.id, service: s.id, state }, s.state === state ? 1 : 0);
+          for (const s of m.services) {
+            const current = m.agent === 'up' ? s.state : 'unknown';
+            for (const state of [...Object.values(ServiceState), 'unknown'])
+              this.set({ member: m.id, service: s.id, state }, current === state ? 1 : 0);
+          }
       },
     });
     // A service may set its own minAccepting (per member in the config); the strictest one counts.

@@ -38,6 +38,10 @@ export const commandBodies = {
   startup: z
     .object({ service: serviceId, startup: z.enum(startupTypes), reason: reason.optional() })
     .strict(),
+  /** A pause of every service of the member, audited as `drain` (the caller waits for ready-for-offline). */
+  drain: z
+    .object({ reason: reason.optional(), deadline: duration.optional(), force: z.boolean().optional() })
+    .strict(),
 } as const;
 
 export type CommandName = keyof typeof commandBodies;

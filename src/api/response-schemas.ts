@@ -48,6 +48,9 @@ export const ServiceStatusSchema = z.object({
   drainedAt: epochMs.nullable(),
   deadlineAt: epochMs.nullable(),
   reason: z.string(),
+  intentBy: z.string().describe('who set the current intent (`config`: the default from the config)'),
+  intentAt: epochMs.nullable().describe('when the current intent was set; kept across restarts'),
+  pending: z.boolean().describe('the agent has not applied the current intent yet (down, busy or retrying)'),
   error: z.string().nullable(),
   applyError: ApplyErrorSchema.nullable()
     .optional()

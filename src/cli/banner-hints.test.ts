@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { validateConfig, type ConfigInput } from '../config/index.ts';
-import { bannerHints } from './banner-hints.ts';
+import type { PoolStatus } from '../control/index.ts';
+import { bannerHints, restoredLines } from './banner-hints.ts';
 
 const pool = (api?: ConfigInput['api']) =>
   validateConfig({
@@ -53,5 +54,32 @@ describe('ebb up banner hints (audit #13)', () => {
     writeFileSync(join(cwd, 'ebb.yaml'), 'pool: {}\n');
     assert.ok(bannerHints(pool(), 'demo.yaml', cwd).includes('  npx ebb --config demo.yaml status'));
     assert.ok(bannerHints(pool(), 'ebb.yaml', cwd).includes('  npx ebb status'));
+  });
+});
+
+describe('ebb up banner: what came back paused (audit #39)', () => {
+  it('a line per member and intent, with reason, who and since; defaults from the config are no news', () => {
+    const at = Date.UTC(2026, 11, 1, 11, 2, 3);
+    const service = (id: string, fields: Record<string, unknown>) => ({
+      id,
+      intent: 'running',
+      intentBy: 'config',
+      intentAt: null,
+      reason: '',
+      ...fields,
+    });
+    const paused = { intent: 'paused', intentBy: 'ops', intentAt: at, reason: 'kill test\x1b[2J' };
+    const status = {
+      pool: { name: 'p', fqdn: 'p.ebb.test', minAccepting: 1 },
+      members: [
+        { id: 'fe01', services: [service('a', paused), service('b', paused)] },
+        { id: 'fe02', services: [service('a', {}), service('b', { intent: 'stopped', intentBy: 'config' })] },
+        { id: 'fe03', services: [service('a', { intent: 'stopped', intentBy: 'admin', intentAt: at })] },
+      ],
+    } as unknown as PoolStatus;
+    assert.deepEqual(restoredLines(status), [
+      'fe01: 2 services come back paused ("kill test\\u001b[2J", by ops since 2026-12-01 11:02:03 UTC)',
+      'fe03: 1 service comes back stopped (by admin since 2026-12-01 11:02:03 UTC)',
+    ]);
   });
 });

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PoolConfig } from '../config/index.ts';
+import type { PoolStatus } from '../control/index.ts';
+import { safeText } from './safe-text.ts';
 
 const defaultApiListen = '127.0.0.1:7070';
 
@@ -56,4 +58,32 @@ function dnsPort(config: PoolConfig): string {
 
 function firstTcpPort(config: PoolConfig): number | undefined {
   return config.members[0]!.services.flatMap((s) => s.listeners).find((l) => l.protocol === 'tcp')?.port;
+}
+
+/**
+ * What came back as it was left (SPEC §3, operator audit #39): `fe01: 6 services come back paused
+ * ("kill test", by ops since 2026-12-01 11:02:03 UTC)`, a line per member and intent. Escaped: reasons
+ * come from the store.
+ */
+export function restoredLines(status: PoolStatus): string[] {
+  const lines: string[] = [];
+  for (const member of status.members) {
+    const groups = new Map<string, number>();
+    for (const service of member.services) {
+      if (service.intent === 'running' || service.intentBy === 'config') continue;
+      const since = service.intentAt === null ? '' : ` since ${utcTime(service.intentAt)}`;
+      const reason = service.reason ? `${JSON.stringify(service.reason)}, ` : '';
+      const key = `${service.intent === 'paused' ? 'paused' : 'stopped'} (${reason}by ${service.intentBy}${since})`;
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+    }
+    for (const [what, n] of groups)
+      lines.push(
+        safeText(`${member.id}: ${n} service${n === 1 ? '' : 's'} come${n === 1 ? 's' : ''} back ${what}`),
+      );
+  }
+  return lines;
+}
+
+function utcTime(at: number): string {
+  return `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { TokenTable } from '../auth/index.ts';
-import { checkListenerFiles, type PoolConfig } from '../config/index.ts';
+import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
 import { ConfigError } from '../core/index.ts';
 import { findConfigPath, globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -52,6 +52,7 @@ function machineWarnings(config: PoolConfig, path: string | undefined): string[]
   };
   collect(() => TokenTable.fromConfig(config), '`ebb up` and `ebb api`');
   collect(() => checkListenerFiles(config, path === undefined ? {} : { source: path }), 'the agents');
+  warnings.push(...configWarnings(config));
   return warnings;
 }
 

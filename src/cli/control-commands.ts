@@ -1,9 +1,10 @@
 import { Argument, Option, type Command } from 'commander';
-import type { CommandResult, MemberStatus } from '../control/index.ts';
-import { BadRequestError, parseDuration, startupTypes } from '../core/index.ts';
+import type { CommandResult, MemberStatus, PoolStatus } from '../control/index.ts';
+import { BadRequestError, ExitCode, parseDuration, startupTypes } from '../core/index.ts';
 import { throwIfNotApplied } from './apply-failures.ts';
 import { apiClient, globals, printJson } from './cli-context.ts';
 import { commandLines } from './command-report.ts';
+import { dryRunPlan, dryRunText } from './dry-run.ts';
 import { DrainProgress } from './progress.ts';
 import { safeText } from './safe-text.ts';
 import { waitForMember, type WaitFor } from './wait-for-member.ts';
@@ -16,18 +17,23 @@ interface ControlOptions {
   graceful?: boolean;
   wait?: boolean;
   timeout?: string;
+  dryRun?: boolean;
 }
+
+const dryRunHelp =
+  'say what the capacity guard would leave accepting, change nothing (exit 4: it would refuse)';
 
 export function registerControlCommands(program: Command): void {
   program
     .command('pause')
     .description('refuse new sessions at once; existing sessions go on until they end')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
     .option('--deadline <duration>', 'end remaining sessions after this long (counted as forced)')
     .option('--force', 'override the capacity guard (audited)')
     .option('--wait', 'wait until the paused services are drained')
+    .option('--dry-run', dryRunHelp)
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 3)')
     .action((member: string, opts: ControlOptions, command: Command) =>
       control(
@@ -43,7 +49,7 @@ export function registerControlCommands(program: Command): void {
   program
     .command('resume')
     .description('accept new sessions again')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
     .action((member: string, opts: ControlOptions, command: Command) =>
@@ -53,7 +59,7 @@ export function registerControlCommands(program: Command): void {
   program
     .command('start')
     .description('start a stopped service (refused when its startup type is disabled)')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
     .action((member: string, opts: ControlOptions, command: Command) =>
@@ -63,13 +69,14 @@ export function registerControlCommands(program: Command): void {
   program
     .command('stop')
     .description('stop: end every session now, or with --graceful let them end first')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .option('--service <id>', 'one service (default: every service of the member)')
     .option('--reason <text>', 'why, for the audit trail')
     .option('--graceful', 'refuse new sessions, stop when the last one ends')
     .option('--deadline <duration>', 'with --graceful: end remaining sessions after this long')
     .option('--force', 'override the capacity guard (audited)')
     .option('--wait', 'wait until the services are stopped')
+    .option('--dry-run', dryRunHelp)
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 3)')
     .action((member: string, opts: ControlOptions, command: Command) =>
       control(
@@ -85,9 +92,9 @@ export function registerControlCommands(program: Command): void {
   program
     .command('startup')
     .description('set the startup type of a service')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .addArgument(new Argument('<type>', 'startup type').choices(startupTypes))
-    .requiredOption('--service <id>', 'the service')
+    .requiredOption('--service <id>', 'the service (required)')
     .option('--reason <text>', 'why, for the audit trail')
     .action((member: string, type: string, opts: ControlOptions, command: Command) =>
       control(command, 'startup', member, opts, { startup: type }, null),
@@ -96,15 +103,16 @@ export function registerControlCommands(program: Command): void {
   program
     .command('drain')
     .description('pause every service of a member and wait until it is ready for offline')
-    .argument('<member>')
+    .argument('<member>', 'member id (e.g. fe01)')
     .option('--reason <text>', 'why, for the audit trail')
     .option('--timeout <duration>', 'give up waiting after this long (exit 3); the member stays paused')
     .option('--deadline <duration>', 'end remaining sessions after this long (counted as forced)')
     .addOption(new Option('--force', 'override the capacity guard (audited)'))
+    .option('--dry-run', dryRunHelp)
     .action((member: string, opts: ControlOptions, command: Command) =>
       control(
         command,
-        'pause',
+        'drain',
         member,
         { ...opts, service: undefined },
         { deadline: opts.deadline, force: opts.force },
@@ -134,6 +142,18 @@ async function control(
     throw new BadRequestError([{ path: '--deadline', message: 'only makes sense with --graceful' }]);
   }
   const client = apiClient(options);
+  if (opts.dryRun) {
+    const pool = await client.get<PoolStatus>('/v1/pool');
+    const lines = dryRunPlan(pool, member, opts.service, opts.force === true);
+    const label = isDrain ? 'drain' : action;
+    if (options.json) printJson({ dryRun: true, action: label, member, services: lines });
+    else
+      process.stdout.write(
+        `${dryRunText(label, safeText(member), lines, opts.graceful === true).join('\n')}\n`,
+      );
+    if (lines.some((l) => l.refused)) process.exitCode = ExitCode.guardRefused;
+    return;
+  }
   const path = `/v1/members/${encodeURIComponent(member)}`;
   // The member as it is now: what the command changed (startup type, sessions forced) is told from it.
   // Best effort: the command itself says why it cannot run, and is audited (a refused token included).
@@ -151,15 +171,29 @@ async function control(
     return;
   }
   const services = opts.service ? [opts.service] : result.status.services.map((s) => s.id);
-  const final = await waitForMember(client, {
-    member,
-    services,
-    waitFor,
-    timeoutMs,
-    before,
-    progress: options.json ? null : new DrainProgress(safeText(member)),
-  });
-  if (options.json) printJson({ ...result, status: final });
+  const progress = options.json ? null : new DrainProgress(safeText(member));
+  // Ctrl-C ends the watching, not the drain (operator audit #38): say what stays as it is.
+  const interrupted = () => {
+    progress?.clear();
+    process.stderr.write(`\n${interruptedText(action, member, opts.service)}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    const final = await waitForMember(client, { member, services, waitFor, timeoutMs, before, progress });
+    if (options.json) printJson({ ...result, status: final });
+  } finally {
+    process.off('SIGINT', interrupted);
+  }
+}
+
+/** `interrupted: fe01 stays paused (ebb resume fe01 takes it back)`. */
+export function interruptedText(action: string, member: string, service: string | undefined): string {
+  const target = safeText(service ? `${member}/${service}` : member);
+  const undo = `ebb resume ${safeText(member)}${service ? ` --service ${safeText(service)}` : ''}`;
+  if (action === 'stop')
+    return `interrupted: ${target} goes on stopping; its sessions end by themselves (\`ebb status --member ${safeText(member)}\`)`;
+  return `interrupted: ${target} stays paused and goes on draining (\`${undo}\` takes it back)`;
 }
 
 function printResult(

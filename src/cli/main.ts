@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EbbError, ExitCode } from '../core/index.ts';
+import { registerCompletionCommand } from './completion-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerControlCommands } from './control-commands.ts';
 import { registerLoadCommand } from './load-command.ts';
+import { addHelpFooters } from './help-text.ts';
 import { registerMaintainCommand } from './maintain-command.ts';
 import { safeText } from './safe-text.ts';
 import { registerServerCommands } from './server-commands.ts';
@@ -27,6 +29,14 @@ const program = new Command('ebb')
   )
   .addOption(new Option('--token <token>', 'API token').env('EBB_TOKEN'))
   .option('--json', 'print JSON for scripts')
+  // Every command's help lists the options above too (operator audit #31).
+  .configureHelp({ showGlobalOptions: true })
+  .configureOutput({
+    // With --json, a usage error is one JSON object on stdout (report()), not commander's text.
+    writeErr: (text) => {
+      if (!jsonWanted()) process.stderr.write(text);
+    },
+  })
   .showHelpAfterError()
   .exitOverride();
 
@@ -37,6 +47,8 @@ registerLoadCommand(program);
 registerMaintainCommand(program);
 registerConfigCommands(program);
 registerVersionCommand(program);
+registerCompletionCommand(program);
+addHelpFooters(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -44,12 +56,22 @@ try {
   process.exit(report(err));
 }
 
+/** `--json` anywhere on the command line (commander may not have parsed it when usage fails). */
+function jsonWanted(): boolean {
+  return process.argv.includes('--json');
+}
+
 function report(err: unknown): number {
+  const json = jsonWanted();
   if (err instanceof CommanderError) {
     // Help and version end with exit code 0; bad usage with 2 (SPEC §7).
-    return err.exitCode === 0 ? 0 : ExitCode.usage;
+    if (err.exitCode === 0) return 0;
+    if (json) {
+      const message = err.message.replace(/^error: /, '');
+      process.stdout.write(`${JSON.stringify({ error: { code: 'EBB_USAGE', message } }, null, 2)}\n`);
+    }
+    return ExitCode.usage;
   }
-  const json = process.argv.includes('--json');
   if (err instanceof EbbError) {
     if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
     // Messages may carry text from the API (a name, a reason another operator typed): escaped.

@@ -4,12 +4,21 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { PoolResolver } from '../client/index.ts';
 import type { PoolConfig } from '../config/index.ts';
-import type { CommandResult, MemberStatus } from '../control/index.ts';
+import type { CommandResult, MemberStatus, PoolStatus } from '../control/index.ts';
 import { throwIfNotApplied } from './apply-failures.ts';
-import { BadRequestError, EbbError, TimeoutError, formatDuration, parseDuration } from '../core/index.ts';
+import {
+  BadRequestError,
+  EbbError,
+  ExitCode,
+  TimeoutError,
+  formatDuration,
+  parseDuration,
+} from '../core/index.ts';
 import type { ApiClient } from './api-client.ts';
 import { apiClient, globals, printJson, requireConfig } from './cli-context.ts';
+import { dryRunPlan, dryRunText } from './dry-run.ts';
 import { DrainProgress } from './progress.ts';
+import { safeText } from './safe-text.ts';
 
 interface MaintainOptions {
   members?: string;
@@ -19,6 +28,7 @@ interface MaintainOptions {
   exec: string;
   reason?: string;
   restart?: boolean;
+  dryRun?: boolean;
 }
 
 interface Progress {
@@ -45,6 +55,7 @@ export function registerMaintainCommand(program: Command): void {
     .option('--agent-timeout <dur>', 'how long to wait for the agent after the command', '5m')
     .option('--reason <text>', 'for the audit trail', 'rolling maintenance')
     .option('--restart', 'forget the progress of an earlier run and start from the first member')
+    .option('--dry-run', 'say the order and what the capacity guard would leave accepting; change nothing')
     .action(async (opts: MaintainOptions, command: Command) => {
       const options = globals(command);
       const config = requireConfig(options);
@@ -65,6 +76,7 @@ export function registerMaintainCommand(program: Command): void {
         agent: parseDuration(opts.agentTimeout, '--agent-timeout'),
       };
       const progressPath = join(dirname(config.agent.localState), `maintain-${config.pool.name}.json`);
+      if (opts.dryRun) return dryRun(client, members, batchSize, opts.exec, options.json);
       const progress = loadProgress(progressPath, opts, members);
       const todo = members.filter((m) => !progress.done.includes(m));
       if (progress.done.length > 0)
@@ -84,6 +96,33 @@ export function registerMaintainCommand(program: Command): void {
     });
 }
 
+/**
+ * `maintain --dry-run`: the batches in order and, for each member, what draining it would leave accepting
+ * while the others are in service (exit 4 when the guard would refuse one).
+ */
+async function dryRun(
+  client: ApiClient,
+  members: string[],
+  batchSize: number,
+  exec: string,
+  json?: boolean,
+): Promise<void> {
+  const pool = await client.get<PoolStatus>('/v1/pool');
+  const batches: string[][] = [];
+  for (let i = 0; i < members.length; i += batchSize) batches.push(members.slice(i, i + batchSize));
+  const plans = members.map((member) => ({ member, services: dryRunPlan(pool, member, undefined, false) }));
+  if (json) printJson({ dryRun: true, exec, batches, members: plans });
+  else {
+    const lines = [
+      `would maintain ${members.length} member(s), ${batchSize} at a time: ${batches.map((b) => b.join('+')).join(' → ')}`,
+      `each: drain, run ${safeText(JSON.stringify(exec))} with EBB_MEMBER set, wait for its agent, resume`,
+      ...plans.flatMap((p) => dryRunText('drain', p.member, p.services)),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (plans.some((p) => p.services.some((s) => s.refused))) process.exitCode = ExitCode.guardRefused;
+}
+
 async function maintainOne(
   client: ApiClient,
   config: PoolConfig,
@@ -94,7 +133,7 @@ async function maintainOne(
 ): Promise<void> {
   log(json, `${member}: draining`);
   throwIfNotApplied(
-    await client.post<CommandResult>(`/v1/members/${member}/pause`, {
+    await client.post<CommandResult>(`/v1/members/${member}/drain`, {
       reason: opts.reason ?? 'rolling maintenance',
     }),
   );
@@ -176,13 +215,31 @@ function runShell(command: string, member: string): Promise<number> {
   });
 }
 
-function loadProgress(path: string, opts: MaintainOptions, members: string[]): Progress {
+/**
+ * The progress of an unfinished earlier run: resumed when the command and members are the same. With
+ * another --exec or --members it is not silently forgotten (operator audit #37: the members it already
+ * did would be done twice): exit 2 saying what it was, unless --restart.
+ */
+export function loadProgress(path: string, opts: MaintainOptions, members: string[]): Progress {
   if (!opts.restart) {
+    let saved: Progress | null = null;
     try {
-      const saved = JSON.parse(readFileSync(path, 'utf8')) as Progress;
-      if (saved.exec === opts.exec && saved.members.join() === members.join()) return saved;
+      saved = JSON.parse(readFileSync(path, 'utf8')) as Progress;
     } catch {
       // no earlier run
+    }
+    if (saved && saved.exec === opts.exec && saved.members.join() === members.join()) return saved;
+    if (saved && saved.done.length > 0) {
+      const what =
+        saved.exec === opts.exec
+          ? `--members ${saved.members.join(',')}`
+          : `--exec ${JSON.stringify(saved.exec)}`;
+      throw new EbbError(
+        'EBB_USAGE',
+        `an unfinished earlier run with ${safeText(what)} already did ${saved.done.join(', ')} (${path}): ` +
+          'run it again with the same --exec and --members to resume it, or add --restart to start over',
+        { exitCode: ExitCode.usage },
+      );
     }
   }
   return { exec: opts.exec, members, done: [] };

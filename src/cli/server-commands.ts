@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { checkListenerFiles, type PoolConfig } from '../config/index.ts';
-import { EbbError, ExitCode, type EbbEvent } from '../core/index.ts';
+import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
+import { EbbError, ExitCode, formatDuration, type EbbEvent } from '../core/index.ts';
 import { PoolRunner } from '../runner/index.ts';
-import { bannerHints } from './banner-hints.ts';
+import { bannerHints, restoredLines } from './banner-hints.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
 import { createLogger, logFormatOption, logSettings } from './logger.ts';
 import { safeText } from './safe-text.ts';
@@ -19,6 +19,7 @@ export function registerServerCommands(program: Command): void {
       const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
       checkListenerFiles(config, { source: path });
+      warnAbout(config, logger);
       const runner = new PoolRunner({ config, logger });
       await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
@@ -32,6 +33,7 @@ export function registerServerCommands(program: Command): void {
       const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       requireMember(config, opts.member);
+      warnAbout(config, logger);
       checkListenerFiles(config, { source: findConfigPath(globals(command)), members: [opts.member] });
       const runner = new PoolRunner({
         config,
@@ -40,8 +42,10 @@ export function registerServerCommands(program: Command): void {
         api: false,
         dns: false,
       });
-      await runUntilSignal(runner, () =>
-        process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
+      await runUntilSignal(
+        runner,
+        () => process.stdout.write(`ebb agent ${opts.member}: running (store ${config.store})\n`),
+        opts.member,
       );
     });
 
@@ -94,6 +98,11 @@ function loggerFor(opts: LogOptions): Logger {
   return createLogger(logSettings(process.env, opts.logFormat, process.stderr.isTTY === true));
 }
 
+/** A config that is valid but cannot work as meant (an impossible capacity guard): said at start. */
+function warnAbout(config: PoolConfig, logger: Logger): void {
+  for (const warning of configWarnings(config)) logger.warn({ code: 'EBB_CONFIG_WARNING' }, warning);
+}
+
 /**
  * `--member %H` on a host whose name is not a member id is an operator's mistake, not a crash: exit 2
  * with the members the config has.
@@ -110,17 +119,21 @@ export function requireMember(config: PoolConfig, member: string): void {
 }
 
 /** Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. */
-async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise<void> {
+async function runUntilSignal(runner: PoolRunner, announce: () => void, onlyMember?: string): Promise<void> {
   await runner.start();
-  // Events come from the store, written by other processes: escaped before they reach a terminal.
-  runner.state.onEvent((event) => process.stdout.write(`${safeText(formatEvent(event))}\n`));
+  // Events come from the store, written by other processes: escaped before they reach a terminal. An
+  // agent prints its own member's (operator audit #35): each machine's journal tells its own story.
+  runner.state.onEvent((event) => {
+    if (onlyMember !== undefined && event.member !== onlyMember) return;
+    process.stdout.write(`${safeText(formatEvent(event))}\n`);
+  });
   announce();
   // Store and agent timers are unref'd, and a paused tcp service has no listening socket: without this
   // a lone `ebb agent` whose services are all paused would run out of work and exit.
   const keepAlive = setInterval(() => {}, 2 ** 30);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
-      process.stdout.write(`\nebb: ${signal}: stopping\n`);
+      process.stdout.write(`\nebb: ${signal}: stopping${liveSessionsNote(runner)}\n`);
       clearInterval(keepAlive);
       void runner.stop().then(resolve);
     };
@@ -129,20 +142,48 @@ async function runUntilSignal(runner: PoolRunner, announce: () => void): Promise
   });
 }
 
-function formatEvent(event: EbbEvent): string {
+/**
+ * What stopping ends (operator audit #44): `; ending 2 live session(s) now, counted as forced (fe01/echo:
+ * 2); \`ebb drain fe01\` first ends none`. The agents count and audit them as forced on the way out.
+ */
+function liveSessionsNote(runner: PoolRunner): string {
+  const mine = new Set(runner.agents.map((a) => a.member.id));
+  const live = runner.state
+    .snapshot()
+    .members.filter((m) => mine.has(m.id))
+    .flatMap((m) => m.services.filter((s) => s.sessions > 0).map((s) => ({ member: m.id, service: s })));
+  if (live.length === 0) return '';
+  const total = live.reduce((sum, l) => sum + l.service.sessions, 0);
+  const where = live.map((l) => `${l.member}/${l.service.id}: ${l.service.sessions}`).join(', ');
+  const members = [...new Set(live.map((l) => l.member))];
+  return `; ending ${total} live session(s) now, not drained, counted as forced (${where}); \`ebb drain ${members.join('` / `ebb drain ')}\` first ends none`;
+}
+
+/** `12:00:01.250 service.paused     fe01/echo  deadlineAt=2026-12-01T12:10:01Z (in 10m00s)`. */
+export function formatEvent(event: EbbEvent): string {
   const time = new Date(event.at).toISOString().slice(11, 23);
   const target = event.service ? `${event.member}/${event.service}` : event.member;
   const facts = Object.entries(event.data ?? {})
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}=${factText(k, v, event.at)}`)
     .join(' ');
   return `${time} ${event.code.padEnd(16)} ${target}${facts ? `  ${facts}` : ''}`;
+}
+
+/** Times (`…At`, epoch ms) as UTC with how far from the event (operator audit #35), not raw numbers. */
+function factText(key: string, value: unknown, at: number): string {
+  if (/At$/.test(key) && typeof value === 'number' && value > 1e12) {
+    const when = new Date(value).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const delta = value - at;
+    return `${when} (${delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`})`;
+  }
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void {
   const api = runner.api?.url ?? '(no API)';
   const lines = [
-    `ebb: pool ${config.pool.name} (${config.pool.fqdn}) is up — ${config.members.length} members, store ${config.store}`,
+    `ebb: pool ${config.pool.name} (${config.pool.fqdn}) is up — ${config.members.length} member${config.members.length === 1 ? '' : 's'}, store ${config.store}`,
     ...config.members.map(
       (m) =>
         `  ${m.id} ${m.address}: ${m.services.map((s) => `${s.id} (${s.listeners.map((l) => `${l.protocol}${l.protocol === 'sip' ? `/${l.transport}` : ''} ${l.port}`).join(', ')})`).join(', ')}`,
@@ -150,6 +191,7 @@ function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void
     `Console: ${api}/`,
     `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json, metrics: ${api}/metrics)`,
     `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
+    ...restoredLines(runner.state.snapshot()),
     '',
     ...bannerHints(config, path),
     'Ctrl-C stops the pool. Events:',

@@ -200,11 +200,14 @@ describe('config fuzz', () => {
   });
 });
 
+/** Per unit, how many stay within the longest duration (30d, `maxDurationMs`). */
+const unitLimit = { ms: 100_001, s: 100_001, m: 43_201, h: 721, d: 31 } as const;
+
 /** What a user may write as a duration: a number and a unit, or a bare number of seconds (text or YAML number). */
 const durationInput = fc.oneof(
   fc
     .tuple(fc.nat({ max: 100_000 }), fc.constantFrom('ms', 's', 'm', 'h', 'd'))
-    .map(([n, unit]) => `${n}${unit}`),
+    .map(([n, unit]) => `${n % unitLimit[unit]}${unit}`),
   fc.nat({ max: 100_000 }),
   fc.nat({ max: 100_000 }).map(String),
   fc.tuple(fc.nat({ max: 999 }), fc.integer({ min: 1, max: 9 })).map(([s, tenths]) => `${s}.${tenths}s`),

@@ -1,5 +1,6 @@
 export { loadConfigFile, parseConfig, validateConfig, formatPath } from './load-config.ts';
 export { checkListenerFiles } from './listener-files.ts';
+export { configWarnings } from './config-hints.ts';
 export { configSchema } from './schema.ts';
 export { builtinUpstreams, splitHostPort } from './fields.ts';
 export { isEmbeddedListener, listenerProtocols, tcpModes } from './listener-schema.ts';

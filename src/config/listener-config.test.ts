@@ -172,7 +172,7 @@ describe('config: listener errors name the field', () => {
     assertIssue(
       listenerIssues({ protocol: 'gopher', port: 70, upstream: 'builtin:echo' }),
       `${at}.listeners[0].protocol`,
-      'Invalid option: expected one of "tcp"|"sip"|"http"',
+      'Invalid option: expected one of "tcp"|"sip"|"http", got "gopher"',
     );
     assertIssue(
       listenerIssues({ port: 7000, upstream: 'builtin:echo' }),

@@ -6,7 +6,8 @@ import type { PoolConfig } from './schema.ts';
  * SPEC §11: a listener's files (`tls.cert`, `tls.key`) that are missing or unreadable are a config error
  * naming the field. Checked by the processes that run those listeners (`ebb up`, `ebb agent`), for their
  * members only — not by every reader of the file: an operator's `ebb status`, or an `ebb api` host, need
- * not hold the members' keys. Relative paths are relative to the working directory, as `store` is.
+ * not hold the members' keys. Relative paths are relative to the config file's directory, as `store`
+ * is (`resolveConfigPaths`).
  */
 export function checkListenerFiles(
   config: PoolConfig,

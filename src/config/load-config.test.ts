@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { ConfigError, type FieldIssue } from '../core/index.ts';
-import { formatPath, loadConfigFile, parseConfig, splitHostPort, validateConfig } from './index.ts';
+import {
+  configWarnings,
+  formatPath,
+  loadConfigFile,
+  parseConfig,
+  splitHostPort,
+  validateConfig,
+} from './index.ts';
 
 const demoPath = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 
@@ -66,6 +73,8 @@ describe('config: loading', () => {
       assert.ok(member.services.length >= 1);
       for (const service of member.services) assert.ok(service.listeners.length >= 1);
     }
+    // Operator audit #21: 5353 is mDNS's port (avahi-daemon holds it on most desktops).
+    assert.equal(config.dns.listen, '127.0.0.1:5300');
   });
 
   it('fills in the defaults', () => {
@@ -75,7 +84,7 @@ describe('config: loading', () => {
     assert.equal(config.store, 'sqlite:.ebb/state.db');
     assert.equal(config.api.listen, '127.0.0.1:7070');
     assert.deepEqual(config.api.tokens, []);
-    assert.equal(config.dns.listen, '127.0.0.1:5353');
+    assert.equal(config.dns.listen, '127.0.0.1:5300');
     const service = config.members[0]!.services[0]!;
     assert.equal(service.startup, 'automatic');
     assert.equal(service.onRestart, 'keep');
@@ -111,6 +120,33 @@ members:
       const config = loadConfigFile(path);
       const listener = config.members[0]!.services[0]!.listeners[0]!;
       assert.equal('upstream' in listener && listener.upstream, '127.0.0.1:17000');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("relative store, localState and TLS paths are relative to the file's directory, not the cwd (audit #25)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebb-config-'));
+    try {
+      const path = join(dir, 'pool.yaml');
+      const yaml = yamlWithListener(
+        '{ protocol: http, port: 8443, upstream: builtin:web, tls: { cert: tls/cert.pem, key: /etc/ebb/key.pem } }',
+      );
+      writeFileSync(path, `${yaml}store: sqlite:state/pool.db\nagent: { localState: local }\n`);
+      assert.notEqual(process.cwd(), dir);
+      const config = loadConfigFile(path);
+      assert.equal(config.store, `sqlite:${join(dir, 'state', 'pool.db')}`);
+      assert.equal(config.agent.localState, join(dir, 'local'));
+      const listener = config.members[0]!.services[0]!.listeners[0]!;
+      assert.ok(listener.protocol === 'http' && 'tls' in listener);
+      assert.deepEqual(listener.tls, { cert: join(dir, 'tls', 'cert.pem'), key: '/etc/ebb/key.pem' });
+      // Absolute paths, etcd and an in-memory store are left as they are.
+      writeFileSync(path, `${yaml}store: sqlite:/var/lib/ebb/state.db\n`);
+      assert.equal(loadConfigFile(path).store, 'sqlite:/var/lib/ebb/state.db');
+      writeFileSync(path, `${yaml}store: etcd://127.0.0.1:2379\n`);
+      assert.equal(loadConfigFile(path).store, 'etcd://127.0.0.1:2379');
+      writeFileSync(path, `${yaml}store: 'sqlite::memory:'\n`);
+      assert.equal(loadConfigFile(path).store, 'sqlite::memory:');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -191,6 +227,67 @@ describe('config: errors name the field and the problem', () => {
     assertIssue(issues, 'pool', 'unknown field(s): colour');
     assertIssue(issues, 'members[0].services[0].listeners[0]', 'unknown field(s): tls');
     assertIssue(issues, '(root)', 'unknown field(s): extra');
+  });
+
+  it('wording an operator can act on (operator audit #33)', () => {
+    // What was given, beside what is allowed.
+    assertIssue(
+      issuesOf(() => parseConfig(yamlWithListener('{ protocol: udp, port: 7000, upstream: builtin:echo }'))),
+      'members[0].services[0].listeners[0].protocol',
+      'Invalid option: expected one of "tcp"|"sip"|"http", got "udp"',
+    );
+    const startup = minimal();
+    (startup.members as Array<{ services: Array<Record<string, unknown>> }>)[0]!.services[0]!.startup =
+      'auto\x1b';
+    assertIssue(
+      issuesOf(() => validateConfig(startup)),
+      'members[0].services[0].startup',
+      /^Invalid option: expected one of .*, got "auto\\u001b"$/,
+    );
+    // An empty file says so.
+    for (const empty of ['', '\n# only a comment\n']) {
+      assertIssue(
+        issuesOf(() => parseConfig(empty)),
+        '(root)',
+        /^the file is empty/,
+      );
+    }
+    // A typo gets a guess; a real field in the wrong place, or a short unknown name, does not.
+    const typo = minimal();
+    typo.listners = [];
+    (typo.pool as Record<string, unknown>).minAcepting = 1;
+    typo.ca = 1;
+    typo.port = 1;
+    const issues = issuesOf(() => validateConfig(typo));
+    assertIssue(issues, '(root)', /listners \(did you mean listeners\?\)/);
+    assertIssue(issues, 'pool', 'unknown field(s): minAcepting (did you mean minAccepting?)');
+    assertIssue(issues, '(root)', /, ca, port$/);
+    // The API on a non-loopback address without tokens is a config error, naming the file.
+    const open = minimal();
+    open.api = { listen: '0.0.0.0:7070' };
+    assert.throws(
+      () => validateConfig(open, 'pool.yaml'),
+      /^ConfigError: pool\.yaml: api\.listen: refusing to serve the API on 0\.0\.0\.0 without access tokens/,
+    );
+  });
+
+  it('a capacity guard the pool cannot satisfy is a warning (operator audit #33)', () => {
+    const raw = minimal();
+    (raw.pool as Record<string, unknown>).minAccepting = 5;
+    assert.deepEqual(configWarnings(validateConfig(raw)), [
+      'pool.minAccepting: 5 with 1 member: the capacity guard will refuse every pause and stop (without --force)',
+    ]);
+    const fine = minimal();
+    (fine.pool as Record<string, unknown>).minAccepting = 0;
+    assert.deepEqual(configWarnings(validateConfig(fine)), []);
+    const service = minimal();
+    (service.pool as Record<string, unknown>).minAccepting = 0;
+    (service.members as Array<{ services: Array<Record<string, unknown>> }>)[0]!.services[0]!.minAccepting =
+      1;
+    assert.match(
+      configWarnings(validateConfig(service))[0]!,
+      /^members\[0\]\.services\[0\]\.minAccepting: 1 with 1 member\(s\)/,
+    );
   });
 
   it('bad address', () => {

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type FieldIssue } from '../core/index.ts';
+import { closestName, fieldNames } from './config-hints.ts';
+import { resolveConfigPaths } from './config-paths.ts';
+import { splitHostPort } from './fields.ts';
 import { configSchema, type PoolConfig } from './schema.ts';
 
 const maxConfigBytes = 1 << 20;
@@ -16,7 +20,7 @@ export function loadConfigFile(path: string): PoolConfig {
       path,
     );
   }
-  return parseConfig(text, path);
+  return resolveConfigPaths(parseConfig(text, path), dirname(resolve(path)));
 }
 
 export function parseConfig(text: string, source = 'config'): PoolConfig {
@@ -49,11 +53,42 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(root)';
 }
 
+const knownFields = fieldNames(configSchema);
+
 function toFieldIssue(issue: z.core.$ZodIssue): FieldIssue {
   let message = issue.message;
   if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
-  if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
+  else if (issue.code === 'invalid_type' && issue.input === null && issue.path.length === 0)
+    message =
+      'the file is empty: a pool configuration has pool, members and optionally store, dns, api, agent';
+  else if (issue.code === 'unrecognized_keys') {
+    const hints = issue.keys.map((key) => {
+      const near = closestName(key, knownFields);
+      return near ? `${key} (did you mean ${near}?)` : key;
+    });
+    message = `unknown field(s): ${hints.join(', ')}`;
+  } else if (/^Invalid option/.test(message)) {
+    // Operator audit #33: say what was given, not only what is allowed.
+    const given = givenValue(issue);
+    if (given !== undefined) message = `${message}, got ${given}`;
+  }
   return { path: formatPath(issue.path), message };
+}
+
+/** The offending value, shortened and with control characters escaped: it is printed to a terminal. */
+function givenValue(issue: z.core.$ZodIssue): string | undefined {
+  let input: unknown = issue.input;
+  const last = issue.path.at(-1);
+  if (input !== null && typeof input === 'object' && last !== undefined)
+    input = (input as Record<PropertyKey, unknown>)[last];
+  if (input === undefined || (input !== null && typeof input === 'object')) return undefined;
+  // JSON escapes C0 controls; DEL and C1 are escaped here (they reach a terminal).
+  const text = JSON.stringify(input).slice(0, 60);
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- escaping control characters is the point
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Rules that span fields: unique ids, and no two listeners on the same address, port and transport. */
@@ -88,5 +123,17 @@ function crossFieldIssues(config: PoolConfig): FieldIssue[] {
         });
     }
   });
+  // SPEC §8, checked here too so that the error names the file and `ebb config check` finds it.
+  const api = splitHostPort(config.api.listen);
+  if (api && !isLoopbackHost(api.host) && config.api.tokens.length === 0)
+    issues.push({
+      path: 'api.listen',
+      message: `refusing to serve the API on ${api.host} without access tokens (api.tokens); bind 127.0.0.1`,
+    });
   return issues;
+}
+
+function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }

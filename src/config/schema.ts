@@ -104,7 +104,7 @@ export const configSchema = z
       .default('sqlite:.ebb/state.db'),
     dns: z
       .object({
-        listen: hostPort.default('127.0.0.1:5353'),
+        listen: hostPort.default('127.0.0.1:5300'),
         /** Threads answering on the port (SO_REUSEPORT); 1 answers on the process's own thread. */
         workers: z.number().int().min(1).max(8).default(1),
       })

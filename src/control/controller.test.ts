@@ -552,5 +552,15 @@ describe('Controller, PoolState and MemberAgent over SQLite', () => {
     });
     assert.equal(unapplied.applied, false);
     assert.match((await auditFor('agent gone')).detail, /not yet applied/);
+    // Status says so (operator audit #19: `running → paused (pending)`), with who and when.
+    const pending = svc('m3', 'echo');
+    assert.equal(pending.state, 'running');
+    assert.equal(pending.intent, 'paused');
+    assert.equal(pending.pending, true);
+    assert.equal(pending.intentBy, 'ops');
+    assert.ok(pending.intentAt !== null && Date.now() - pending.intentAt < 60_000, 'when it was asked');
+    // An applied pause is not pending.
+    assert.equal(svc('m1', 'echo').pending, false);
+    assert.equal(svc('m1', 'echo').intentBy, 'ops');
   });
 });

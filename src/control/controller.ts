@@ -27,8 +27,11 @@ export const Action = {
 } as const;
 export type Action = (typeof Action)[keyof typeof Action];
 
-/** What an audit record may say was done: the commands, and `force`, written by an agent (EventLog) when it ends sessions. */
-export const AuditAction = { ...Action, force: 'force' } as const;
+/**
+ * What an audit record may say was done: the commands, `drain` (a pause of every service asked as a drain),
+ * and `force`, written by an agent (EventLog) when it ends sessions.
+ */
+export const AuditAction = { ...Action, drain: 'drain', force: 'force' } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
 
 export interface CommandRequest {
@@ -44,6 +47,8 @@ export interface CommandRequest {
   startup?: StartupType;
   /** Who asked (token name, or `local`). */
   by: string;
+  /** A pause asked as `drain` (operator audit #28): audited as such, so the audit log shows drains. */
+  auditAs?: 'drain';
 }
 
 export interface ServiceChange {
@@ -361,7 +366,7 @@ function auditRecord(request: CommandRequest, result: AuditRecord['result'], det
     id: randomUUID(),
     at: Date.now(),
     by: request.by,
-    action: request.action,
+    action: request.auditAs ?? request.action,
     member: request.member,
     service: request.service ?? null,
     reason: request.reason ?? '',

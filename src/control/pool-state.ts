@@ -49,6 +49,11 @@ export interface ServiceStatusView {
   drainedAt: number | null;
   deadlineAt: number | null;
   reason: string;
+  /** Who set the current intent (`config` for the config's default), and when (epoch ms; null then). */
+  intentBy: string;
+  intentAt: number | null;
+  /** The agent has not applied the current intent yet (it is down, busy, or failed and retries). */
+  pending: boolean;
   /** What went wrong last: an intent the agent could not apply, else the service's own last error. */
   error: string | null;
   /** The newest intent the agent could not apply (it keeps trying), or null. */
@@ -159,7 +164,7 @@ export class PoolState {
       members: this.config.members.map((member) => {
         const agentUp = this.agents.has(member.id);
         const services = member.services.map((service): ServiceStatusView => {
-          const { intent } = this.intent(member.id, service.id);
+          const { intent, revision } = this.intent(member.id, service.id);
           const status = this.status(member.id, service.id);
           const state = status?.state ?? 'stopped';
           const sessions = status?.sessions ?? 0;
@@ -184,6 +189,9 @@ export class PoolState {
             drainedAt: status?.drainedAt ?? null,
             deadlineAt: intent.deadlineAt,
             reason: intent.reason,
+            intentBy: intent.by,
+            intentAt: intent.at > 0 ? intent.at : null,
+            pending: revision > (status?.intentRevision ?? 0),
             kept: isKeptIntent(intent),
             error: status?.applyError
               ? `${status.applyError.message} (${status.applyError.code})`

@@ -15,6 +15,7 @@ import {
   defaultIntent,
   durationMs,
   durationPattern,
+  maxDurationMs,
   formatDuration,
   isDrained,
   isReadyForOffline,
@@ -54,11 +55,26 @@ describe('parseDuration / formatDuration', () => {
     }
   });
 
+  it('a duration is at most 30d: `--deadline 99999d` is a typo (operator audit #41)', () => {
+    assert.equal(durationMs('30d'), maxDurationMs);
+    assert.equal(durationMs('99999d'), null);
+    assert.equal(durationMs('721h'), null);
+    assert.throws(
+      () => parseDuration('99999d', '--deadline'),
+      /--deadline: "99999d" is not a duration \(e\.g\. 500ms, 30s, 10m, 2h; at most 30d\)/,
+    );
+  });
+
   it('property: a number and a unit, or a bare number of seconds, is that many milliseconds', () => {
     const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
     fc.assert(
       fc.property(fc.nat({ max: 1_000_000 }), fc.constantFrom('', 'ms', 's', 'm', 'h', 'd'), (n, unit) => {
         const expected = n * (unit === '' ? 1000 : unitMs[unit]);
+        if (expected > maxDurationMs) {
+          assert.equal(durationMs(`${n}${unit}`), null);
+          assert.throws(() => parseDuration(`${n}${unit}`), /at most 30d/);
+          return;
+        }
         assert.equal(durationMs(`${n}${unit}`), expected);
         assert.equal(parseDuration(`${n}${unit}`), expected);
       }),

@@ -10,14 +10,20 @@ const unitsMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as co
 export const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 
 /** What the examples in error messages show. */
-export const durationExamples = '500ms, 30s, 10m, 2h';
+export const durationExamples = '500ms, 30s, 10m, 2h; at most 30d';
 
-/** Milliseconds of a duration (surrounding blanks allowed); null when `text` is not one. */
+/**
+ * The longest duration anywhere (deadlines, timeouts, TTLs): `--deadline 99999d` is a typo, not a plan
+ * (operator audit #41).
+ */
+export const maxDurationMs = 30 * unitsMs.d;
+
+/** Milliseconds of a duration (surrounding blanks allowed); null when `text` is not one, or over 30d. */
 export function durationMs(text: string): number | null {
   const match = durationPattern.exec(text.trim());
   if (!match) return null;
   const ms = Math.round(Number(match[1]) * unitsMs[(match[2] ?? 's') as keyof typeof unitsMs]);
-  return Number.isSafeInteger(ms) ? ms : null;
+  return Number.isSafeInteger(ms) && ms <= maxDurationMs ? ms : null;
 }
 
 /** Parses `500ms`, `30s`, `10m`, `2h`, `1d` (or a bare number of seconds) into milliseconds. */

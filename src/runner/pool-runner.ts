@@ -7,7 +7,7 @@ import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
 import { createDnsServer, type PoolDnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
-import { EbbError, ExitCode } from '../core/index.ts';
+import { EbbError, ExitCode, ListenError, StoreError } from '../core/index.ts';
 import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -56,7 +56,16 @@ export class PoolRunner {
     this.state = new PoolState(this.config, this.store);
     const servesReaders = this.options.api !== false || this.options.dns !== false;
     if (servesReaders) {
-      await this.state.start();
+      // The API and DNS answer from the store's view; an agent alone has its local copy (SPEC §3).
+      await this.state.start().catch(async (err: unknown) => {
+        await this.store.close().catch(() => {});
+        if (!(err instanceof StoreError)) throw err;
+        throw new StoreError(
+          `${err.message}: the API and DNS need the store at start (operator audit #40); ` +
+            '`ebb agent --member ID` starts from its local copy without it',
+          err,
+        );
+      });
     } else {
       // An agent alone must come up from its local copy even when the store is out of reach (SPEC §3);
       // its pool view (for redirects) follows when the store answers.
@@ -109,7 +118,9 @@ export class PoolRunner {
           workers: this.config.dns.workers,
           onViewChange: (changed) => this.state.onChange(() => changed()),
         });
-        await this.dns.start();
+        await this.dns.start().catch((err: unknown) => {
+          throw dnsListenError(err, dns.listen);
+        });
       }
       const api = this.options.api ?? { listen: this.config.api.listen };
       if (api) {
@@ -144,6 +155,20 @@ export class PoolRunner {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A DNS port that is taken says how to pick another (operator audit #21): on desktops avahi-daemon holds
+ * 5353 (mDNS) with SO_REUSEADDR, so a pool DNS there fails to bind whatever the config says.
+ */
+function dnsListenError(err: unknown, listen: string): unknown {
+  if (!(err instanceof ListenError) || err.errno !== 'EADDRINUSE') return err;
+  const mdns = /:5353$/.test(listen) ? '; 5353 is mDNS (avahi-daemon)' : '';
+  return new EbbError(
+    err.code,
+    `${err.message}${mdns}: set dns.listen in the config to a free port (e.g. 127.0.0.1:5300), or run \`ebb dns --listen HOST:PORT\``,
+    { exitCode: err.exitCode, cause: err, ...(err.details ? { details: err.details } : {}) },
+  );
 }
 
 /** The absolute path of a `sqlite:` store's file when it does not exist yet (opening it will create it). */

@@ -72,8 +72,8 @@ export interface TestPoolOptions {
   /** First of 32 free ports (see `freePortRange`): services take base, base + 1, …; the API base + 31. */
   portBase: number;
   /**
-   * The DNS server's port (default base + 30). Never the config's default 5353: that is mDNS's port
-   * (avahi holds it on many machines) and two pools would fight over it.
+   * The DNS server's port (default base + 30). Never a fixed port such as the config's default (5300):
+   * two pools would fight over it (and 5353, mDNS's, is held by avahi on many machines).
    */
   dnsPort?: number;
 }
