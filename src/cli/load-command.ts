@@ -12,7 +12,12 @@ import {
   type LoadStats,
   type SessionRunner,
 } from '../client/index.ts';
-import type { HttpListenerConfig, SipListenerConfig, TcpListenerConfig } from '../config/index.ts';
+import type {
+  HttpListenerConfig,
+  SipListenerConfig,
+  TcpKernelListenerConfig,
+  TcpListenerConfig,
+} from '../config/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
 import { globals, printJson, requireConfig } from './cli-context.ts';
 
@@ -63,7 +68,9 @@ export function registerLoadCommand(program: Command): void {
       const service = config.members.flatMap((m) => m.services).find((s) => s.id === serviceId);
       // A tcp listener, a sip one over UDP, or an http one: the sessions this load knows how to make.
       const listener =
-        service?.listeners.find((l): l is TcpListenerConfig => l.protocol === 'tcp') ??
+        service?.listeners.find(
+          (l): l is TcpListenerConfig | TcpKernelListenerConfig => l.protocol === 'tcp',
+        ) ??
         service?.listeners.find(
           (l): l is SipListenerConfig => l.protocol === 'sip' && l.transport === 'udp',
         ) ??
@@ -93,7 +100,10 @@ export function registerLoadCommand(program: Command): void {
         what = 'SIP calls';
         closeSessions = async () => caller.close();
       } else if (listener.protocol === 'tcp') {
-        session = tcpSession(listener.target.kind === 'builtin' && listener.target.name === 'echo');
+        // mode kernel: the real server is the test's, whatever it answers (not known to echo).
+        const echo =
+          listener.mode === 'proxy' && listener.target.kind === 'builtin' && listener.target.name === 'echo';
+        session = tcpSession(echo);
         what = 'TCP sessions';
       } else {
         const http = httpLoad(opts, listener);

@@ -326,6 +326,7 @@ describe('config round trip', () => {
           const given = rawListeners[i]!;
           assert.equal(listener.protocol, given.protocol);
           assert.equal(listener.port, given.port);
+          if (listener.protocol === 'tcp' && listener.mode === 'kernel') return assert.fail('not generated');
           assert.equal(listener.upstream, given.upstream);
           assert.equal(written(listener.target), listener.upstream);
           assert.equal(

@@ -8,6 +8,7 @@ export type {
   ListenerConfig,
   ListenerProtocol,
   TcpListenerConfig,
+  TcpKernelListenerConfig,
   TcpMode,
   SipListenerConfig,
   SipSettings,

@@ -181,12 +181,28 @@ describe('config: listener errors name the field', () => {
     );
   });
 
-  it('tcp modes other than proxy are refused, the specified ones as not supported yet', () => {
-    for (const mode of ['kernel', 'embedded']) {
+  it('tcp mode kernel: no upstream (an error naming the field if given); proxy still needs one', () => {
+    assert.deepEqual(listenersOf(pool([{ protocol: 'tcp', mode: 'kernel', port: 5432 }])), [
+      { protocol: 'tcp', mode: 'kernel', transport: 'tcp', port: 5432 },
+    ]);
+    assertIssue(
+      listenerIssues({ protocol: 'tcp', mode: 'kernel', port: 5432, upstream: '127.0.0.1:5433' }),
+      `${at}.listeners[0].upstream`,
+      /must not be given with mode kernel/,
+    );
+    assertIssue(
+      listenerIssues({ protocol: 'tcp', port: 7000 }),
+      `${at}.listeners[0].upstream`,
+      'is required',
+    );
+  });
+
+  it('tcp modes not built yet are refused as not supported yet', () => {
+    for (const mode of ['embedded']) {
       assertIssue(
         listenerIssues({ protocol: 'tcp', mode, port: 7000, upstream: 'builtin:echo' }),
         `${at}.listeners[0].mode`,
-        `mode ${mode} is not supported yet (proxy)`,
+        `mode ${mode} is not supported yet (proxy, kernel)`,
       );
     }
     assertIssue(

@@ -109,7 +109,9 @@ members:
       const path = join(dir, 'pool.yaml');
       writeFileSync(path, yamlWithListener('{ protocol: tcp, port: 7000, upstream: 127.0.0.1:17000 }'));
       const config = loadConfigFile(path);
-      assert.equal(config.members[0]!.services[0]!.listeners[0]!.upstream, '127.0.0.1:17000');
+      const listener = config.members[0]!.services[0]!.listeners[0]!;
+      assert.ok(listener.protocol === 'tcp' && listener.mode === 'proxy');
+      assert.equal(listener.upstream, '127.0.0.1:17000');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

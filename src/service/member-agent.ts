@@ -72,7 +72,12 @@ export class MemberAgent {
         service: service.id,
         listeners: (sink) =>
           service.listeners.map((l) =>
-            createListener(member.address, l, sink, { member: member.id, service, view: options.view }),
+            createListener(member.address, l, sink, {
+              pool: config.pool.name,
+              member: member.id,
+              service,
+              view: options.view,
+            }),
           ),
         onEvent: (event) => this.events.publish(event),
         onChange: (urgent) => this.statuses.changed(service.id, urgent),

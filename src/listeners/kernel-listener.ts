@@ -1,0 +1,231 @@
+import type { TcpKernelListenerConfig } from '../config/index.ts';
+import { KernelRuleError, type EbbError } from '../core/index.ts';
+import {
+  memberChain,
+  parseSockets,
+  systemCommands,
+  type KernelCommands,
+  type MemberChain,
+} from '../kernel/index.ts';
+import { formatAddress } from '../net/index.ts';
+import { LifecycleListener } from './lifecycle-listener.ts';
+import type { ListenerBuild } from './listener-kinds.ts';
+import { ListenerLifecycle } from './listener-lifecycle.ts';
+import type { ListenerStats } from './listener-stats.ts';
+import { ListenerState, type Listener } from './listener.ts';
+
+export interface KernelListenerOptions {
+  pool: string;
+  member: string;
+  service: string;
+  host: string;
+  port: number;
+  /** Default: `nft` and `ss` from the PATH. */
+  commands?: KernelCommands;
+  /** Default: this process's chain of `pool`/`member`, shared with the member's other kernel listeners. */
+  chain?: MemberChain;
+  onChange?: (urgent: boolean) => void;
+  onError?: (err: EbbError) => void;
+  /** How often the socket table is read while sessions drain (refusing or closing): drain detection. */
+  drainPollMs?: number;
+  /** How often otherwise (the counts in status). */
+  idlePollMs?: number;
+}
+
+/**
+ * `mode: kernel` (SPEC §12): nothing of Ebb's sits in the data path. The real server listens on the
+ * member's address and port itself; refusing is an nftables rule that resets new connections (TCP SYN
+ * without ACK), and the sessions are the connections the kernel's socket table holds for that address
+ * and port. The rule is there whenever the listener does not accept (refusing, closing, closed): a
+ * paused or stopped service keeps refusing even while no agent runs, and `detach()` (the agent going
+ * away) leaves the kernel as it is.
+ */
+export class KernelListener extends LifecycleListener {
+  readonly description: string;
+  protected readonly life: ListenerLifecycle;
+  readonly #o: KernelListenerOptions;
+  readonly #commands: KernelCommands;
+  readonly #chain: MemberChain;
+  readonly #key: string;
+  readonly #onFault = () => this.#o.onChange?.(true);
+  /** Peers (`address:port`) of the connections seen at the last reading. */
+  #peers = new Set<string>();
+  #accepted = 0;
+  #forced = 0;
+  /** Whether new connections are refused (the rule is wanted): drives the poll's pace. */
+  #refusing = true;
+  #polling = false;
+  #timer: NodeJS.Timeout | null = null;
+  #reading: Promise<void> | null = null;
+  #readAgain = false;
+  #detached = false;
+
+  constructor(options: KernelListenerOptions) {
+    super();
+    this.#o = options;
+    this.#commands = options.commands ?? systemCommands;
+    this.#chain = options.chain ?? memberChain(options.pool, options.member, this.#commands);
+    this.description = `tcp ${formatAddress(options.host, options.port)} (mode kernel)`;
+    this.#key = this.#chain.add(
+      { service: options.service, address: options.host, port: options.port },
+      this.#onFault,
+    );
+    this.life = new ListenerLifecycle(this.description, {
+      bind: (refusing) => this.#bind(refusing),
+      refuse: () => this.#want(true),
+      accept: () => this.#want(false),
+      stopListening: () => this.#want(true),
+      endSessions: () => this.#destroySessions(),
+      release: async () => this.#stopPolling(),
+      sessions: () => this.#peers.size,
+    });
+  }
+
+  /** A rule that disagrees with what this listener asks (see `MemberChain.fault`), or null. */
+  get fault(): string | null {
+    const fault = this.#chain.fault;
+    return fault === null ? null : `${this.description}: ${fault}`;
+  }
+
+  /** Whether the kernel holds this listener's refusal rule now. */
+  get ruleInKernel(): boolean {
+    return this.#chain.refusing(this.#key);
+  }
+
+  stats(): ListenerStats {
+    const connections = this.#peers.size;
+    return {
+      sessions: connections,
+      byKind: { connections },
+      accepted: this.#accepted,
+      refused: this.#chain.refused(this.#key),
+      forced: this.#forced,
+      upstreamFailures: 0,
+      acceptErrors: 0,
+      idleConnections: 0,
+    };
+  }
+
+  /** Closed means stopped: new connections are refused (at boot, a stopped service gets its rule here). */
+  override async close(): Promise<void> {
+    if (this.state === ListenerState.closed && !this.#detached) await this.#want(true);
+    return super.close();
+  }
+
+  /**
+   * The agent goes away: the reading stops and the rule stays as the kernel has it (a paused service
+   * goes on refusing, a running one has no rule); the connections, which are the server's, are left alone.
+   */
+  async detach(): Promise<void> {
+    this.#detached = true;
+    this.#stopPolling();
+    this.#chain.remove(this.#key, this.#onFault);
+    await this.#reading?.catch(() => {});
+  }
+
+  async #bind(refusing: boolean): Promise<void> {
+    await this.#want(refusing);
+    // Before the listener counts as open: a paused service restarted shows its sessions at once.
+    await this.#read();
+    this.#polling = true;
+    this.#schedule();
+  }
+
+  /** Sets the rule and resolves once the kernel has it: `pause` returns only after that (SPEC §2). */
+  async #want(refusing: boolean): Promise<void> {
+    this.#refusing = refusing;
+    await this.#chain.set(this.#key, refusing ? 'refuse' : 'accept');
+    this.#schedule();
+  }
+
+  /** SOCK_DESTROY (`ss -K`): each connection destroyed is forced; the peer gets a reset. */
+  async #destroySessions(): Promise<number> {
+    const out = await this.#commands.destroySockets(this.#o.host, this.#o.port);
+    const ended = parseSockets(out).length;
+    this.#forced += ended;
+    await this.#read();
+    if (this.#peers.size > 0 && ended === 0) {
+      throw new KernelRuleError(
+        `${this.description}: ss -K destroyed none of ${this.#peers.size} connections ` +
+          '(a kernel without CONFIG_INET_DIAG_DESTROY?)',
+      );
+    }
+    return ended;
+  }
+
+  #stopPolling(): void {
+    this.#polling = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /** The next reading: soon while sessions drain, at the slow pace otherwise. */
+  #schedule(): void {
+    if (!this.#polling || this.#detached) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    const draining = this.#refusing && this.#peers.size > 0;
+    const ms = draining ? (this.#o.drainPollMs ?? 40) : (this.#o.idlePollMs ?? 1000);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#read()
+        .catch(() => {})
+        .finally(() => this.#schedule());
+    }, ms);
+    this.#timer.unref();
+  }
+
+  /** Reads the socket table; one reading at a time, and one more if asked meanwhile. */
+  #read(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = this.#readNow().finally(() => {
+      this.#reading = null;
+      if (this.#readAgain) {
+        this.#readAgain = false;
+        void this.#read().catch(() => {});
+      }
+    });
+    return this.#reading;
+  }
+
+  async #readNow(): Promise<void> {
+    let peers: string[];
+    try {
+      peers = parseSockets(await this.#commands.sockets(this.#o.host, this.#o.port));
+    } catch (err) {
+      const e = err instanceof KernelRuleError ? err : new KernelRuleError(String(err), err);
+      this.#o.onError?.(e);
+      throw e;
+    }
+    const now = new Set(peers);
+    let changed = now.size !== this.#peers.size;
+    for (const peer of now) {
+      if (!this.#peers.has(peer)) {
+        this.#accepted++;
+        changed = true;
+      }
+    }
+    this.#peers = now;
+    if (!changed) return;
+    this.life.sessionsChanged();
+    this.#o.onChange?.(false);
+  }
+}
+
+/** `tcp` with `mode: kernel` in a pool config. */
+export function createKernelListener(
+  address: string,
+  config: TcpKernelListenerConfig,
+  build: ListenerBuild,
+): Listener {
+  return new KernelListener({
+    pool: build.pool ?? build.view().name,
+    member: build.member,
+    service: build.service.id,
+    host: address,
+    port: config.port,
+    ...build.events,
+  });
+}
