@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
@@ -160,6 +161,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     const pause = await cli('a', 'pause', 'fe01', '--service', 'db');
     assert.equal(pause.code, 0, pause.stderr + pause.stdout);
     assert.equal(await tryNew(fe01), 'ECONNREFUSED', 'a SYN is answered with a reset');
+    // The reset came from Ebb's rule (its counter), not from a server gone away: fe01 still listens.
     assert.equal(await tryNew(fe02), 'connected');
     assert.equal((await clients.request({ op: 'echo', group: 'held' })).answered, 20);
     assert.deepEqual(await rules('a', 'fe01'), [`ebb db ${fe01} ${port}`]);
@@ -167,6 +169,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     assert.equal(db(s, 'fe01').state, 'paused');
     assert.equal(db(s, 'fe01').sessions, 20);
     assert.equal(db(s, 'fe01').drained, false);
+    await waitFor('the reset counted as refused', (x) => db(x, 'fe01').refused >= 1);
   });
 
   it('kill -9 of Ebb while paused: the connections live on and the member still refuses', async () => {
@@ -230,5 +233,52 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     assert.deepEqual(await rules('a', 'fe01'), []);
     assert.deepEqual(await rules('a', 'fe02'), []);
     assert.equal(await tryNew(fe01), 'connected');
+  });
+
+  it('a rule removed behind its back is put back; while it cannot be, status shows the error', async () => {
+    // Ebb's nft is a wrapper that refuses transactions (nft -f) while a flag file exists.
+    const flag = join(ws.dir, 'block-nft');
+    const bin = join(ws.dir, 'bin');
+    const real = (await runProcess('sh', ['-c', 'command -v nft'])).stdout.trim();
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'nft'),
+      `#!/bin/sh\nif [ "$1" = "-f" ] && [ -e '${flag}' ]; then echo 'Error: blocked by the test' >&2; exit 1; fi\nexec '${real}' "$@"\n`,
+    );
+    chmodSync(join(bin, 'nft'), 0o755);
+    ebb = await startEbb('a', { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    assert.equal((await cli('a', 'pause', 'fe01', '--service', 'db')).code, 0);
+    const table = `ebb_${pools.a.name.replaceAll('-', '_')}`;
+    const removeChain = async () => {
+      const chain = `inet ${table} m_fe01`;
+      const r = await inNs('nft', [`flush chain ${chain}; delete chain ${chain}`]);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await removeChain();
+    const deadline = Date.now() + 10_000;
+    while ((await rules('a', 'fe01')).length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(await rules('a', 'fe01'), [`ebb db ${fe01} ${port}`], 'put back by the agent');
+    writeFileSync(flag, '');
+    await removeChain();
+    const broken = await waitFor('the error in status', (x) => db(x, 'fe01').error !== null);
+    assert.match(
+      db(broken, 'fe01').error!,
+      /holds \[\] but the intents ask \[127\.0\.0\.11 7000\]; rewriting it failed/,
+    );
+    assert.equal(
+      await tryNew(fe01),
+      'connected',
+      'the kernel accepts while the rule is missing: hence the error',
+    );
+    rmSync(flag);
+    await waitFor('the error gone', (x) => db(x, 'fe01').error === null);
+    assert.deepEqual(await rules('a', 'fe01'), [`ebb db ${fe01} ${port}`]);
+    assert.equal(await tryNew(fe01), 'ECONNREFUSED');
+    assert.equal((await cli('a', 'resume', 'fe01', '--service', 'db')).code, 0);
+    await ebb!.stop('SIGTERM');
+    ebb = null;
+    assert.deepEqual(await rules('a', 'fe01'), []);
   });
 });

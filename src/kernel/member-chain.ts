@@ -49,7 +49,7 @@ export class MemberChain {
   #next: Promise<void> | null = null;
   #fault: string | null = null;
   #timer: NodeJS.Timeout | null = null;
-  readonly #faultListeners = new Set<() => void>();
+  readonly #watchers = new Set<(urgent: boolean) => void>();
 
   constructor(pool: string, member: string, commands: KernelCommands) {
     this.pool = pool;
@@ -71,26 +71,26 @@ export class MemberChain {
   }
 
   /** Takes a listener's rule in, as `keep` until it says; returns its key. */
-  add(rule: RefusalRule, onFault: () => void): string {
+  add(rule: RefusalRule, onChange: (urgent: boolean) => void): string {
     const key = ruleKey(rule.address, rule.port);
     if (this.#entries.get(key)?.owner) {
       throw new KernelRuleError(`tcp ${rule.address}:${rule.port} (mode kernel) is configured twice`);
     }
-    this.#entries.set(key, { rule, want: 'keep', owner: onFault });
-    this.#faultListeners.add(onFault);
+    this.#entries.set(key, { rule, want: 'keep', owner: onChange });
+    this.#watchers.add(onChange);
     this.#timer ??= setInterval(() => void this.check().catch(() => {}), checkEveryMs).unref();
     return key;
   }
 
   /** A listener leaves (the agent stops): its rule stays as it is now, and the checks end with the last. */
-  remove(key: string, onFault: () => void): void {
+  remove(key: string, onChange: (urgent: boolean) => void): void {
     const entry = this.#entries.get(key);
-    if (entry?.owner === onFault) {
+    if (entry?.owner === onChange) {
       entry.owner = null;
       entry.want = 'keep';
     }
-    this.#faultListeners.delete(onFault);
-    if (this.#faultListeners.size === 0 && this.#timer) {
+    this.#watchers.delete(onChange);
+    if (this.#watchers.size === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;
     }
@@ -130,17 +130,28 @@ export class MemberChain {
       return;
     }
     if (this.#writing || writes !== this.#writes) return; // read while writing: compare next time
-    const known = this.#inKernel ?? new Set<string>();
-    const same = found.size === known.size && [...found].every((k) => known.has(k));
+    const wanted = this.#wantedKeys(found);
+    const same = found.size === wanted.size && [...found].every((k) => wanted.has(k));
     if (same) {
-      if (this.#fault !== null && this.#writing === null) this.#setFault(null);
+      this.#inKernel = found;
+      if (this.#fault !== null) this.#setFault(null);
       return;
     }
-    this.#setFault(
-      `${this.#where()} holds [${[...found].join(', ')}] but the intents ask [${[...known].join(', ')}]`,
-    );
+    const drift = `${this.#where()} holds [${[...found].join(', ')}] but the intents ask [${[...wanted].join(', ')}]`;
+    this.#setFault(drift);
     this.#inKernel = found;
-    await this.#write().catch(() => {});
+    await this.#write().catch((err: unknown) =>
+      this.#setFault(`${drift}; rewriting it failed: ${(err as Error).message}`),
+    );
+  }
+
+  /** The keys whose rule the chain must hold, given what it holds now (`keep` keeps what is there). */
+  #wantedKeys(found: ReadonlySet<string>): Set<string> {
+    const keys = new Set<string>();
+    for (const [key, e] of this.#entries) {
+      if (e.want === 'refuse' || (e.want === 'keep' && found.has(key))) keys.add(key);
+    }
+    return keys;
   }
 
   /** Coalesces: one write in flight, and one more that takes every change made meanwhile. */
@@ -162,16 +173,14 @@ export class MemberChain {
     this.#writes++;
     this.#inKernel ??= await this.#read();
     const found = this.#inKernel;
-    const rules = [...this.#entries.entries()]
-      .filter(([key, e]) => e.want === 'refuse' || (e.want === 'keep' && found.has(key)))
-      .map(([, e]) => e.rule);
-    const keys = new Set(rules.map((r) => ruleKey(r.address, r.port)));
-    // Nothing to remove and nothing to add: no transaction (and no table is created for nothing).
-    if (keys.size === 0 && found.size === 0) return;
+    const keys = this.#wantedKeys(found);
+    const rules = [...keys].map((key) => this.#entries.get(key)!.rule);
+    // The chain holds it already: no transaction (its counters go on, no table is made for nothing).
+    if (keys.size === found.size && [...keys].every((k) => found.has(k))) return;
     try {
       await this.#commands.nft(chainScript(this.pool, this.member, rules));
     } catch (err) {
-      this.#inKernel = null; // unknown now: read again before the next write
+      // One transaction: it failed whole, so the kernel holds what it held before.
       this.#setFault(`cannot write ${this.#where()}: ${(err as Error).message}`);
       throw err;
     }
@@ -185,11 +194,14 @@ export class MemberChain {
     const json = await this.#commands.listChain(this.table, this.chain);
     if (json === null) return new Set();
     const listing = parseChainListing(json, this.chain);
+    let counted = false;
     for (const [key, n] of listing.refused) {
+      counted ||= n !== (this.#refusedNow.get(key) ?? 0);
       // A counter lower than last read belongs to a rule written since (by us, or by someone else).
       if (n < (this.#refusedNow.get(key) ?? 0)) this.#refusedBefore.set(key, this.refused(key));
       this.#refusedNow.set(key, n);
     }
+    if (counted) for (const listener of this.#watchers) listener(false);
     return listing.keys;
   }
 
@@ -200,7 +212,7 @@ export class MemberChain {
   #setFault(fault: string | null): void {
     if (this.#fault === fault) return;
     this.#fault = fault;
-    for (const listener of this.#faultListeners) listener();
+    for (const listener of this.#watchers) listener(true);
   }
 }
 

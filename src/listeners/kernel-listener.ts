@@ -47,7 +47,7 @@ export class KernelListener extends LifecycleListener {
   readonly #commands: KernelCommands;
   readonly #chain: MemberChain;
   readonly #key: string;
-  readonly #onFault = () => this.#o.onChange?.(true);
+  readonly #onChainChange = (urgent: boolean) => this.#o.onChange?.(urgent);
   /** Peers (`address:port`) of the connections seen at the last reading. */
   #peers = new Set<string>();
   #accepted = 0;
@@ -68,7 +68,7 @@ export class KernelListener extends LifecycleListener {
     this.description = `tcp ${formatAddress(options.host, options.port)} (mode kernel)`;
     this.#key = this.#chain.add(
       { service: options.service, address: options.host, port: options.port },
-      this.#onFault,
+      this.#onChainChange,
     );
     this.life = new ListenerLifecycle(this.description, {
       bind: (refusing) => this.#bind(refusing),
@@ -119,7 +119,7 @@ export class KernelListener extends LifecycleListener {
   async detach(): Promise<void> {
     this.#detached = true;
     this.#stopPolling();
-    this.#chain.remove(this.#key, this.#onFault);
+    this.#chain.remove(this.#key, this.#onChainChange);
     await this.#reading?.catch(() => {});
   }
 
