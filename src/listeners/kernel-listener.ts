@@ -57,7 +57,7 @@ export class KernelListener extends LifecycleListener {
   #polling = false;
   #timer: NodeJS.Timeout | null = null;
   #reading: Promise<void> | null = null;
-  #readAgain = false;
+  #readNext: Promise<void> | null = null;
   #detached = false;
 
   constructor(options: KernelListenerOptions) {
@@ -135,6 +135,9 @@ export class KernelListener extends LifecycleListener {
   async #want(refusing: boolean): Promise<void> {
     this.#refusing = refusing;
     await this.#chain.set(this.#key, refusing ? 'refuse' : 'accept');
+    // Counted afresh once nothing new gets in: a connection opened since the last (slow) reading must
+    // not let the drain look complete at once.
+    if (refusing && this.#polling) await this.#read().catch(() => {});
     this.#schedule();
   }
 
@@ -174,20 +177,19 @@ export class KernelListener extends LifecycleListener {
     this.#timer.unref();
   }
 
-  /** Reads the socket table; one reading at a time, and one more if asked meanwhile. */
+  /** Reads the socket table: one reading at a time; asked during one, a reading that begins after it. */
   #read(): Promise<void> {
-    if (this.#reading) {
-      this.#readAgain = true;
+    if (!this.#reading) {
+      this.#reading = this.#readNow().finally(() => (this.#reading = null));
       return this.#reading;
     }
-    this.#reading = this.#readNow().finally(() => {
-      this.#reading = null;
-      if (this.#readAgain) {
-        this.#readAgain = false;
-        void this.#read().catch(() => {});
-      }
-    });
-    return this.#reading;
+    this.#readNext ??= this.#reading
+      .catch(() => {})
+      .then(() => {
+        this.#readNext = null;
+        return this.#read();
+      });
+    return this.#readNext;
   }
 
   async #readNow(): Promise<void> {
