@@ -18,3 +18,4 @@ export {
   type KernelListenerSite,
   type PreflightProbe,
 } from './kernel-preflight.ts';
+export { SocketEvents } from './socket-events.ts';

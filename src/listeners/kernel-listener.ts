@@ -3,6 +3,7 @@ import { KernelRuleError, type EbbError } from '../core/index.ts';
 import {
   memberChain,
   parseSockets,
+  SocketEvents,
   systemCommands,
   type KernelCommands,
   type MemberChain,
@@ -30,6 +31,8 @@ export interface KernelListenerOptions {
   drainPollMs?: number;
   /** How often otherwise (the counts in status). */
   idlePollMs?: number;
+  /** Default true: while draining, also read at each sock_diag destroy notification (`ss -E`). */
+  watchEvents?: boolean;
 }
 
 /**
@@ -59,6 +62,8 @@ export class KernelListener extends LifecycleListener {
   #reading: Promise<void> | null = null;
   #readNext: Promise<void> | null = null;
   #detached = false;
+  /** While a drain is under way: destroy notifications, so the last close is read at once. */
+  readonly #events = new SocketEvents();
 
   constructor(options: KernelListenerOptions) {
     super();
@@ -157,6 +162,7 @@ export class KernelListener extends LifecycleListener {
   }
 
   #stopPolling(): void {
+    this.#events.stop();
     this.#polling = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
@@ -167,6 +173,11 @@ export class KernelListener extends LifecycleListener {
     if (!this.#polling || this.#detached) return;
     if (this.#timer) clearTimeout(this.#timer);
     const draining = this.#refusing && this.#peers.size > 0;
+    if (draining && this.#o.watchEvents !== false) {
+      this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
+    } else {
+      this.#events.stop();
+    }
     const ms = draining ? (this.#o.drainPollMs ?? 40) : (this.#o.idlePollMs ?? 1000);
     this.#timer = setTimeout(() => {
       this.#timer = null;
