@@ -31,7 +31,12 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
   let rootRuleset: string;
   let servers: SocketHelper;
   let clients: SocketHelper;
-  let ebb: ManagedProcess | null = null;
+  /** The Ebb processes of pool a now: one `ebb up`, or `ebb agent` per member and `ebb api`. */
+  let ebb: ManagedProcess[] = [];
+  const stopEbb = async (signal: NodeJS.Signals) => {
+    for (const p of ebb) await p.stop(signal);
+    ebb = [];
+  };
   const pools = {
     a: { name: '', config: '', api: 'http://127.0.0.1:7070' },
     b: { name: '', config: '', api: 'http://127.0.0.1:7080' },
@@ -65,7 +70,9 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
       if (last && check(last)) return last;
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.fail(`${what}: not reached; last ${JSON.stringify(last)}\n${ebb?.output.slice(-2000) ?? ''}`);
+    assert.fail(
+      `${what}: not reached; last ${JSON.stringify(last)}\n${ebb.map((p) => p.output.slice(-1500)).join('\n')}`,
+    );
   };
   /** The rule keys of a pool's chain for a member in the namespace (`nft -j`), [] when absent. */
   const rules = async (pool: 'a' | 'b', member: string) => {
@@ -82,6 +89,21 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     });
     await proc.waitForOutput(/is up/, 20_000);
     return proc;
+  };
+  const startSplit = async (pool: 'a' | 'b') => {
+    const args = [...nodeFlags, ebbBin, '--config', pools[pool].config];
+    const procs = [
+      ...['fe01', 'fe02'].map((m) =>
+        lab.start(1, `ebb agent ${m}`, nodeBin, [...args, 'agent', '--member', m], { cwd: ws.dir }),
+      ),
+      lab.start(1, 'ebb api', nodeBin, [...args, 'api'], { cwd: ws.dir }),
+    ];
+    await Promise.all([
+      procs[0]!.waitForOutput(/ebb agent fe01: running/, 20_000),
+      procs[1]!.waitForOutput(/ebb agent fe02: running/, 20_000),
+      procs[2]!.waitForOutput(/ebb api: http/, 20_000),
+    ]);
+    return procs;
   };
   const tryNew = async (host: string) => (await clients.request({ op: 'try', host, port })).result;
 
@@ -122,7 +144,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
   });
 
   after(async () => {
-    await ebb?.stop('SIGKILL');
+    await stopEbb('SIGKILL');
     lab?.destroy();
     ws.cleanup();
     const now = (await runProcess('nft', ['list', 'ruleset'])).stdout;
@@ -146,11 +168,20 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     });
     assert.equal(noNft.code, 1, noNft.stderr + noNft.stdout);
     assert.match(noNft.stderr, /fe01\/db tcp 127\.0\.0\.11:7000 \(mode kernel\): needs nft/);
+    const agent = await inNs(
+      nodeBin,
+      [...nodeFlags, ebbBin, '--config', pools.a.config, 'agent', '--member', 'fe02'],
+      {
+        PATH: '/usr/bin:/bin',
+      },
+    );
+    assert.equal(agent.code, 1, agent.stderr + agent.stdout);
+    assert.match(agent.stderr, /fe02\/db tcp 127\.0\.0\.12:7000 \(mode kernel\): needs nft/);
     assert.deepEqual(await rules('a', 'fe01'), []);
   });
 
   it('running: no rule, the server takes connections directly, sessions counted from the kernel', async () => {
-    ebb = await startEbb('a');
+    ebb = [await startEbb('a')];
     await clients.request({ op: 'open', group: 'held', host: fe01, port, count: 20 });
     const s = await waitFor('20 sessions on fe01', (x) => db(x, 'fe01').sessions === 20);
     assert.equal(db(s, 'fe01').state, 'running');
@@ -173,15 +204,15 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
   });
 
   it('kill -9 of Ebb while paused: the connections live on and the member still refuses', async () => {
-    await ebb!.stop('SIGKILL');
-    ebb = null;
+    await stopEbb('SIGKILL');
     assert.equal((await clients.request({ op: 'echo', group: 'held' })).answered, 20);
     assert.equal(await tryNew(fe01), 'ECONNREFUSED');
     assert.deepEqual(await rules('a', 'fe01'), [`ebb db ${fe01} ${port}`]);
   });
 
   it('restarted, Ebb shows the service paused with its 20 sessions; closing some, a deadline forces the rest', async () => {
-    ebb = await startEbb('a');
+    // Restarted as on separate machines this time: `ebb agent` per member and `ebb api`.
+    ebb = await startSplit('a');
     const s = await waitFor(
       'fe01/db paused with 20',
       (x) => db(x, 'fe01').state === 'paused' && db(x, 'fe01').sessions === 20,
@@ -228,8 +259,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     assert.equal(resume.code, 0, resume.stderr + resume.stdout);
     assert.equal(await tryNew(fe01), 'connected');
     assert.deepEqual(await rules('a', 'fe01'), []);
-    await ebb!.stop('SIGTERM');
-    ebb = null;
+    await stopEbb('SIGTERM');
     assert.deepEqual(await rules('a', 'fe01'), []);
     assert.deepEqual(await rules('a', 'fe02'), []);
     assert.equal(await tryNew(fe01), 'connected');
@@ -246,7 +276,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
       `#!/bin/sh\nif [ "$1" = "-f" ] && [ -e '${flag}' ]; then echo 'Error: blocked by the test' >&2; exit 1; fi\nexec '${real}' "$@"\n`,
     );
     chmodSync(join(bin, 'nft'), 0o755);
-    ebb = await startEbb('a', { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    ebb = [await startEbb('a', { PATH: `${bin}:${process.env.PATH ?? ''}` })];
     assert.equal((await cli('a', 'pause', 'fe01', '--service', 'db')).code, 0);
     const table = `ebb_${pools.a.name.replaceAll('-', '_')}`;
     const removeChain = async () => {
@@ -277,8 +307,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     assert.deepEqual(await rules('a', 'fe01'), [`ebb db ${fe01} ${port}`]);
     assert.equal(await tryNew(fe01), 'ECONNREFUSED');
     assert.equal((await cli('a', 'resume', 'fe01', '--service', 'db')).code, 0);
-    await ebb!.stop('SIGTERM');
-    ebb = null;
+    await stopEbb('SIGTERM');
     assert.deepEqual(await rules('a', 'fe01'), []);
   });
 });
