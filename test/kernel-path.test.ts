@@ -254,6 +254,22 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     }
   });
 
+  it('stop refuses and ends the connections (forced); start accepts again with no rule', async () => {
+    await clients.request({ op: 'open', group: 'stop', host: fe02, port, count: 2 });
+    await waitFor('2 on fe02', (x) => db(x, 'fe02').sessions === 2);
+    const stop = await cli('a', 'stop', 'fe02', '--service', 'db');
+    assert.equal(stop.code, 0, stop.stderr + stop.stdout);
+    const s = await waitFor('fe02 stopped', (x) => db(x, 'fe02').state === 'stopped');
+    assert.equal(db(s, 'fe02').sessions, 0);
+    assert.deepEqual(await rules('a', 'fe02'), [`ebb db ${fe02} ${port}`]);
+    assert.equal(await tryNew(fe02), 'ECONNREFUSED');
+    assert.equal((await clients.request({ op: 'count', group: 'stop' })).open, 0);
+    assert.equal((await cli('a', 'start', 'fe02', '--service', 'db')).code, 0);
+    await waitFor('fe02 running', (x) => db(x, 'fe02').state === 'running');
+    assert.deepEqual(await rules('a', 'fe02'), []);
+    assert.equal(await tryNew(fe02), 'connected');
+  });
+
   it('resume: accepting again and no rule left; stopping Ebb with every service running leaves none', async () => {
     const resume = await cli('a', 'resume', 'fe01', '--service', 'db');
     assert.equal(resume.code, 0, resume.stderr + resume.stdout);
