@@ -15,6 +15,9 @@ import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import { ListenerState, type Listener } from './listener.ts';
 
+/** How long after a pause the drain is read at the fastest pace. */
+const freshDrainMs = 300;
+
 export interface KernelListenerOptions {
   pool: string;
   member: string;
@@ -27,7 +30,11 @@ export interface KernelListenerOptions {
   chain?: MemberChain;
   onChange?: (urgent: boolean) => void;
   onError?: (err: EbbError) => void;
-  /** How often the socket table is read while sessions drain (refusing or closing): drain detection. */
+  /**
+   * How often the socket table is read while sessions drain (refusing or closing): drain detection.
+   * Default: every 15 ms for the first 300 ms after the pause, then every 100 ms while sock_diag
+   * destroy notifications wake a reading at each close (40 ms without them).
+   */
   drainPollMs?: number;
   /** How often otherwise (the counts in status). */
   idlePollMs?: number;
@@ -57,6 +64,8 @@ export class KernelListener extends LifecycleListener {
   #forced = 0;
   /** Whether new connections are refused (the rule is wanted): drives the poll's pace. */
   #refusing = true;
+  /** When it last began refusing (`performance.now()`). */
+  #refusedAt = 0;
   #polling = false;
   #timer: NodeJS.Timeout | null = null;
   #reading: Promise<void> | null = null;
@@ -138,7 +147,13 @@ export class KernelListener extends LifecycleListener {
 
   /** Sets the rule and resolves once the kernel has it: `pause` returns only after that (SPEC §2). */
   async #want(refusing: boolean): Promise<void> {
+    if (refusing && !this.#refusing) this.#refusedAt = performance.now();
     this.#refusing = refusing;
+    // The destroy notifications take a moment to subscribe: begun before the rule, a drain that ends
+    // right after the pause is seen by them too.
+    if (refusing && this.#polling && this.#peers.size > 0 && this.#o.watchEvents !== false) {
+      this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
+    }
     await this.#chain.set(this.#key, refusing ? 'refuse' : 'accept');
     // Counted afresh once nothing new gets in: a connection opened since the last (slow) reading must
     // not let the drain look complete at once.
@@ -178,7 +193,11 @@ export class KernelListener extends LifecycleListener {
     } else {
       this.#events.stop();
     }
-    const ms = draining ? (this.#o.drainPollMs ?? 40) : (this.#o.idlePollMs ?? 1000);
+    // While draining: fast just after the pause (the notifications may not be subscribed yet), then
+    // slower while they are (they wake a reading at each close), at `drainPollMs` without them.
+    const fresh = performance.now() - this.#refusedAt < freshDrainMs;
+    const drainMs = this.#o.drainPollMs ?? (fresh ? 15 : this.#events.running ? 100 : 40);
+    const ms = draining ? drainMs : (this.#o.idlePollMs ?? 1000);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#read()
