@@ -260,6 +260,14 @@ async function inside(): Promise<void> {
     await command('resume', 'kern');
   }
   stream.close();
+  // The same command on the proxy listener of the same member: what the control path costs by itself.
+  const proxyPauseMs: number[] = [];
+  for (let i = 0; i < o.cycles; i++) {
+    const t0 = performance.now();
+    const { returnedAt } = await command('pause', 'proxy');
+    proxyPauseMs.push(returnedAt - t0);
+    await command('resume', 'proxy');
+  }
 
   const med = (t: Target, f: (s: { conn: number; mb: number }) => number) => median(samples.get(t)!.map(f));
   const fig = Object.fromEntries(
@@ -278,6 +286,7 @@ async function inside(): Promise<void> {
       ]),
     ),
     pauseMs: { p50: percentile(pauseMs, 50), p99: percentile(pauseMs, 99), acceptedAfterPause },
+    proxyPauseMs: { p50: percentile(proxyPauseMs, 50), p99: percentile(proxyPauseMs, 99) },
     drainMs: { p50: percentile(drainMs, 50), p99: percentile(drainMs, 99), missed: missedDrains },
     targets: 'kernel ≥ 0.97× direct on every figure; pause p99 ≤ 20 ms; drain detection p99 ≤ 100 ms',
   };
@@ -294,6 +303,7 @@ async function inside(): Promise<void> {
     ],
     [
       `pause (kernel, POST returned): p50 ${fixed(summary.pauseMs.p50)} ms, p99 ${fixed(summary.pauseMs.p99)} ms over ${pauseMs.length}; accepted after return: ${acceptedAfterPause}`,
+      `pause (proxy listener, same run, for the control path's share): p50 ${fixed(summary.proxyPauseMs.p50)} ms, p99 ${fixed(summary.proxyPauseMs.p99)} ms`,
       `drain detection (close → service.drained at): p50 ${fixed(summary.drainMs.p50)} ms, p99 ${fixed(summary.drainMs.p99)} ms over ${drainMs.length}${missedDrains ? `, ${missedDrains} missed` : ''}`,
       `targets: ${summary.targets}`,
     ],

@@ -149,11 +149,6 @@ export class KernelListener extends LifecycleListener {
   async #want(refusing: boolean): Promise<void> {
     if (refusing && !this.#refusing) this.#refusedAt = performance.now();
     this.#refusing = refusing;
-    // The destroy notifications take a moment to subscribe: begun before the rule, a drain that ends
-    // right after the pause is seen by them too.
-    if (refusing && this.#polling && this.#peers.size > 0 && this.#o.watchEvents !== false) {
-      this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
-    }
     await this.#chain.set(this.#key, refusing ? 'refuse' : 'accept');
     // Counted afresh once nothing new gets in: a connection opened since the last (slow) reading must
     // not let the drain look complete at once.
@@ -189,7 +184,12 @@ export class KernelListener extends LifecycleListener {
     if (this.#timer) clearTimeout(this.#timer);
     const draining = this.#refusing && this.#peers.size > 0;
     if (draining && this.#o.watchEvents !== false) {
-      this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
+      // After the command has returned: starting a process holds the event loop for a moment.
+      setImmediate(() => {
+        if (this.#polling && this.#refusing && this.#peers.size > 0) {
+          this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
+        }
+      });
     } else {
       this.#events.stop();
     }
