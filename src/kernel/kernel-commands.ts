@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { KernelRuleError } from '../core/index.ts';
+import { ShellHelper, type ShellOp } from './shell-helper.ts';
 import { maxListingBytes } from './nft-script.ts';
 import { maxSocketOutputBytes, ssArgs } from './socket-table.ts';
 
@@ -76,30 +78,63 @@ function firstLine(text: string): string {
   return text.trim().split('\n')[0]?.slice(0, 300) ?? '';
 }
 
+/** Through the shell helper while it can be started; from Ebb's own process otherwise. */
+const shell = new ShellHelper(maxSocketOutputBytes);
+let shellStarts = true;
+
+async function run(
+  op: ShellOp,
+  args: { a?: string; b?: string; input?: string },
+  direct: () => Promise<CommandResult>,
+): Promise<CommandResult> {
+  if (shellStarts) {
+    try {
+      const r = await shell.run(op, args.a, args.b, args.input);
+      return { code: r.code, stdout: r.output, stderr: r.output };
+    } catch (err) {
+      if (!/could not start/.test((err as Error).message)) throw err;
+      shellStarts = false;
+    }
+  }
+  return direct();
+}
+
+const name = /^[a-z0-9_]{1,250}$/;
+
 /** The real commands: `nft` and `ss` from the PATH. */
 export const systemCommands: KernelCommands = {
   async nft(script) {
-    const r = await runCommand('nft', ['-f', '-'], { input: script }).catch((err: unknown) => {
+    const r = await run('nft', { input: script }, () =>
+      runCommand('nft', ['-f', '-'], { input: script }),
+    ).catch((err: unknown) => {
       throw new KernelRuleError(`nft: ${(err as Error).message}`, err);
     });
     if (r.code !== 0) throw new KernelRuleError(`nft -f failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
   },
   async listChain(table, chain) {
-    const r = await runCommand('nft', ['-j', 'list', 'chain', 'inet', table, chain], {
-      maxBytes: maxListingBytes,
-    }).catch((err: unknown) => {
+    if (!name.test(table) || !name.test(chain))
+      throw new KernelRuleError(`bad table or chain: ${table} ${chain}`);
+    const r = await run('list', { a: table, b: chain }, () =>
+      runCommand('nft', ['-j', 'list', 'chain', 'inet', table, chain], { maxBytes: maxListingBytes }),
+    ).catch((err: unknown) => {
       throw new KernelRuleError(`nft: ${(err as Error).message}`, err);
     });
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return null;
     throw new KernelRuleError(`nft list chain failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
   },
-  sockets: (address, port) => ss(ssArgs(address, port)),
-  destroySockets: (address, port) => ss(ssArgs(address, port, true)),
+  sockets: (address, port) => ss('ss', address, port),
+  destroySockets: (address, port) => ss('kill', address, port),
 };
 
-async function ss(args: string[]): Promise<string> {
-  const r = await runCommand('ss', args, { maxBytes: maxSocketOutputBytes }).catch((err: unknown) => {
+async function ss(op: 'ss' | 'kill', address: string, port: number): Promise<string> {
+  if (isIP(address) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new KernelRuleError(`bad address or port: ${address} ${port}`);
+  }
+  const args = ssArgs(address, port, op === 'kill');
+  const r = await run('ss' === op ? 'ss' : 'kill', { a: args.at(-1)! }, () =>
+    runCommand('ss', args, { maxBytes: maxSocketOutputBytes }),
+  ).catch((err: unknown) => {
     throw new KernelRuleError(`ss: ${(err as Error).message}`, err);
   });
   if (r.code !== 0) throw new KernelRuleError(`ss failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
