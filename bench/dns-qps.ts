@@ -2,7 +2,10 @@
  * SPEC §9 "DNS queries/s": dnsperf against Ebb's DNS server and against Unbound serving the same names as
  * local data, one after the other in the same run, each with one thread on loopback.
  *
- *   node bench/dns-qps.ts [--seconds N] [--runs 1] [--json]      (needs Debian's dnsperf and unbound)
+ *   node bench/dns-qps.ts [--seconds N] [--runs 1] [--threads 1] [--json]   (needs dnsperf and unbound)
+ *
+ * `--threads N`: Ebb with `dns.workers: N` (N worker threads on one port, SO_REUSEPORT; 1 = the
+ * process's own thread), Unbound with `num-threads: N`, dnsperf with N threads.
  *
  * Ebb's server runs in its own Node process, as `ebb dns` would. Every load run is bounded by dnsperf's
  * -l (seconds) and by a kill timer; only the processes started here are ended, by their PID. With
@@ -13,11 +16,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PoolView } from '../src/core/index.ts';
-import { DnsServer } from '../src/dns/index.ts';
+import { createDnsServer } from '../src/dns/index.ts';
 import { nodeBin, nodeFlags, runProcess, which } from '../test/harness/managed-process.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
-import { scratchDir, startProcess } from './lib/processes.ts';
+import { cpuSeconds, scratchDir, startProcess } from './lib/processes.ts';
 import { fixed, median, sum } from './lib/stats.ts';
 
 const FQDN = 'pool1.ebb.test';
@@ -68,13 +71,13 @@ const QUERIES = [
   `nobody.${FQDN} A`,
 ];
 
-function unboundConfig(dir: string, port: number): string {
+function unboundConfig(dir: string, port: number, threads: number): string {
   const view = benchView();
   const rr = (line: string): string => `  local-data: "${line}"`;
   const addr = (name: string, a: string): string => rr(`${name}. 5 IN A ${a}`);
   const lines = [
     'server:',
-    '  num-threads: 1',
+    `  num-threads: ${threads}`,
     `  interface: ${HOST}@${port}`,
     `  port: ${port}`,
     '  do-ip6: no',
@@ -128,6 +131,8 @@ async function waitForDns(port: number, timeoutMs = 10_000): Promise<void> {
 
 interface PerfResult {
   qps: number;
+  /** The server's CPU time per completed query, µs: its cost whatever else the machine does. */
+  cpuUsPerQuery: number;
   sent: number;
   completed: number;
   lost: number;
@@ -135,15 +140,24 @@ interface PerfResult {
   output: string;
 }
 
-async function dnsperf(port: number, dataFile: string, seconds: number): Promise<PerfResult> {
+async function dnsperf(
+  port: number,
+  pid: number,
+  dataFile: string,
+  seconds: number,
+  threads: number,
+): Promise<PerfResult> {
   const args = ['-s', HOST, '-p', String(port), '-d', dataFile, '-l', String(seconds)];
-  const r = await runProcess('dnsperf', [...args, '-c', '8', '-q', '200', '-T', '1'], {
+  const cpu0 = cpuSeconds(pid);
+  const r = await runProcess('dnsperf', [...args, '-c', '8', '-q', '200', '-T', String(threads)], {
     timeoutMs: (seconds + 15) * 1000,
   });
+  const cpu = cpuSeconds(pid) - cpu0;
   const output = r.stdout + r.stderr;
   const num = (re: RegExp): number => Number(re.exec(output)?.[1] ?? NaN);
   const result = {
     qps: num(/Queries per second:\s+([\d.]+)/),
+    cpuUsPerQuery: (cpu / num(/Queries completed:\s+(\d+)/)) * 1e6,
     sent: num(/Queries sent:\s+(\d+)/),
     completed: num(/Queries completed:\s+(\d+)/),
     lost: num(/Queries lost:\s+(\d+)/),
@@ -156,9 +170,9 @@ async function dnsperf(port: number, dataFile: string, seconds: number): Promise
 }
 
 /** Runs in the child: Ebb's DNS server alone in its process, like `ebb dns`. */
-async function serveEbb(port: number): Promise<void> {
+async function serveEbb(port: number, workers: number): Promise<void> {
   const view = benchView();
-  const server = new DnsServer({ listen: { host: HOST, port }, view: () => view });
+  const server = createDnsServer({ listen: { host: HOST, port }, view: () => view, workers });
   await server.start();
   process.stdout.write(`listening ${server.port}\n`);
   const stop = (): void => void server.close().then(() => process.exit(0));
@@ -169,9 +183,11 @@ async function serveEbb(port: number): Promise<void> {
 
 async function main(): Promise<void> {
   // The child of this benchmark: `dns-qps.ts --serve-ebb PORT`.
-  if (process.argv[2] === '--serve-ebb') return serveEbb(Number(process.argv[3]));
-  const bench = startBench('dns-qps', { numbers: { seconds: [10, 1, 120], runs: [1, 1, 10] } });
-  const { seconds, runs } = bench.numbers;
+  if (process.argv[2] === '--serve-ebb') return serveEbb(Number(process.argv[3]), Number(process.argv[4]));
+  const bench = startBench('dns-qps', {
+    numbers: { seconds: [10, 1, 120], runs: [1, 1, 10], threads: [1, 1, 8] },
+  });
+  const { seconds, runs, threads } = bench.numbers;
   const missing = ['dnsperf', 'unbound', 'dig'].filter((c) => !which(c));
   if (missing.length > 0) {
     console.error(`dns-qps: needs ${missing.join(', ')} (apt-get install dnsperf unbound dnsutils)`);
@@ -188,10 +204,11 @@ async function main(): Promise<void> {
     import.meta.filename,
     '--serve-ebb',
     String(ebbPort),
+    String(threads),
   ]);
   const unboundPort = await freePort(HOST);
   const confFile = join(dir, 'unbound.conf');
-  writeFileSync(confFile, unboundConfig(dir, unboundPort));
+  writeFileSync(confFile, unboundConfig(dir, unboundPort, threads));
   const unbound = startProcess('unbound', 'unbound', ['-d', '-c', confFile]);
   try {
     await Promise.all([waitForDns(ebbPort), waitForDns(unboundPort)]);
@@ -202,11 +219,16 @@ async function main(): Promise<void> {
   }
 
   bench.log(
-    `dns-qps: dnsperf, ${seconds} s each, 8 clients, 200 outstanding, ${QUERIES.length}-query mix, loopback; ${runs} run(s)`,
+    `dns-qps: dnsperf -T ${threads}, ${seconds} s each, 8 clients, 200 outstanding, ${QUERIES.length}-query mix, loopback; ` +
+      `Ebb dns.workers ${threads}, Unbound num-threads ${threads}; ${runs} run(s)`,
   );
-  await dnsperf(ebbPort, dataFile, Math.min(2, seconds)); // warm-up: let V8 optimise the hot path
+  const pidOf = new Map([
+    [ebbPort, ebb.pid],
+    [unboundPort, unbound.pid],
+  ]);
+  await dnsperf(ebbPort, ebb.pid, dataFile, Math.min(2, seconds), threads); // warm-up: let V8 optimise the hot path
   const describe = (r: PerfResult) =>
-    `${r.qps.toFixed(0)} q/s, completed ${r.completed}/${r.sent}, lost ${r.lost}, avg latency ${r.latencyAvgMs.toFixed(3)} ms`;
+    `${r.qps.toFixed(0)} q/s, ${r.cpuUsPerQuery.toFixed(1)} µs CPU/q, completed ${r.completed}/${r.sent}, lost ${r.lost}, avg latency ${r.latencyAvgMs.toFixed(3)} ms`;
   const results = await eachRun(
     bench,
     runs,
@@ -214,13 +236,15 @@ async function main(): Promise<void> {
       // Alternate which server goes first, so neither always runs on a cooler machine.
       const order = run % 2 === 0 ? [ebbPort, unboundPort] : [unboundPort, ebbPort];
       const byPort = new Map<number, PerfResult>();
-      for (const port of order) byPort.set(port, await dnsperf(port, dataFile, seconds));
+      for (const port of order)
+        byPort.set(port, await dnsperf(port, pidOf.get(port)!, dataFile, seconds, threads));
       return { ebb: byPort.get(ebbPort)!, unbound: byPort.get(unboundPort)! };
     },
     (r) => `ebb ${describe(r.ebb)} | unbound ${describe(r.unbound)}`,
   );
   const figure = (pick: (r: { ebb: PerfResult; unbound: PerfResult }) => PerfResult) => ({
     qps: median(results.map((r) => pick(r).qps)),
+    cpuUsPerQuery: median(results.map((r) => pick(r).cpuUsPerQuery)),
     latencyAvgMs: median(results.map((r) => pick(r).latencyAvgMs)),
     lost: sum(results, (r) => pick(r).lost),
   });
@@ -231,6 +255,7 @@ async function main(): Promise<void> {
     machine: bench.machine,
     runs,
     seconds,
+    threads,
     queries: QUERIES.length,
     ebb: e,
     unbound: u,
@@ -243,6 +268,12 @@ async function main(): Promise<void> {
   report(bench, doc, [
     ['figure (median of runs)', 'ebb', 'unbound', 'ebb/unbound'],
     ['queries/s', fixed(e.qps, 0), fixed(u.qps, 0), fixed(e.qps / u.qps)],
+    [
+      'server CPU µs per query',
+      fixed(e.cpuUsPerQuery, 2),
+      fixed(u.cpuUsPerQuery, 2),
+      fixed(e.cpuUsPerQuery / u.cpuUsPerQuery),
+    ],
     [
       'average latency (ms)',
       fixed(e.latencyAvgMs, 3),

@@ -6,7 +6,10 @@
  *
  *   node --disable-warning=ExperimentalWarning bench/http-proxy.ts [--runs 3] [--seconds 3]
  *        [--concurrency 50] [--ws-connections 50] [--ws-bytes 64] [--idle-websockets 10000]
- *        [--targets ebb,haproxy] [--json]
+ *        [--targets ebb,node,haproxy] [--threads 1] [--json]
+ *
+ * `--threads N`: Ebb's listener on N worker threads (`agent.workers: N`, SO_REUSEPORT) beside HAProxy
+ * with `nbthread N` (SPEC §13); the node floor stays on one thread.
  *
  * Figures (medians over runs; targets in a rotating order each run):
  * - keep-alive req/s: wrk, one thread, `--concurrency` connections kept alive.
@@ -17,8 +20,8 @@
  * The CPU columns are each process's CPU time over the measurement (100% = one core): the machine has
  * few cores, and the load tool, proxy and upstream share them; the load tool's own cost is shown.
  *
- * Until the config has `protocol: http`, Ebb is the listener run directly (`--role ebb` below: the same
- * class `ebb up` will build), in its own process.
+ * Ebb is the http listener run directly (`--role ebb` below: the class `ebb up` builds for an http
+ * listener), in its own process. `node` is the floor of a proxy on Node's HTTP stack (see `Target`).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -26,6 +29,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import WebSocket, { WebSocketServer } from 'ws';
+import { parseConfig } from '../src/config/index.ts';
+import { createListener, type Listener } from '../src/listeners/index.ts';
 import { HttpListener } from '../src/listeners/http/index.ts';
 import type { ManagedProcess } from '../test/harness/managed-process.ts';
 import { which } from '../test/harness/managed-process.ts';
@@ -41,7 +46,13 @@ import {
 } from './lib/processes.ts';
 import { fixed, median, ratio, rotate } from './lib/stats.ts';
 
-const Target = { ebb: 'ebb', haproxy: 'haproxy' } as const;
+/**
+ * `node` is the floor of any proxy written on Node's HTTP stack, for scale: node:http's server handing
+ * each request to an undici pool as it came (no limits, no forwarding headers, no hop-by-hop handling,
+ * no session counting), and WebSockets as a plain TCP pipe (no HTTP parsing at all). What Ebb costs
+ * above it is Ebb's; what it costs above HAProxy is mostly Node's.
+ */
+const Target = { ebb: 'ebb', node: 'node', haproxy: 'haproxy' } as const;
 type Target = (typeof Target)[keyof typeof Target];
 
 interface Endpoints {
@@ -85,13 +96,15 @@ async function role(name: string, args: string[]): Promise<void> {
       seconds: { type: 'string' },
       bytes: { type: 'string' },
       count: { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   const num = (k: keyof typeof values) => Number(values[k]);
   if (name === 'ebb') {
+    const threads = Number(values.threads ?? 1);
     const listeners = [
-      new HttpListener({ host, port: num('http-port'), upstream: { host, port: num('http-upstream') } }),
-      new HttpListener({ host, port: num('ws-port'), upstream: { host, port: num('ws-upstream') } }),
+      ebbListener(num('http-port'), num('http-upstream'), threads),
+      ebbListener(num('ws-port'), num('ws-upstream'), threads),
     ];
     for (const l of listeners) await l.open(false);
     process.stdout.write('ready\n');
@@ -99,6 +112,43 @@ async function role(name: string, args: string[]): Promise<void> {
       'SIGTERM',
       () => void Promise.all(listeners.map((l) => l.destroy())).then(() => process.exit(0)),
     );
+    return;
+  }
+  if (name === 'node-floor') {
+    const { createServer } = await import('node:http');
+    const net = await import('node:net');
+    const { Pool } = await import('undici');
+    const pool = new Pool(`http://${host}:${num('http-upstream')}`, { connections: null, pipelining: 1 });
+    const http = createServer((req, res) => {
+      pool.dispatch(
+        { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.rawHeaders, body: null },
+        {
+          onRequestStart() {},
+          onResponseStart(_c, status, headers) {
+            res.writeHead(status, headers as Record<string, string>);
+          },
+          onResponseData(_c, chunk) {
+            res.write(chunk);
+          },
+          onResponseEnd() {
+            res.end();
+          },
+          onResponseError() {
+            res.destroy();
+          },
+        },
+      );
+    });
+    const ws = net.createServer((client) => {
+      const upstream = net.connect(num('ws-upstream'), host);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => http.listen(num('http-port'), host, 4096, resolve));
+    await new Promise<void>((resolve) => ws.listen(num('ws-port'), host, 4096, resolve));
+    process.stdout.write('ready\n');
+    process.once('SIGTERM', () => process.exit(0));
     return;
   }
   if (name === 'ws-upstream') {
@@ -141,6 +191,39 @@ async function role(name: string, args: string[]): Promise<void> {
     return;
   }
   throw new Error(`unknown role ${name}`);
+}
+
+/**
+ * Ebb's http listener as the agent builds it: on the agent's thread, or with `agent.workers: threads`
+ * as a `ThreadedListener` (SO_REUSEPORT, one listener per worker thread).
+ */
+function ebbListener(port: number, upstream: number, threads: number): Listener {
+  if (threads <= 1) return new HttpListener({ host, port, upstream: { host, port: upstream } });
+  const config = parseConfig(
+    JSON.stringify({
+      pool: { name: 'bench', fqdn: 'bench.ebb.test' },
+      agent: { workers: threads },
+      members: [
+        {
+          id: 'm1',
+          address: host,
+          services: [{ id: 'web', listeners: [{ protocol: 'http', port, upstream: `${host}:${upstream}` }] }],
+        },
+      ],
+    }),
+  );
+  const service = config.members[0]!.services[0]!;
+  return createListener(
+    host,
+    service.listeners[0]!,
+    { onChange: () => {} },
+    {
+      member: 'm1',
+      service,
+      view: () => ({ name: 'bench', fqdn: 'bench.ebb.test', dnsTtl: 5, members: [] }),
+      workers: threads,
+    },
+  );
 }
 
 /** Opens `count` WebSockets, at most `parallel` handshakes at once; rejects on the first failure. */
@@ -187,11 +270,12 @@ function haproxyHttpConfig(
   endpoints: Endpoints,
   upstreams: { http: number; ws: number },
   maxconn: number,
+  threads: number,
 ): string {
   return [
     'global',
     `  maxconn ${maxconn}`,
-    '  nbthread 1',
+    `  nbthread ${threads}`,
     'defaults',
     '  mode http',
     '  option http-keep-alive',
@@ -279,8 +363,9 @@ async function main(): Promise<void> {
       'ws-connections': [50, 1, 2000],
       'ws-bytes': [64, 1, 1 << 20],
       'idle-websockets': [10_000, 0, 20_000],
+      threads: [1, 1, 8],
     },
-    strings: { targets: 'ebb,haproxy' },
+    strings: { targets: 'ebb,node,haproxy' },
   });
   const n = bench.numbers;
   const log = bench.log;
@@ -319,14 +404,14 @@ async function main(): Promise<void> {
   await wsUpstream.waitForOutput(/listening/);
 
   const startProxy = async (t: Target): Promise<Endpoints & { proc: ManagedProcess }> => {
-    if (t === Target.ebb) {
+    if (t === Target.ebb || t === Target.node) {
       const [httpPort, wsFront] = [await freePort(), await freePort()];
       const ebb = startNodeScript(
-        'ebb',
+        t,
         self,
         [
           '--role',
-          'ebb',
+          t === Target.ebb ? 'ebb' : 'node-floor',
           '--http-port',
           String(httpPort),
           '--http-upstream',
@@ -335,6 +420,8 @@ async function main(): Promise<void> {
           String(wsFront),
           '--ws-upstream',
           String(wsPort),
+          '--threads',
+          String(t === Target.ebb ? n.threads : 1),
         ],
         { fdLimit },
       );
@@ -343,7 +430,7 @@ async function main(): Promise<void> {
     }
     const e = { http: await freePort(), ws: await freePort(), pid: 0 };
     const config = join(dir, `haproxy-${e.http}.cfg`);
-    writeFileSync(config, haproxyHttpConfig(e, { http: nginxPort, ws: wsPort }, maxconn));
+    writeFileSync(config, haproxyHttpConfig(e, { http: nginxPort, ws: wsPort }, maxconn, n.threads));
     const haproxy = startProcess('haproxy', 'haproxy', ['-db', '-f', config], { fdLimit });
     await listening(e.http, haproxy);
     return { ...e, pid: haproxy.pid, proc: haproxy };
@@ -353,7 +440,8 @@ async function main(): Promise<void> {
   log(
     `http-proxy: ${n.runs} run(s) × ${n.seconds} s per figure; wrk -t1 -c${n.concurrency}; ` +
       `${n['ws-connections']} WebSockets × ${n['ws-bytes']} B ping-pong; ${idleCount} idle WebSockets; ` +
-      `HAProxy ${targets.includes(Target.haproxy) ? 'nbthread 1, mode http' : 'skipped'}; upstreams: nginx (1 worker), Node ws echo`,
+      `HAProxy ${targets.includes(Target.haproxy) ? `nbthread ${n.threads}, mode http` : 'skipped'}; ` +
+      `Ebb on ${n.threads} thread(s) (agent.workers), the node floor on 1; upstreams: nginx (1 worker), Node ws echo`,
   );
 
   const cpuOver = async <T>(pid: number, work: () => Promise<T>): Promise<{ r: T; cpu: number }> => {
@@ -492,12 +580,16 @@ async function main(): Promise<void> {
           cpuUsPerRequest: ratio(e.cpuUsPerRequest, h.cpuUsPerRequest),
         }
       : null;
-  const rows: string[][] = [['figure', ...targets, ...(ratios ? ['ebb/haproxy'] : [])]];
+  const floor = fig.node;
+  const rows: string[][] = [
+    ['figure', ...targets, ...(ratios ? ['ebb/haproxy'] : []), ...(e && floor ? ['ebb/node'] : [])],
+  ];
   const row = (label: string, f: (x: ReturnType<typeof figure>) => number, digits: number, r?: number) =>
     rows.push([
       label,
       ...targets.map((t) => fixed(f(fig[t]!), digits)),
-      ...(ratios ? [fixed(r ?? Number.NaN)] : []),
+      ...(ratios ? [r === undefined ? '' : fixed(r)] : []),
+      ...(e && floor ? [r === undefined ? '' : fixed(ratio(f(e), f(floor)))] : []),
     ]);
   row('keep-alive req/s', (x) => x.keepAliveRps, 0, ratios?.keepAliveRps);
   row('new-connection req/s', (x) => x.newConnRps, 0, ratios?.newConnRps);

@@ -6,7 +6,10 @@
  *
  *   node --disable-warning=ExperimentalWarning bench/tcp-proxy.ts [--runs 5] [--seconds 3] [--workers 1]
  *        [--concurrency 50] [--bytes 1024] [--stream-connections 4] [--chunk 65536]
- *        [--cpu-prof DIR] [--targets direct,haproxy,ebb] [--json]
+ *        [--threads 1] [--cpu-prof DIR] [--targets direct,haproxy,ebb] [--json]
+ *
+ * `--threads N`: Ebb with `agent.workers: N` (its listener on N threads, SO_REUSEPORT) beside HAProxy
+ * with `nbthread N` (SPEC §13).
  *
  * conn/s: each of `--concurrency` loops per worker connects, sends `--bytes`, reads them back and
  * closes (and waits for the peer's FIN). MB/s: `--stream-connections` long connections per worker keep
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
       runs: [5, 1, 20],
       seconds: [3, 1, 60],
       workers: [1, 1, 8],
+      threads: [1, 1, 8],
       concurrency: [50, 1, 1000],
       bytes: [1024, 1, 1 << 20],
       'stream-connections': [4, 1, 256],
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
     runs: n.runs,
     seconds: n.seconds,
     workers: n.workers,
+    threads: n.threads,
     concurrency: n.concurrency,
     bytes: n.bytes,
     streamConnections: n['stream-connections'],
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
   endpoints.set(Target.direct, { host: '127.0.0.1', port: upPort, pid: null });
   let haproxy: Haproxy | null = null;
   if (targets.includes(Target.haproxy)) {
-    const peer = await startHaproxyPeer(dir, { host: '127.0.0.1', port: upPort }, 4000);
+    const peer = await startHaproxyPeer(dir, { host: '127.0.0.1', port: upPort }, 4000, o.threads);
     haproxy = peer.haproxy;
     endpoints.set(Target.haproxy, { host: peer.host, port: peer.port, pid: peer.haproxy.pid });
   }
@@ -102,6 +107,7 @@ async function main(): Promise<void> {
       members: 1,
       minAccepting: 0,
       services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
+      agentWorkers: o.threads,
       nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     });
     const m = pool.members[0]!;
@@ -111,7 +117,7 @@ async function main(): Promise<void> {
   log(
     `tcp-proxy: ${o.runs} run(s) × ${o.seconds} s per figure; ${o.workers} load worker process(es); conn: ` +
       `${o.concurrency} loops/worker, ${o.bytes} B echoed per connection; stream: ${o.streamConnections} ` +
-      `connection(s)/worker, ${o.chunk} B writes; HAProxy ${haproxy ? 'nbthread 1, mode tcp' : 'skipped'}; upstream: Node echo`,
+      `connection(s)/worker, ${o.chunk} B writes; HAProxy ${haproxy ? `nbthread ${o.threads}, mode tcp` : 'skipped'}; Ebb agent.workers ${o.threads}; upstream: Node echo`,
   );
 
   const measureConn = async (t: Target, seconds: number) => {

@@ -91,7 +91,7 @@ describe('pool on etcd: separate processes, access control, audit', () => {
         `    - { name: watcher, role: viewer, token: env:EBB_T_VIEW }`,
         `    - { name: ops, role: operator, token: env:EBB_T_OPS }`,
         `    - { name: root, role: admin, token: env:EBB_T_ADMIN }`,
-        `agent: { leaseTtl: 2s, localState: ${ws.dir}/local }`,
+        `agent: { leaseTtl: 3s, localState: ${ws.dir}/local }`,
         'members:',
         ...members.flatMap((m) => [
           `  - id: ${m.id}`,
@@ -166,7 +166,7 @@ describe('pool on etcd: separate processes, access control, audit', () => {
     const killedAt = Date.now();
     await until(async () => !(await dig(fqdn)).includes(members[1]!.address), 'm2 out of DNS', 10_000);
     const outAfterMs = Date.now() - killedAt;
-    assert.ok(outAfterMs < 6000, `out of DNS after ${outAfterMs} ms (lease 2 s)`);
+    assert.ok(outAfterMs < 6000, `out of DNS after ${outAfterMs} ms (lease 3 s)`);
     assert.equal((await status()).members[1]!.agent, 'down');
     assert.deepEqual(await dig(`m2.${fqdn}`), [members[1]!.address], 'its host record stays');
     await startAgent('m2');

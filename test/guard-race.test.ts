@@ -85,7 +85,7 @@ function raceSuite(backend: (typeof backends)[number]): void {
       validateConfig({
         pool: { name: 'race', fqdn: 'race.ebb.test', minAccepting: 1 },
         store: spec,
-        agent: { leaseTtl: '2s', localState: join(dir, 'local') },
+        agent: { leaseTtl: '3s', localState: join(dir, 'local') }, // etcd refuses less (issue 16)
         members: [1, 2].map((i) => ({
           id: `m${i}`,
           address: address(i),

@@ -366,9 +366,14 @@ export interface TestCertificates {
 
 /**
  * Makes a throwaway CA and one server certificate per name in `dir` (nothing secret is committed):
- * EC P-256, valid two days, SAN `DNS:localhost, IP:127.0.0.1`, the name as CN so tests can tell them apart.
+ * EC P-256, valid two days, SAN `DNS:localhost, IP:127.0.0.1` and any `dnsNames` (e.g. `*.<fqdn>` for a
+ * pool's member names), the name as CN so tests can tell them apart.
  */
-export async function makeCertificates(dir: string, names: string[]): Promise<TestCertificates> {
+export async function makeCertificates(
+  dir: string,
+  names: string[],
+  dnsNames: string[] = [],
+): Promise<TestCertificates> {
   const { execFileSync } = await import('node:child_process');
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
@@ -393,7 +398,8 @@ export async function makeCertificates(dir: string, names: string[]): Promise<Te
   );
   writeFileSync(
     join(dir, 'server.ext'),
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...dnsNames.map((n) => `DNS:${n}`)].join(',')}\n` +
+      'extendedKeyUsage=serverAuth\n',
   );
   const servers: TestCertificates['servers'] = {};
   for (const name of names) {

@@ -91,7 +91,7 @@ describe('multi-host pool in network namespaces', () => {
         store: `etcd://${ips.map((ip) => `${ip}:2379`).join(',')}`,
         dns: { listen: `${ips[0]}:5353` },
         api: { listen: `${ips[0]}:7070`, tokens: [{ name: 'ops', role: 'admin', token: 'env:EBB_T_OPS' }] },
-        agent: { leaseTtl: '2s', localState: `${dir}/local` },
+        agent: { leaseTtl: '3s', localState: `${dir}/local` }, // the least etcd allows (issue 16)
         members: ips.map((ip, i) => ({ id: `m${i + 1}`, address: ip, services: [tcpService('web', 7000)] })),
       }),
     );

@@ -39,6 +39,8 @@ export interface PoolLayoutOptions {
   dnsTtl?: number;
   leaseTtl?: string;
   minAccepting?: number;
+  /** `agent.workers`: threads per tcp proxy listener (SPEC §13). */
+  agentWorkers?: number;
 }
 
 export interface SimulatedMember {
@@ -93,7 +95,11 @@ export async function writePoolLayout(options: PoolLayoutOptions): Promise<PoolL
       store,
       dns: { listen: `127.0.0.1:${dnsPort}` },
       api: { listen: `127.0.0.1:${apiPort}` },
-      agent: { leaseTtl, localState: join(options.dir, 'local') },
+      agent: {
+        leaseTtl,
+        localState: join(options.dir, 'local'),
+        ...(options.agentWorkers ? { workers: options.agentWorkers } : {}),
+      },
       members,
     },
     // One line per member: the config of a 3,000-member pool stays small to parse.

@@ -29,13 +29,14 @@ export async function startHaproxyPeer(
   dir: string,
   upstream: Endpoint,
   maxconn: number,
+  threads = 1,
 ): Promise<Endpoint & { haproxy: Haproxy }> {
   const port = await freePort();
   const haproxy = await Haproxy.start(
     dir,
     { host: '127.0.0.1', port },
     [{ name: 'upstream', address: upstream.host, port: upstream.port }],
-    { maxconn, connectTimeout: '5s', idleTimeout: '10m', fdLimit: childFdLimit() },
+    { maxconn, connectTimeout: '5s', idleTimeout: '10m', fdLimit: childFdLimit(), threads },
   );
   return { host: '127.0.0.1', port, haproxy: track(haproxy) };
 }

@@ -65,6 +65,10 @@ export function App({ live }: { live: LivePool }) {
   const chartMember = (pool && (followed ?? latestDraining(pool))) || '';
   // The pool on screen is no longer current (a token prompt replaces it rather than greying it).
   const stale = pool !== null && state.connection !== 'live' && state.connection !== 'unauthorised';
+  // Issue 16, fault 4: pauses an agent kept from its local copy because the store was wiped or replaced.
+  const kept = (pool?.members ?? []).flatMap((m) =>
+    m.services.filter((s) => s.kept).map((s) => `${m.id}/${s.id} (${s.intent})`),
+  );
 
   /** A new token, or none: start over, so nothing read with the old one stays on screen. */
   const tokenChanged = () => {
@@ -118,6 +122,13 @@ export function App({ live }: { live: LivePool }) {
           <strong>Lost contact with the API</strong>
           {state.lostAt !== null && <> — data as of {clock(state.lostAt)}</>}. Retrying; what is shown may no
           longer be true, and actions are off until the API answers.
+        </div>
+      )}
+
+      {kept.length > 0 && (
+        <div class="stale-banner" role="alert" data-kept-banner>
+          <strong>The store was wiped or replaced</strong> — kept by their agents from their local copies, not
+          accepting: {kept.join(', ')}. Resume them, or pause (stop) them again to keep them so.
         </div>
       )}
 

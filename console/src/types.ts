@@ -30,6 +30,8 @@ export interface ServiceStatus {
   deadlineAt: number | null;
   reason: string;
   error: string | null;
+  /** Kept by its agent from its local copy: the store was wiped or replaced (older APIs leave it out). */
+  kept?: boolean;
 }
 
 export interface MemberStatus {

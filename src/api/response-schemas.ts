@@ -52,6 +52,12 @@ export const ServiceStatusSchema = z.object({
   applyError: ApplyErrorSchema.nullable()
     .optional()
     .describe('the newest intent the agent could not apply (it keeps trying)'),
+  kept: z
+    .boolean()
+    .optional()
+    .describe(
+      'a pause or stop its agent kept from its local copy because the store was wiped or replaced; resume, or pause/stop again to adopt it',
+    ),
 });
 
 export const MemberStatusSchema = z.object({

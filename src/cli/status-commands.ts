@@ -103,6 +103,13 @@ function statusNotes(status: PoolStatus): string[] {
       if (service.reason && service.intent !== 'running')
         notes.push(`${target}: ${service.intent}, reason: ${safeText(service.reason)}`);
       if (service.error) notes.push(`${target}: error: ${safeText(service.error)}`);
+      // Issue 16, fault 4: a wiped or replaced store; the agent kept what its local copy said.
+      if (service.kept)
+        notes.push(
+          `warning: ${target} is ${service.intent} only because its agent kept it from its local copy (the store ` +
+            `was wiped or replaced): ebb resume ${member.id} --service ${service.id} to resume, or ` +
+            `ebb ${service.intent === 'stopped' ? 'stop' : 'pause'} ${member.id} --service ${service.id} to adopt it`,
+        );
     }
   }
   return notes;

@@ -91,9 +91,14 @@ async function webSocketSession(options: HttpLoadOptions, session: SessionContex
   }
 }
 
+/**
+ * No member took the session. Errors that are not a member saying "not now" (a certificate the client
+ * does not trust, say) are named, so the operator sees the cause rather than only "no member accepted".
+ */
 function notAccepted(err: unknown): never {
-  if (err instanceof NoMemberAcceptedError) throw new NotAcceptedError('no member accepted');
-  throw err;
+  if (!(err instanceof NoMemberAcceptedError)) throw err;
+  const errors = new Set(err.attempts.filter((a) => a.outcome === 'error').map((a) => a.detail ?? 'error'));
+  throw new NotAcceptedError(`no member accepted${errors.size > 0 ? ` (${[...errors].join(', ')})` : ''}`);
 }
 
 /** Sends `text` and waits for it to come back. */

@@ -344,12 +344,26 @@ members: [ { id: fe01, address: 127.0.0.11, services: [ { id: e, listeners: [ { 
 
   it('defaults: leaseTtl 5s whether agent is left out or given without it', () => {
     const without = validateConfig(pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]));
-    assert.deepEqual(without.agent, { leaseTtl: '5s', leaseTtlMs: 5000, localState: '.ebb/local' });
+    assert.deepEqual(without.agent, { leaseTtl: '5s', leaseTtlMs: 5000, localState: '.ebb/local', workers: 1 });
     const empty = validateConfig({
       ...pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]),
       agent: {},
     });
     assert.deepEqual(empty.agent, without.agent);
+  });
+
+  it('with an etcd store, a lease shorter than 3s is refused, saying why (issue 16, fault 3)', () => {
+    const etcd = (leaseTtl: unknown) => ({ ...agent(leaseTtl), store: 'etcd://127.0.0.1:2379' });
+    for (const short of ['2s', '2999ms', 1]) {
+      assertIssue(
+        issuesOf(() => validateConfig(etcd(short))),
+        'agent.leaseTtl',
+        /^must be at least 3s with an etcd store: .*election.*announced down/,
+      );
+    }
+    assert.equal(validateConfig(etcd('3s')).agent.leaseTtlMs, 3000);
+    // SQLite leases are renewed on the same machine every 200 ms: 2 s stays allowed there.
+    assert.equal(validateConfig(agent('2s')).agent.leaseTtlMs, 2000);
   });
 
   it('anything else is refused, naming the field', () => {

@@ -55,6 +55,19 @@ const token = z
   })
   .strict();
 
+/**
+ * The shortest agent lease that is safe on etcd (issue 16, fault 3). A keepalive goes every TTL/4 and one
+ * that a frozen or cut-off member does not answer within TTL/4 is resent to another member, so the
+ * renewal can land TTL/2 after the last one; what is left must cover an election and a stall of the
+ * agent's own event loop (GC, a starved CPU): 1 s with a 2 s lease (a chaos run with 2 s announced live
+ * agents down under etcd faults), 1.5 s with 3 s. SQLite leases live on the same machine, renewed every 200 ms.
+ */
+export const minimumEtcdLeaseTtlMs = 3000;
+const etcdLeaseTtlTooShort =
+  'must be at least 3s with an etcd store: a renewal may land half a TTL late when an etcd member ' +
+  'stops answering, and a shorter lease leaves too little for an election or a stall of the agent, ' +
+  'so live agents would be announced down';
+
 export const configSchema = z
   .object({
     pool: z
@@ -76,9 +89,13 @@ export const configSchema = z
       .regex(/^(sqlite:.+|etcd:\/\/.+)$/, 'must be sqlite:<path> or etcd://host:port[,host:port...]')
       .default('sqlite:.ebb/state.db'),
     dns: z
-      .object({ listen: hostPort.default('127.0.0.1:5353') })
+      .object({
+        listen: hostPort.default('127.0.0.1:5353'),
+        /** Threads answering on the port (SO_REUSEPORT); 1 answers on the process's own thread. */
+        workers: z.number().int().min(1).max(8).default(1),
+      })
       .strict()
-      .default({ listen: '127.0.0.1:5353' }),
+      .prefault({}),
     api: z
       .object({
         listen: hostPort.default('127.0.0.1:7070'),
@@ -89,17 +106,28 @@ export const configSchema = z
       .strict()
       .default({ listen: '127.0.0.1:7070', tokens: [], hosts: [] }),
     agent: z
-      .object({ leaseTtl: duration.prefault('5s'), localState: z.string().min(1).default('.ebb/local') })
+      .object({
+        leaseTtl: duration.prefault('5s'),
+        localState: z.string().min(1).default('.ebb/local'),
+        /** Threads serving each tcp/http proxy listener to a host:port (SPEC §13); 1: the agent's own. */
+        workers: z.number().int().min(1).max(8).default(1),
+      })
       .strict()
-      .transform(({ leaseTtl, localState }) => ({
+      .transform(({ leaseTtl, localState, workers }) => ({
         leaseTtl: leaseTtl.text,
         leaseTtlMs: leaseTtl.ms,
         localState,
+        workers,
       }))
       .prefault({}),
     members: z.array(member).min(1, 'must list at least one member'),
   })
-  .strict();
+  .strict()
+  .superRefine(({ store, agent }, ctx) => {
+    if (store.startsWith('etcd://') && agent.leaseTtlMs < minimumEtcdLeaseTtlMs) {
+      ctx.addIssue({ code: 'custom', path: ['agent', 'leaseTtl'], message: etcdLeaseTtlTooShort });
+    }
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type PoolConfig = z.output<typeof configSchema>;

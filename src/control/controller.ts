@@ -8,6 +8,7 @@ import {
   StoreError,
   defaultIntent,
   formatDuration,
+  isKeptIntent,
   parseIntent,
   type DesiredRun,
   type ServiceIntent,
@@ -307,12 +308,26 @@ export class Controller {
       () => changed.every((c) => outcome(c) !== 'pending'),
       this.ackTimeoutMs,
     );
-    const failures = changed
+    const failures: ApplyFailure[] = changed
       .filter((c) => outcome(c) === 'failed')
       .map((c) => {
         const error = this.state.status(member, c.service)!.applyError!;
         return { service: c.service, code: error.code, message: error.message };
       });
+    // SPEC §2: pause returns only once the listener refuses. An agent that is up but has not confirmed in
+    // time may still be accepting (its store member froze, issue 16 fault 1): that is a failure to tell,
+    // never a success with a footnote. (An agent that is down is told apart: `applied` false, no failure.)
+    if (!settled && this.state.agentUp(member)) {
+      for (const c of changed.filter((c) => outcome(c) === 'pending')) {
+        failures.push({
+          service: c.service,
+          code: 'EBB_NOT_CONFIRMED',
+          message:
+            `the agent did not confirm ${c.to} within ${formatDuration(this.ackTimeoutMs)}: ` +
+            `it may still be ${c.from === 'running' ? 'accepting' : c.from}`,
+        });
+      }
+    }
     return { applied: settled && failures.length === 0, failures };
   }
 
@@ -370,7 +385,8 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
   switch (request.action) {
     case 'pause':
       if (intent.run === 'stopped') return skip('is stopped; only a running service can be paused');
-      if (intent.run === 'paused' && deadlineAt === null) return 'already paused';
+      // A pause the agent kept after the store was replaced is adopted by pausing again (issue 16, fault 4).
+      if (intent.run === 'paused' && deadlineAt === null && !isKeptIntent(intent)) return 'already paused';
       return { ...base, run: 'paused', graceful: false, deadlineAt };
     case 'resume':
     case 'start':
@@ -379,7 +395,11 @@ function nextIntent(request: CommandRequest, intent: ServiceIntent, single: bool
       if (request.action === 'start' && intent.run === 'paused') return 'is paused; use resume';
       return { ...base, run: 'running', graceful: false, deadlineAt: null };
     case 'stop':
-      if (intent.run === 'stopped' && !(intent.graceful && request.graceful === false))
+      if (
+        intent.run === 'stopped' &&
+        !(intent.graceful && request.graceful === false) &&
+        !isKeptIntent(intent)
+      )
         return 'already stopped';
       return { ...base, run: 'stopped', graceful: request.graceful === true, deadlineAt };
     case 'startup':

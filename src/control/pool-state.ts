@@ -2,6 +2,7 @@ import type { PoolConfig, ServiceConfig } from '../config/index.ts';
 import {
   EventCode,
   defaultIntent,
+  isKeptIntent,
   isDrained,
   isReadyForOffline,
   parseIntent,
@@ -52,6 +53,11 @@ export interface ServiceStatusView {
   error: string | null;
   /** The newest intent the agent could not apply (it keeps trying), or null. */
   applyError: ServiceStatus['applyError'];
+  /**
+   * The pause or stop is one the agent kept from its local copy because the store was wiped or replaced
+   * (issue 16, fault 4): `reason` says so; `ebb resume`, or `ebb pause`/`ebb stop` to adopt it, decides.
+   */
+  kept?: boolean;
 }
 
 /**
@@ -178,6 +184,7 @@ export class PoolState {
             drainedAt: status?.drainedAt ?? null,
             deadlineAt: intent.deadlineAt,
             reason: intent.reason,
+            kept: isKeptIntent(intent),
             error: status?.applyError
               ? `${status.applyError.message} (${status.applyError.code})`
               : (status?.error ?? null),

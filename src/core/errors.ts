@@ -149,6 +149,12 @@ export class ListenError extends EbbError {
     });
     this.errno = errno;
   }
+
+  /** The same error as another thread (a worker) reported it: its message is whole, hint and all. */
+  static reported(message: string, errno: string | undefined): ListenError {
+    const err = new ListenError(message);
+    return Object.assign(err, { errno, details: errno === undefined ? err.details : { errno } });
+  }
 }
 
 /**

@@ -33,3 +33,32 @@ export function parseIntent(text: string): ServiceIntent | null {
     return null;
   }
 }
+
+/**
+ * `by` of an intent an agent kept from its local copy because the store had been wiped or replaced (its
+ * identity changed) and no longer held it (issue 16, fault 4). Such a pause or stop stays until an
+ * operator decides: `ebb resume`, or `ebb pause` (`ebb stop`) again to adopt it as the new store's own.
+ */
+export const keptIntentBy = 'agent-kept';
+
+export function isKeptIntent(intent: ServiceIntent): boolean {
+  return intent.by === keptIntentBy;
+}
+
+/** The local intent, as the agent writes it into a store that replaced the one it came from. */
+export function keptIntent(
+  local: ServiceIntent,
+  copyStore: string | null,
+  store: string,
+  now: number,
+): ServiceIntent {
+  const from = copyStore === null ? 'an earlier store' : `store ${copyStore}`;
+  return {
+    ...local,
+    by: keptIntentBy,
+    at: now,
+    reason:
+      `kept ${local.run} by its agent: ${from} was replaced by store ${store}, which did not hold it` +
+      (local.reason ? ` (was: ${local.reason})` : ''),
+  };
+}

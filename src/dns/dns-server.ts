@@ -2,7 +2,8 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { isIP, type Socket } from 'node:net';
 import { EbbError, ListenError, type PoolView } from '../core/index.ts';
 import { bindUdp, TcpListeningSocket } from '../net/index.ts';
-import { decodeQuery, Flag, Rcode } from './dns-message.ts';
+import { AnswerCache, MAX_ROTATIONS } from './answer-cache.ts';
+import { decodeQuery, Flag, HEADER_SIZE, Rcode } from './dns-message.ts';
 import { encodeResponse, type DnsResponse } from './response-writer.ts';
 import { TcpFramer } from './tcp-framer.ts';
 import { answerQuery, answerReject, answerServerFailure, type AnswerContext } from './zone-answer.ts';
@@ -33,6 +34,8 @@ export interface DnsServerOptions {
   maxTcpPendingBytes?: number;
   /** Addresses answered for `ns.<fqdn>`. Default: the listen host, when it is one specific address. */
   nsAddresses?: string[];
+  /** SO_REUSEPORT on both sockets, so several servers (worker threads) share the port. Default false. */
+  reusePort?: boolean;
 }
 
 /** Counters since start, as a plain snapshot. */
@@ -56,9 +59,34 @@ export interface DnsServerStats {
   tcpFramingErrors: number;
   /** Failed accepts on the TCP socket (EMFILE, …). */
   tcpAcceptErrors: number;
+  /** Queries answered from already-encoded answers (see `AnswerCache`). */
+  answerCacheHits: number;
+  /** Answers kept encoded now. */
+  answerCacheEntries: number;
 }
 
 type RcodeName = keyof typeof Rcode;
+
+/** The counters of a server that has answered nothing yet. */
+export function zeroDnsStats(): DnsServerStats {
+  return {
+    udpQueries: 0,
+    tcpQueries: 0,
+    dropped: 0,
+    truncated: 0,
+    rcodes: Object.fromEntries(Object.keys(Rcode).map((k) => [k, 0])) as Record<RcodeName, number>,
+    viewFailures: 0,
+    tcpConnections: 0,
+    tcpPendingBytes: 0,
+    tcpConnectionsTotal: 0,
+    tcpRefused: 0,
+    tcpTimeouts: 0,
+    tcpFramingErrors: 0,
+    tcpAcceptErrors: 0,
+    answerCacheHits: 0,
+    answerCacheEntries: 0,
+  };
+}
 const rcodeNames = new Map<number, RcodeName>(Object.entries(Rcode).map(([k, v]) => [v, k as RcodeName]));
 
 const defaults = {
@@ -124,6 +152,7 @@ export class DnsServer {
     tcpFramingErrors: 0,
   };
   readonly #rcodes = new Map<RcodeName, number>();
+  readonly #cache = new AnswerCache();
 
   constructor(options: DnsServerOptions) {
     this.#opts = {
@@ -134,6 +163,7 @@ export class DnsServer {
       maxTcpConnections: options.maxTcpConnections ?? defaults.maxTcpConnections,
       tcpIdleTimeoutMs: options.tcpIdleTimeoutMs ?? defaults.tcpIdleTimeoutMs,
       maxTcpPendingBytes: options.maxTcpPendingBytes ?? defaults.maxTcpPendingBytes,
+      reusePort: options.reusePort ?? false,
     };
     this.#logger = options.logger;
     const host = options.listen.host;
@@ -165,6 +195,8 @@ export class DnsServer {
       tcpConnections: this.#connections.size,
       tcpPendingBytes,
       tcpAcceptErrors: this.#pastAcceptErrors + (this.#tcp?.acceptErrors ?? 0),
+      answerCacheHits: this.#cache.hits,
+      answerCacheEntries: this.#cache.size,
     };
   }
 
@@ -259,6 +291,7 @@ export class DnsServer {
       label: 'dns.listen (tcp)',
       backlog: 511,
       noDelay: true,
+      reusePort: this.#opts.reusePort,
       maxConnections: this.#opts.maxTcpConnections,
       onDrop: () => this.#stats.tcpRefused++,
       onConnection: (socket) => this.#onConnection(socket),
@@ -272,6 +305,7 @@ export class DnsServer {
       port,
       label: 'dns.listen (udp)',
       recvBufferSize: this.#opts.udpReceiveBufferSize,
+      reusePort: this.#opts.reusePort,
       onError: (err) => this.#logger?.warn({ code: err.code, errno: err.errno, err }, err.message),
     });
     udp.on('message', (msg, rinfo) => {
@@ -335,14 +369,7 @@ export class DnsServer {
   /** One message in, one response (or nothing) out. Never throws. */
   #handle(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | null {
     try {
-      const response = this.#respond(msg, transport);
-      if (response === null) {
-        this.#stats.dropped++;
-        return null;
-      }
-      const out = encodeResponse(response, transport === 'tcp');
-      this.#count(response, out, transport);
-      return out;
+      return this.#answer(msg, transport);
     } catch (err) {
       // Only a view the writer cannot encode gets here (a member id that is no DNS label): SERVFAIL.
       this.#viewFailed(err);
@@ -359,20 +386,70 @@ export class DnsServer {
     }
   }
 
-  #respond(msg: Buffer, transport: 'udp' | 'tcp'): DnsResponse | null {
-    const decoded = decodeQuery(msg);
-    if (decoded.kind === 'drop') return null;
-    if (transport === 'udp') this.#stats.udpQueries++;
-    else this.#stats.tcpQueries++;
-    if (decoded.kind === 'reject') return answerReject(decoded.id, decoded.flags, decoded.rcode);
-    let view: PoolView;
+  /**
+   * A query seen before, while the pool's answers stayed the same, is answered from the cache without
+   * being decoded again: the same bytes after the ID decode the same way (see `AnswerCache`).
+   */
+  #answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | null {
+    let view: PoolView | null = null;
+    let viewError: unknown = null;
     try {
       view = this.#opts.view();
     } catch (err) {
-      this.#viewFailed(err);
-      return answerServerFailure(decoded.query, this.#context(transport, null));
+      viewError = err;
     }
-    return answerQuery(decoded.query, view, this.#context(transport, view));
+    const key = view && msg.length >= HEADER_SIZE ? AnswerCache.keyOf(msg, transport) : null;
+    if (view && key !== null) {
+      this.#cache.use(view);
+      const hit = this.#cache.get(key);
+      if (hit) {
+        this.#countQuery(transport);
+        this.#tally(hit.rcode as RcodeName | undefined, hit.truncated);
+        return AnswerCache.answer(hit, msg.readUInt16BE(0), transport === 'tcp' ? 2 : 0);
+      }
+    }
+
+    const decoded = decodeQuery(msg);
+    if (decoded.kind === 'drop') {
+      this.#stats.dropped++;
+      return null;
+    }
+    this.#countQuery(transport);
+    const tcp = transport === 'tcp';
+    if (decoded.kind === 'reject') {
+      const response = answerReject(decoded.id, decoded.flags, decoded.rcode);
+      const out = encodeResponse(response, tcp);
+      this.#count(response, out, transport);
+      return out;
+    }
+    if (!view) {
+      this.#viewFailed(viewError);
+      const response = answerServerFailure(decoded.query, this.#context(transport, null));
+      const out = encodeResponse(response, tcp);
+      this.#count(response, out, transport);
+      return out;
+    }
+    // Cached answers are built unshuffled and kept in every rotation instead (round robin).
+    const context = this.#context(transport, view);
+    const response = answerQuery(
+      decoded.query,
+      view,
+      key === null ? context : { ...context, random: keepOrder },
+    );
+    const encodings = rotations(response).map((r) => encodeResponse(r, tcp));
+    // A random rotation goes out first: queries that differ every time (an EDNS cookie, a random-case
+    // name) each miss the cache, and must not all see the same member first. The next hit gets the next.
+    const first = Math.floor(Math.random() * encodings.length);
+    const out = encodings[first]!;
+    const { rcode, truncated } = this.#count(response, out, transport);
+    if (key !== null)
+      this.#cache.set(key, { encodings, rcode, truncated, next: (first + 1) % encodings.length });
+    return out;
+  }
+
+  #countQuery(transport: 'udp' | 'tcp'): void {
+    if (transport === 'udp') this.#stats.udpQueries++;
+    else this.#stats.tcpQueries++;
   }
 
   #context(transport: 'udp' | 'tcp', view: PoolView | null): AnswerContext {
@@ -384,11 +461,21 @@ export class DnsServer {
     };
   }
 
-  #count(response: DnsResponse, out: Buffer, transport: 'udp' | 'tcp'): void {
+  #count(
+    response: DnsResponse,
+    out: Buffer,
+    transport: 'udp' | 'tcp',
+  ): { rcode: RcodeName | undefined; truncated: boolean } {
     const flags = out.readUInt16BE(transport === 'tcp' ? 4 : 2);
-    if (flags & Flag.tc) this.#stats.truncated++;
-    const name = rcodeNames.get(response.opt ? response.opt.rcode : flags & 0xf);
-    if (name) this.#rcodes.set(name, (this.#rcodes.get(name) ?? 0) + 1);
+    const truncated = (flags & Flag.tc) !== 0;
+    const rcode = rcodeNames.get(response.opt ? response.opt.rcode : flags & 0xf);
+    this.#tally(rcode, truncated);
+    return { rcode, truncated };
+  }
+
+  #tally(rcode: RcodeName | undefined, truncated: boolean): void {
+    if (truncated) this.#stats.truncated++;
+    if (rcode) this.#rcodes.set(rcode, (this.#rcodes.get(rcode) ?? 0) + 1);
   }
 
   #viewFailed(err: unknown): void {
@@ -401,4 +488,21 @@ export class DnsServer {
       'dns: pool view failed, answering SERVFAIL',
     );
   }
+}
+
+/** A `random` for the zone's shuffle that leaves the order as it is (Fisher–Yates with j = i). */
+const keepOrder = () => 1 - Number.EPSILON;
+
+/**
+ * The response with its answer RRset in each rotation, when it is one RRset of several records (the
+ * shuffled lists of the zone); else the response alone. RRset order carries no meaning (RFC 2181 §5).
+ */
+function rotations(response: DnsResponse): DnsResponse[] {
+  const answers = response.answers;
+  if (answers.length < 2 || answers.some((a) => a.type !== answers[0]!.type)) return [response];
+  const count = Math.min(answers.length, MAX_ROTATIONS);
+  return Array.from({ length: count }, (_, k) => ({
+    ...response,
+    answers: [...answers.slice(k), ...answers.slice(0, k)],
+  }));
 }

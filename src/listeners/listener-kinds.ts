@@ -14,6 +14,13 @@ export interface ListenerContext {
   service: ServiceConfig;
   /** The pool as the store describes it now. */
   view: () => PoolView;
+  /**
+   * Threads serving each listener that can be served so (SPEC §13, `agent.workers`; see
+   * `ThreadedListener`); 1 or absent: the listener runs on the agent's own thread.
+   */
+  workers?: number;
+  /** Bind with SO_REUSEPORT: set for the listener each worker thread runs. */
+  reusePort?: boolean;
 }
 
 /** Everything a kind's factory is given besides the member's address and its listener config. */

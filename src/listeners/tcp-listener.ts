@@ -18,6 +18,8 @@ export interface TcpListenerOptions {
   onError?: (err: EbbError) => void;
   /** How long a forced close waits for FIN before resetting. */
   forceGraceMs?: number;
+  /** SO_REUSEPORT: worker threads each listen on the same port (see `ThreadedListener`). */
+  reusePort?: boolean;
 }
 
 const upstreamConnectTimeoutMs = 5000;
@@ -97,6 +99,7 @@ export class TcpListener extends LifecycleListener {
       label: this.description,
       allowHalfOpen: true,
       noDelay: true,
+      reusePort: this.#o.reusePort ?? false,
       onConnection: (client) => this.#onConnection(client),
       onAcceptError: (err) => {
         this.#o.onError?.(err);
@@ -205,7 +208,13 @@ export function createTcpListener(
 ): Listener {
   const { target } = config;
   const upstream = target.kind === 'builtin' ? 'echo' : { host: target.host, port: target.port };
-  return new TcpListener({ host: address, port: config.port, upstream, ...build.events });
+  return new TcpListener({
+    host: address,
+    port: config.port,
+    upstream,
+    ...(build.reusePort ? { reusePort: true } : {}),
+    ...build.events,
+  });
 }
 
 /**

@@ -13,6 +13,8 @@ export interface UdpBindOptions {
   /** SO_RCVBUF / SO_SNDBUF asked for, so bursts queue in the kernel instead of being dropped. */
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /** SO_REUSEPORT: several sockets (worker threads, a process handing over) share the port. */
+  reusePort?: boolean;
   /**
    * An error on the bound socket (a send without callback that failed: EMSGSIZE, ENETUNREACH, …): the
    * first of each errno at once, then at most once a minute with how many were left out.
@@ -25,7 +27,10 @@ export interface UdpBindOptions {
  * and leaves nothing bound when it cannot.
  */
 export async function bindUdp(options: UdpBindOptions): Promise<Socket> {
-  const socket = createSocket({ type: isIPv6(options.host) ? 'udp6' : 'udp4' });
+  const socket = createSocket({
+    type: isIPv6(options.host) ? 'udp6' : 'udp4',
+    reusePort: options.reusePort ?? false,
+  });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (err) => {
       socket.close();

@@ -5,7 +5,7 @@ import { ApiServer } from '../api/index.ts';
 import { TokenTable } from '../auth/index.ts';
 import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
-import { DnsServer } from '../dns/index.ts';
+import { createDnsServer, type PoolDnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode } from '../core/index.ts';
 import { checkKernelPath } from '../kernel/index.ts';
@@ -32,7 +32,7 @@ export class PoolRunner {
   state!: PoolState;
   controller!: Controller;
   api: ApiServer | null = null;
-  dns: DnsServer | null = null;
+  dns: PoolDnsServer | null = null;
   private readonly options: PoolRunnerOptions;
   private stopping: Promise<void> | null = null;
 
@@ -93,7 +93,13 @@ export class PoolRunner {
           throw new EbbError('EBB_BAD_LISTEN', `dns listen address "${dns.listen}" must be host:port`, {
             exitCode: ExitCode.usage,
           });
-        this.dns = new DnsServer({ listen, view: () => this.state.view(), logger: this.options.logger });
+        this.dns = createDnsServer({
+          listen,
+          view: () => this.state.view(),
+          logger: this.options.logger,
+          workers: this.config.dns.workers,
+          onViewChange: (changed) => this.state.onChange(() => changed()),
+        });
         await this.dns.start();
       }
       const api = this.options.api ?? { listen: this.config.api.listen };

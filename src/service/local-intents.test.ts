@@ -18,11 +18,23 @@ describe('LocalIntents: the agent’s own copy of its intents (SPEC §3)', () =>
     assert.deepEqual(local.read().get('echo'), { intent: paused, revision: 7 });
   });
 
+  it('keeps the identity of the store its intents came from; a copy written before that names none', () => {
+    const local = new LocalIntents(dir, 'pool', 'named');
+    const paused = { ...defaultIntent('automatic', 1), run: 'paused' as const };
+    local.write(new Map([['echo', { intent: paused, revision: 7 }]]), 'store-1');
+    assert.equal(local.readCopy().storeIdentity, 'store-1');
+    assert.deepEqual([...local.read().keys()], ['echo']);
+    writeFileSync(local.path, JSON.stringify({ echo: { intent: paused, revision: 7 } }));
+    assert.equal(local.readCopy().storeIdentity, null);
+    assert.equal(local.read().get('echo')?.revision, 7);
+  });
+
   for (const [what, text] of [
     ['truncated JSON', '{"echo": {"intent": {"run": "pa'],
     ['not an object', '[1, 2]'],
     ['an entry that is not an intent', '{"echo": {"intent": {"run": "sideways"}, "revision": 3}}'],
     ['an entry without a revision', `{"echo": {"intent": ${JSON.stringify(defaultIntent('automatic', 1))}}}`],
+    ['a store identity that is not a string', '{"$store": 7}'],
   ] as const) {
     it(`a corrupt copy (${what}) throws instead of reading as "no intents", and is copied aside`, () => {
       const member = `bad-${what.replace(/\W+/g, '-')}`;

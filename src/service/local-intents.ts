@@ -25,18 +25,33 @@ export class LocalIntents {
    * paused service back accepting. The bad file is copied aside for the operator first.
    */
   read(): Map<string, LocalIntent> {
+    return this.readCopy().intents;
+  }
+
+  /**
+   * The intents and the identity of the store they came from (`Store.identity()`; null in a copy written
+   * before copies had one, or before the store was ever reached).
+   */
+  readCopy(): LocalCopy {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return { storeIdentity: null, intents: new Map() };
       throw new LocalStateError(`cannot read ${this.path}: ${(err as Error).message}`, err);
     }
     const out = new Map<string, LocalIntent>();
+    let storeIdentity: string | null = null;
     try {
       const raw: unknown = JSON.parse(text);
       if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('not a JSON object');
       for (const [service, entry] of Object.entries(raw as Record<string, unknown>)) {
+        if (service === storeIdentityField) {
+          if (typeof entry !== 'string') throw new Error(`${storeIdentityField} is not a string`);
+          storeIdentity = entry;
+          continue;
+        }
         const { intent, revision } = (entry ?? {}) as { intent?: unknown; revision?: unknown };
         const parsed = parseIntent(JSON.stringify(intent ?? null));
         if (!parsed || typeof revision !== 'number')
@@ -55,15 +70,27 @@ export class LocalIntents {
         err,
       );
     }
-    return out;
+    return { storeIdentity, intents: out };
   }
 
-  write(intents: ReadonlyMap<string, LocalIntent>): void {
+  /** `storeIdentity`: the store these intents belong to (kept beside them; service ids cannot hold `$`). */
+  write(intents: ReadonlyMap<string, LocalIntent>, storeIdentity: string | null = null): void {
     const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(intents), null, 2));
+    const copy = {
+      ...(storeIdentity === null ? {} : { [storeIdentityField]: storeIdentity }),
+      ...Object.fromEntries(intents),
+    };
+    writeFileSync(tmp, JSON.stringify(copy, null, 2));
     renameSync(tmp, this.path);
   }
 }
+
+export interface LocalCopy {
+  storeIdentity: string | null;
+  intents: Map<string, LocalIntent>;
+}
+
+const storeIdentityField = '$store';
 
 /** The local copy of the intents exists but cannot be used. */
 export class LocalStateError extends EbbError {

@@ -98,3 +98,78 @@ describe('MemberAgent boot with the store out of reach', () => {
     assert.equal(local.read().get('echo')?.intent.run, 'paused', 'the local copy is whole again');
   });
 });
+
+describe('MemberAgent finding its store replaced while it served from its local copy (issue 16, fault 4)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebb-agent-replaced-'));
+  const replacedPort = port + 1;
+  const config = validateConfig({
+    pool: { name: 'replaced', fqdn: 'replaced.ebb.test' },
+    store: `sqlite:${join(dir, 'state.db')}`,
+    agent: { localState: join(dir, 'local') },
+    members: [
+      {
+        id: 'm1',
+        address,
+        services: [
+          { id: 'echo', listeners: [{ protocol: 'tcp', port: replacedPort, upstream: 'builtin:echo' }] },
+        ],
+      },
+    ],
+  });
+  const real = new SqliteStore(join(dir, 'state.db'));
+  const { store, setDown } = switchable(real);
+  const view = (): PoolView => ({ name: 'replaced', fqdn: 'replaced.ebb.test', dnsTtl: 5, members: [] });
+  const agent = new MemberAgent({ config, member: 'm1', store, logger: pino({ level: 'silent' }), view });
+  const keys = new PoolKeys('replaced');
+  const connects = () =>
+    new Promise<string>((resolve) => {
+      const socket = connect({ host: address, port: replacedPort });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+
+  after(async () => {
+    await agent.stop();
+    await real.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the pause, writes it into the new store, and follows that store’s revisions from then on', async () => {
+    const local = new LocalIntents(config.agent.localState, 'replaced', 'm1');
+    const paused = { ...defaultIntent('automatic'), run: 'paused' as const, reason: 'old store', by: 'ops' };
+    // Revision 500 of a store that is gone; the new one starts again from 1.
+    local.write(new Map([['echo', { intent: paused, revision: 500 }]]), 'the-old-store');
+
+    await agent.start();
+    assert.equal(agent.runtime('echo')!.state, 'paused', 'from the local copy');
+    setDown(false);
+    await until(
+      async () => (await real.get(keys.intent('m1', 'echo')))?.value.includes('agent-kept') === true,
+      'kept intent written',
+    );
+    assert.equal(agent.runtime('echo')!.state, 'paused');
+    assert.equal(await connects(), 'ECONNREFUSED');
+    assert.equal(
+      local.readCopy().storeIdentity,
+      await real.identity(),
+      'the copy belongs to the new store now',
+    );
+
+    // An operator resumes in the new store, at a revision far below the old 500: it is applied.
+    const running = { ...paused, run: 'running' as const, reason: '', by: 'ops' };
+    const revision = await real.put(keys.intent('m1', 'echo'), JSON.stringify(running));
+    assert.ok(revision < 500);
+    await until(() => agent.runtime('echo')!.state === 'running', 'resumed');
+    await until(async () => {
+      const status = await real.get(keys.status('m1', 'echo'));
+      return (
+        status !== undefined &&
+        (JSON.parse(status.value) as { intentRevision: number }).intentRevision === revision
+      );
+    }, 'status confirms the new store’s revision');
+    assert.equal(await connects(), 'connected');
+  });
+});

@@ -77,6 +77,7 @@ export class MemberAgent {
               member: member.id,
               service,
               view: options.view,
+              workers: config.agent.workers,
             }),
           ),
         onEvent: (event) => this.events.publish(event),

@@ -67,6 +67,19 @@ export class ServiceSlot {
     return true;
   }
 
+  /**
+   * Takes an intent whatever its revision, because the store was replaced: its revisions started again,
+   * and the old ones mean nothing there. What the runtime applied is confirmed again under the new
+   * revision once it has been applied (never at once: a command in the new store must not look done).
+   */
+  rebase(entry: LocalIntent): void {
+    this.wantedEntry = entry;
+    this.appliedEntry = null;
+    this.appliedRevision = 0;
+    this.failure = null;
+    void this.apply();
+  }
+
   /** What the status writer publishes: the runtime's view plus which intent is in effect. */
   status(): ServiceStatus {
     return { ...this.runtime.status(), intentRevision: this.appliedRevision, applyError: this.failure };

@@ -1,14 +1,8 @@
-import {
-  Etcd3,
-  EtcdLeaseInvalidError,
-  isRecoverableError,
-  type IKeyValue,
-  type IRequestOp,
-  type IWatchResponse,
-  type Lease as Etcd3Lease,
-  type Watcher as Etcd3Watcher,
-} from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type IRequestOp } from 'etcd3';
+import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreError } from '../core/index.ts';
+import { KeepAlive } from './etcd-keepalive.ts';
+import { WatchStream, prefixRange, type EtcdWatch } from './etcd-watch-stream.ts';
 import type {
   Compare,
   KeyValue,
@@ -21,7 +15,6 @@ import type {
   WatchOptions,
   Watcher,
 } from './store.ts';
-import { deliverResync } from './watch-resync.ts';
 
 export interface EtcdStoreOptions {
   /** `host:port` (or `http://host:port`) of each etcd member's client URL. */
@@ -34,31 +27,29 @@ export interface EtcdStoreOptions {
 }
 
 const defaultCallTimeoutMs = 3000;
+/** Where the store's identity lives: beside the pools (`ebb/<pool>/`), never inside one (pool ids have no dot). */
+const identityKey = 'ebb/.identity';
 /** First pause between attempts of one call; it doubles up to `maxRetryPauseMs`. */
 const firstRetryPauseMs = 50;
 const maxRetryPauseMs = 400;
-/** A lost watch stream is re-opened after 100 ms, doubling up to this, so it never lags long after etcd is back. */
-const maxWatchBackoffMs = 2000;
-/** A watch that must resync re-lists after this if the store cannot be read, doubling up to `maxWatchBackoffMs`. */
-const firstResyncPauseMs = 100;
-/** How long `close()` waits for etcd to acknowledge watch cancellations before closing the connection anyway. */
-const closeGraceMs = 1000;
 
 /**
  * The shared store for pools that span machines (SPEC §6): a real etcd cluster, through the `etcd3` gRPC
  * client. Store revisions are etcd's; a compare `modRevision: 0` is etcd's "mod_revision == 0", which holds
  * only for an absent key. Every call is bounded by `callTimeoutMs`, so an unreachable cluster surfaces as
- * `StoreError` instead of a hang. Watches resume after member loss from the revision after the last one
- * delivered, and resync (re-list) when etcd has compacted that revision away; leases are kept alive by
- * etcd3 and are released, not revoked, on `close()` so a crashed holder's keys expire with the TTL.
+ * `StoreError` instead of a hang. Watches (`WatchStream`) and keepalives (`KeepAlive`) notice a member that
+ * stops answering, dead or frozen, and move to the next one; watches resume from the revision after the
+ * last one delivered, and resync (re-list) when etcd has compacted that revision away. Leases are released,
+ * not revoked, on `close()` so a crashed holder's keys expire with the TTL.
  */
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly endpoints: readonly string[];
   private readonly client: Etcd3;
+  private readonly memberClients: readonly Etcd3[];
+  private readonly watchStream: WatchStream;
   private readonly callTimeoutMs: number;
   private readonly leases = new Set<EtcdLease>();
-  private readonly watches = new Set<EtcdWatch>();
   private closing: Promise<void> | null = null;
 
   constructor(options: EtcdStoreOptions) {
@@ -67,9 +58,20 @@ export class EtcdStore implements Store {
     }
     this.endpoints = options.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
     this.callTimeoutMs = options.callTimeoutMs ?? defaultCallTimeoutMs;
+    this.client = this.newClient(this.endpoints);
+    // Streams (watch, keepalive) get a client per member, so that one given up because its member stalled
+    // is opened again on another member, not on whichever the pool happens to pick.
+    this.memberClients = this.endpoints.map((e) => this.newClient([e]));
+    this.watchStream = new WatchStream({
+      clients: this.memberClients,
+      relist: (prefix) => this.snapshot([prefix]),
+    });
+  }
+
+  private newClient(endpoints: readonly string[]): Etcd3 {
     const attemptTimeoutMs = Math.ceil(this.callTimeoutMs / 3);
-    this.client = new Etcd3({
-      hosts: this.endpoints.map((e) => `http://${e}`),
+    return new Etcd3({
+      hosts: endpoints.map((e) => `http://${e}`),
       // Unary calls get a deadline per attempt; streams (watch, keepalive) live until closed. A write sent to
       // a follower whose leader just died is not answered until etcd's own request timeout (5 s and more),
       // so a short attempt and a retry elsewhere is what carries a call over a leader election.
@@ -85,7 +87,6 @@ export class EtcdStore implements Store {
       faultHandling: {
         global: new RetryWithinBudget(this.callTimeoutMs),
         host: () => passThrough,
-        watchBackoff: watchBackoff(100),
       },
     });
   }
@@ -192,15 +193,7 @@ export class EtcdStore implements Store {
     options: WatchOptions = {},
   ): Promise<Watcher> {
     this.assertOpen();
-    const watch = new EtcdWatch({
-      client: this.client,
-      prefix,
-      onEvents,
-      options,
-      relist: () => this.snapshot([prefix]),
-      forget: () => this.watches.delete(watch),
-    });
-    this.watches.add(watch);
+    const watch: EtcdWatch = this.watchStream.watch(prefix, onEvents, options);
     try {
       await this.call(`watch ${prefix}`, () => watch.started);
       this.assertOpen();
@@ -211,23 +204,37 @@ export class EtcdStore implements Store {
     return watch;
   }
 
+  /**
+   * Created by the first client that asks, with a compare-and-set on its absence, so racing clients agree;
+   * outside every pool's prefix. Deleting it (or wiping the cluster) makes a new store.
+   */
+  async identity(): Promise<string> {
+    const key = Buffer.from(identityKey);
+    const fresh = randomUUID();
+    const res = await this.call('identity', () =>
+      this.client.kv.txn({
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: 0 }],
+        success: [{ request_put: { key, value: Buffer.from(fresh) } }],
+        failure: [{ request_range: { key } }],
+      }),
+    );
+    // A retried attempt whose first try created the key reads it back: the same answer either way.
+    return res.succeeded ? fresh : res.responses[0]!.response_range.kvs[0]!.value.toString();
+  }
+
   async grantLease(ttlMs: number): Promise<Lease> {
     this.assertOpen();
     // etcd counts TTLs in whole seconds; rounding up never makes a lease shorter than asked.
     const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const inner = this.client.lease(ttlSeconds);
-    let id: string;
-    try {
-      id = await this.call(`grant lease (${ttlSeconds} s)`, () => inner.grant());
-    } catch (err) {
-      inner.release(); // a grant that answers late must not start keepalives nobody owns
-      throw err;
-    }
-    if (this.closing) {
-      inner.release();
-      throw new StoreError('the store was closed while a lease was being granted');
-    }
-    const lease = new EtcdLease(id, ttlSeconds * 1000, inner, this, () => this.leases.delete(lease));
+    const granted = await this.call(`grant lease (${ttlSeconds} s)`, () =>
+      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }),
+    );
+    // etcd may raise the TTL to its own minimum (1.5 election timeouts); renew for what it granted.
+    const grantedMs = Math.max(ttlSeconds, Number(granted.TTL) || ttlSeconds) * 1000;
+    if (this.closing) throw new StoreError('the store was closed while a lease was being granted');
+    const lease = new EtcdLease(String(granted.ID), grantedMs, this, this.memberClients, () =>
+      this.leases.delete(lease),
+    );
     this.leases.add(lease);
     return lease;
   }
@@ -237,12 +244,18 @@ export class EtcdStore implements Store {
     this.closing ??= (async () => {
       for (const lease of this.leases) lease.release();
       this.leases.clear();
-      const cancels = [...this.watches].map((w) => w.cancel());
-      this.watches.clear();
-      await Promise.race([Promise.all(cancels), sleep(closeGraceMs)]);
+      this.watchStream.close();
+      // Let the cancellations reach the wire before the channels close.
+      await sleep(0);
       this.client.close();
+      for (const client of this.memberClients) client.close();
     })();
     return this.closing;
+  }
+
+  /** @internal */
+  get leaseClient(): Etcd3['leaseClient'] {
+    return this.client.leaseClient;
   }
 
   /** @internal Runs one etcd call within the budget and turns every failure into `StoreError`. */
@@ -280,21 +293,18 @@ export class EtcdStore implements Store {
 class EtcdLease implements Lease {
   readonly id: string;
   readonly ttlMs: number;
-  private readonly inner: Etcd3Lease;
+  private readonly keepAlive: KeepAlive;
   private readonly store: EtcdStore;
   private readonly forget: () => void;
   private readonly lostListeners: Array<() => void> = [];
   private lost = false;
 
-  constructor(id: string, ttlMs: number, inner: Etcd3Lease, store: EtcdStore, forget: () => void) {
+  constructor(id: string, ttlMs: number, store: EtcdStore, clients: readonly Etcd3[], forget: () => void) {
     this.id = id;
     this.ttlMs = ttlMs;
-    this.inner = inner;
     this.store = store;
     this.forget = forget;
-    // etcd3 emits `lost` when a keepalive answers TTL 0 (expired or revoked elsewhere), or when it could not
-    // renew for two TTLs.
-    inner.on('lost', () => this.markLost());
+    this.keepAlive = new KeepAlive({ id, ttlMs, clients, onLost: () => this.markLost() });
   }
 
   onLost(listener: () => void): void {
@@ -303,12 +313,20 @@ class EtcdLease implements Lease {
 
   async revoke(): Promise<void> {
     this.forget();
-    await this.store.call(`revoke lease ${this.id}`, () => this.inner.revoke());
+    this.keepAlive.stop();
+    try {
+      await this.store.call(`revoke lease ${this.id}`, () =>
+        this.store.leaseClient.leaseRevoke({ ID: this.id }),
+      );
+    } catch (err) {
+      if (err instanceof StoreError && err.cause instanceof EtcdLeaseInvalidError) return; // gone already
+      throw err;
+    }
   }
 
   /** @internal Stops keepalives and lets the lease run out on the server. */
   release(): void {
-    this.inner.release();
+    this.keepAlive.stop();
   }
 
   /** @internal */
@@ -316,130 +334,8 @@ class EtcdLease implements Lease {
     if (this.lost) return;
     this.lost = true;
     this.forget();
-    this.inner.release();
+    this.keepAlive.stop();
     for (const listener of this.lostListeners) listener();
-  }
-}
-
-interface EtcdWatchParts {
-  client: Etcd3;
-  prefix: string;
-  onEvents: (events: WatchEvent[]) => void;
-  options: WatchOptions;
-  /** Every key under the prefix at one revision, within the store's call budget. */
-  relist: () => Promise<Snapshot>;
-  forget: () => void;
-}
-
-/**
- * One prefix watch. etcd3 re-opens the stream after a member is lost, from a revision it tracks; that
- * revision can run ahead of what was delivered (it takes the header of a created or catch-up response),
- * so this class pins `start_revision` to the revision after the last event delivered and drops repeats.
- * When etcd cancels the watch instead (that revision was compacted away: ErrCompacted), the changes in
- * between are gone: it re-lists the prefix, resyncs the caller and watches on from that read's revision.
- */
-class EtcdWatch implements Watcher {
-  /** Resolves once etcd has created the watch: every change after that is delivered. */
-  readonly started: Promise<void>;
-  private readonly parts: EtcdWatchParts;
-  private inner: Etcd3Watcher | null = null;
-  /** The first revision not yet delivered; 0 until etcd has told us where the watch starts. */
-  private nextRevision = 0;
-  private closed = false;
-
-  constructor(parts: EtcdWatchParts) {
-    this.parts = parts;
-    this.started = new Promise((resolve) => this.attach(resolve));
-  }
-
-  close(): void {
-    void this.cancel();
-  }
-
-  /** @internal */
-  async cancel(): Promise<void> {
-    this.closed = true;
-    this.parts.forget();
-    const inner = this.inner;
-    this.inner = null;
-    await inner?.cancel().catch(() => {});
-  }
-
-  private attach(onCreated: () => void): void {
-    const range = prefixRange(this.parts.prefix);
-    let builder = this.parts.client.watch().inRange({ start: range.key, end: range.range_end });
-    if (this.nextRevision > 0) builder = builder.startRevision(String(this.nextRevision));
-    const inner = builder.watcher();
-    this.inner = inner;
-    inner.on('connected', (res) => {
-      if (this.nextRevision === 0) this.nextRevision = Number(res.header.revision) + 1;
-      this.pin(inner);
-      onCreated();
-    });
-    inner.on('data', (res) => this.deliver(inner, res));
-    // etcd cancelled the watch and etcd3 dropped it. etcd cancels a watch whose start revision was
-    // compacted (the response carries compact_revision); whatever the reason, the stream cannot resume.
-    inner.on('error', () => {
-      if (this.closed || this.inner !== inner) return;
-      this.inner = null;
-      if (this.nextRevision === 0) {
-        // Never created, so nothing was delivered and nothing can be missed: try again from the present.
-        setTimeout(() => !this.closed && this.attach(onCreated), 500).unref();
-      } else {
-        void this.resync(firstResyncPauseMs);
-      }
-    });
-  }
-
-  /** Re-lists the prefix (retrying while the store is unreachable), hands it over, watches on after it. */
-  private async resync(pauseMs: number): Promise<void> {
-    let snapshot: Snapshot;
-    try {
-      snapshot = await this.parts.relist();
-    } catch {
-      if (this.closed) return;
-      const next = Math.min(pauseMs * 2, maxWatchBackoffMs);
-      setTimeout(() => !this.closed && void this.resync(next), pauseMs).unref();
-      return;
-    }
-    if (this.closed) return;
-    const lastDelivered = this.nextRevision - 1;
-    this.nextRevision = snapshot.revision + 1;
-    const { onEvents, options } = this.parts;
-    deliverResync(snapshot.rows[0] ?? [], snapshot.revision, lastDelivered, onEvents, options);
-    if (!this.closed) this.attach(() => {});
-  }
-
-  private deliver(inner: Etcd3Watcher, res: IWatchResponse): void {
-    if (this.closed || this.inner !== inner) return;
-    const events: WatchEvent[] = [];
-    for (const ev of res.events) {
-      const modRevision = Number(ev.kv.mod_revision);
-      if (modRevision < this.nextRevision) continue; // replayed after a reconnect
-      events.push({
-        type: ev.type === 'Delete' ? 'delete' : 'put',
-        key: ev.kv.key.toString(),
-        value: ev.type === 'Delete' ? null : ev.kv.value.toString(),
-        modRevision,
-      });
-    }
-    if (events.length > 0) {
-      this.nextRevision = events[events.length - 1]!.modRevision + 1;
-    } else if (res.events.length === 0) {
-      // A progress notification: etcd sends it only to a watch that is caught up to the header revision.
-      this.nextRevision = Math.max(this.nextRevision, Number(res.header.revision) + 1);
-    }
-    this.pin(inner);
-    if (events.length === 0) return;
-    try {
-      this.parts.onEvents(events);
-    } catch {
-      // A subscriber's bug must not break the watch stream (etcd3 would rethrow it outside any handler).
-    }
-  }
-
-  private pin(inner: Etcd3Watcher): void {
-    inner.request.start_revision = String(this.nextRevision);
   }
 }
 
@@ -484,16 +380,6 @@ const passThrough = {
     fn({ signal: neverAborted }),
 };
 
-/** Doubling backoff for re-opening watch streams, in etcd3's (cockatiel's) `IBackoff` shape. */
-interface Backoff {
-  readonly duration: number;
-  next(): Backoff;
-}
-
-function watchBackoff(duration: number): Backoff {
-  return { duration, next: () => watchBackoff(Math.min(duration * 2, maxWatchBackoffMs)) };
-}
-
 function toRequestOp(op: TxnOp): IRequestOp {
   if (op.type === 'delete') return { request_delete_range: { key: Buffer.from(op.key) } };
   return {
@@ -512,20 +398,6 @@ function toKeyValue(kv: IKeyValue): KeyValue {
     modRevision: Number(kv.mod_revision),
     lease: kv.lease && kv.lease !== '0' ? String(kv.lease) : null,
   };
-}
-
-/** etcd's range for "every key starting with prefix": [prefix, prefix with its last byte below 0xff + 1). */
-function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
-  const key = Buffer.from(prefix);
-  const end = Buffer.from(key);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return { key: prefix === '' ? Buffer.from([0]) : key, range_end: end.subarray(0, i + 1) };
-    }
-  }
-  // Empty prefix, or only 0xff bytes: "\0" as range_end means "to the end of the keyspace".
-  return { key: prefix === '' ? Buffer.from([0]) : key, range_end: Buffer.from([0]) };
 }
 
 const neverAborted = new AbortController().signal;

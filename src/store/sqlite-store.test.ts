@@ -85,3 +85,24 @@ import(workerData.url).then(async ({ SqliteStore }) => {
   parentPort.postMessage('done');
 });
 `;
+
+describe('SqliteStore identity', () => {
+  it('a new file is a new store: another identity (issue 16, fault 4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebb-sqlite-id-'));
+    try {
+      const path = join(dir, 'state.db');
+      const first = new SqliteStore(path);
+      const before = await first.identity();
+      await first.close();
+      const reopened = new SqliteStore(path);
+      assert.equal(await reopened.identity(), before, 'kept across opens');
+      await reopened.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      const wiped = new SqliteStore(path);
+      assert.notEqual(await wiped.identity(), before);
+      await wiped.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

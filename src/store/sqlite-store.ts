@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private sweeps = 0;
+  private readonly storeIdentity: string;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -89,7 +90,21 @@ export class SqliteStore implements Store {
         CREATE TABLE IF NOT EXISTS revision_v1 (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
         INSERT OR IGNORE INTO revision_v1 (id, rev) VALUES (1, 0);
         CREATE TABLE IF NOT EXISTS leases_v1 (id TEXT PRIMARY KEY, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS meta_v1 (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       `);
+      // Written by whichever process creates the file, never again (OR IGNORE keeps the first of two
+      // racing); read first, so that opening an existing store writes nothing (a read-only or full disk).
+      const readIdentity = () =>
+        (
+          this.db.prepare("SELECT value FROM meta_v1 WHERE name = 'identity'").get() as
+            { value: string } | undefined
+        )?.value;
+      if (readIdentity() === undefined) {
+        this.db
+          .prepare("INSERT OR IGNORE INTO meta_v1 (name, value) VALUES ('identity', ?)")
+          .run(randomUUID());
+      }
+      this.storeIdentity = String(readIdentity());
     } catch (err) {
       throw new StoreError(`cannot open SQLite store at ${path}: ${(err as Error).message}`, err);
     }
@@ -188,6 +203,11 @@ export class SqliteStore implements Store {
     return { close: () => this.watchers.delete(entry) };
   }
 
+  async identity(): Promise<string> {
+    this.assertOpen();
+    return this.storeIdentity;
+  }
+
   async grantLease(ttlMs: number): Promise<Lease> {
     this.assertOpen();
     const lease = new SqliteLease(randomUUID(), ttlMs, this);
@@ -263,10 +283,26 @@ export class SqliteStore implements Store {
       this.db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      this.rollbackQuietly();
       throw err instanceof StoreError
         ? err
-        : new StoreError(`SQLite store write failed: ${(err as Error).message}`, err);
+        : new StoreError(`SQLite store ${this.path}: write failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  /**
+   * Ends a failed write transaction. On some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite has
+   * already rolled it back by itself, and a ROLLBACK then fails with "no transaction is active"; that
+   * second error must never hide the first, which is the one the operator needs ("database or disk is
+   * full"). The connection stays usable: the next write starts a new transaction once space is back
+   * (https://sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction").
+   */
+  private rollbackQuietly(): void {
+    if (!this.db.isTransaction) return;
+    try {
+      this.db.exec('ROLLBACK');
+    } catch {
+      // The transaction is gone either way; the caller reports the error that caused this.
     }
   }
 
@@ -283,7 +319,7 @@ export class SqliteStore implements Store {
         this.db.exec('COMMIT');
       }
     } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      this.rollbackQuietly();
       throw err instanceof StoreError
         ? err
         : new StoreError(`SQLite store read failed: ${(err as Error).message}`, err);

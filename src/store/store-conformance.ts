@@ -42,6 +42,15 @@ export function runStoreConformance(name: string, makeBackend: () => Promise<Sto
       await backend.cleanup();
     });
 
+    it('has one identity, the same for every client, outside every pool prefix (issue 16, fault 4)', async () => {
+      const [a, b] = [await open(), await open()];
+      const [idA, idB] = await Promise.all([a.identity(), b.identity()]);
+      assert.match(idA, /^[0-9a-f-]{36}$/);
+      assert.equal(idB, idA);
+      assert.equal(await a.identity(), idA, 'never rewritten');
+      assert.deepEqual(await a.list('ebb/conformance/'), []);
+    });
+
     it('puts, gets, lists by prefix in key order, and deletes', async () => {
       const store = await open();
       const p = prefix();

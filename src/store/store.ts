@@ -87,6 +87,12 @@ export interface Store {
    * skips silently: where history is gone it resyncs (see `WatchOptions.onResync`).
    */
   watch(prefix: string, onEvents: (events: WatchEvent[]) => void, options?: WatchOptions): Promise<Watcher>;
+  /**
+   * The store's identity: a random id written once, when the store was created, and never changed. A
+   * store that was wiped or replaced by a new one has another, which is how an agent knows its local copy
+   * of the intents came from a store that is gone (issue 16, fault 4). Not under any pool's prefix.
+   */
+  identity(): Promise<string>;
   /** A lease kept alive by this store until revoked or the store closes. */
   grantLease(ttlMs: number): Promise<Lease>;
   close(): Promise<void>;

@@ -141,6 +141,18 @@ export class EtcdCluster {
     await this.member(index).process?.stop('SIGKILL');
   }
 
+  /**
+   * Freezes one member with SIGSTOP: it keeps its connections and answers nothing, as a member that hangs
+   * or is cut off does (the failure a killed member does not show). `thaw` continues it.
+   */
+  freeze(index: number): void {
+    this.member(index).process?.signal('SIGSTOP');
+  }
+
+  thaw(index: number): void {
+    this.member(index).process?.signal('SIGCONT');
+  }
+
   /** Starts a killed member again on the same ports and data dir, and waits for the cluster to be healthy. */
   async restart(index: number, timeoutMs = 15_000): Promise<void> {
     if (this.isRunning(index)) throw new Error(`etcd member ${index} is still running`);

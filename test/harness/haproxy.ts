@@ -30,6 +30,8 @@ export interface HaproxyOptions {
   mode?: 'tcp' | 'http';
   /** http: `timeout tunnel`, how long an idle WebSocket stays (default 1h). */
   tunnelTimeout?: string;
+  /** `nbthread` (default 1, as Ebb's agent thread). */
+  threads?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export function haproxyConfig(
   return [
     'global',
     `  maxconn ${maxconn}`,
-    '  nbthread 1',
+    `  nbthread ${options.threads ?? 1}`,
     `  stats socket ${statsSocket} mode 600 level admin`,
     'defaults',
     `  mode ${options.mode ?? 'tcp'}`,

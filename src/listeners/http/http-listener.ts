@@ -36,6 +36,8 @@ export interface HttpListenerOptions {
   onError?: (err: EbbError) => void;
   /** A new certificate is in use (for logs). */
   onTlsReload?: (credentials: TlsCredentials) => void;
+  /** SO_REUSEPORT: worker threads each listen on the same port (see `ThreadedListener`). */
+  reusePort?: boolean;
 }
 
 /** `stats()` of an http listener: the common fields plus gauges and counters of its own. */
@@ -177,6 +179,7 @@ export class HttpListener extends LifecycleListener {
       // As Node's own HTTP server: a client's FIN is answered once its responses are written.
       allowHalfOpen: true,
       noDelay: true,
+      reusePort: this.#o.reusePort ?? false,
       onConnection: (socket: Socket) => front.accept(socket),
       onAcceptError: (err) => {
         this.#o.onError?.(err);
@@ -246,6 +249,7 @@ export function createHttpListener(
     member: build.member,
     ...(config.tls ? { tls: config.tls } : {}),
     closeSpreadMs: config.closeSpreadMs,
+    ...(build.reusePort ? { reusePort: true } : {}),
     ...build.events,
   });
 }

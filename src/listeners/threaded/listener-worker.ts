@@ -1,0 +1,70 @@
+/**
+ * A listener worker thread (see `ThreadedListener`): one listener of the kind its config names, bound
+ * with SO_REUSEPORT beside its siblings, driven step by step by the agent's thread. Every change of its
+ * counts goes back at once as a whole `stats()` snapshot, so the agent's sums are exact.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { EbbError, ListenError } from '../../core/index.ts';
+import { createListener } from '../create-listener.ts';
+import type { Listener } from '../listener.ts';
+import type { FromListenerWorker, ListenerWorkerData, ToListenerWorker } from './threaded-messages.ts';
+
+const port = parentPort!;
+const data = workerData as ListenerWorkerData;
+const post = (message: FromListenerWorker) => port.postMessage(message);
+
+const listener: Listener = createListener(
+  data.address,
+  data.config,
+  {
+    onChange: (urgent) => post({ type: 'stats', stats: listener.stats(), urgent }),
+    onError: (err) => post({ type: 'error', error: { code: err.code, message: err.message } }),
+  },
+  { member: data.member, service: data.service, view: () => data.view, reusePort: true },
+);
+let closing: Promise<void> | null = null;
+
+async function run(command: ToListenerWorker['command']): Promise<number> {
+  switch (command) {
+    case 'bind':
+    case 'bindRefusing':
+      await listener.open(command === 'bindRefusing');
+      return 0;
+    case 'refuse':
+      await listener.refuse();
+      return 0;
+    case 'accept':
+      await listener.accept();
+      return 0;
+    case 'stopListening':
+      // Refusing closes the listening socket (tcp, http); the close then only waits for the sessions.
+      if (listener.state === 'accepting') await listener.refuse();
+      if (listener.state !== 'closed') closing = listener.close();
+      return 0;
+    case 'endSessions':
+      return listener.endSessions();
+    case 'release':
+      await closing;
+      return 0;
+  }
+}
+
+port.on('message', (message: ToListenerWorker) => {
+  run(message.command).then(
+    (value) => {
+      post({ type: 'done', id: message.id, value });
+      if (message.command === 'release') port.close();
+    },
+    (err: unknown) =>
+      post({
+        type: 'failed',
+        id: message.id,
+        error: {
+          name: err instanceof Error ? err.name : 'Error',
+          code: err instanceof EbbError ? err.code : 'EBB_LISTENER_WORKER',
+          message: err instanceof Error ? err.message : String(err),
+          ...(err instanceof ListenError && err.errno !== undefined ? { errno: err.errno } : {}),
+        },
+      }),
+  );
+});
