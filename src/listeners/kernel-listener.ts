@@ -17,6 +17,8 @@ import { ListenerState, type Listener } from './listener.ts';
 
 /** How long after a pause the drain is read at the fastest pace. */
 const freshDrainMs = 300;
+/** How long after a pause the destroy notifications are subscribed. */
+const watcherDelayMs = 100;
 
 export interface KernelListenerOptions {
   pool: string;
@@ -151,8 +153,12 @@ export class KernelListener extends LifecycleListener {
     this.#refusing = refusing;
     await this.#chain.set(this.#key, refusing ? 'refuse' : 'accept');
     // Counted afresh once nothing new gets in: a connection opened since the last (slow) reading must
-    // not let the drain look complete at once.
-    if (refusing && this.#polling) await this.#read().catch(() => {});
+    // not let the drain look complete at once. With sessions known, no drain is declared now, so the
+    // pause need not wait for that reading.
+    if (refusing && this.#polling) {
+      const reading = this.#read().catch(() => {});
+      if (this.#peers.size === 0) await reading;
+    }
     this.#schedule();
   }
 
@@ -184,12 +190,15 @@ export class KernelListener extends LifecycleListener {
     if (this.#timer) clearTimeout(this.#timer);
     const draining = this.#refusing && this.#peers.size > 0;
     if (draining && this.#o.watchEvents !== false) {
-      // After the command has returned: starting a process holds the event loop for a moment.
-      setImmediate(() => {
-        if (this.#polling && this.#refusing && this.#peers.size > 0) {
-          this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
-        }
-      });
+      // Once the pause has been confirmed (its status written): starting a process from Ebb's heap holds
+      // the event loop for a while, and the fast readings cover the first few hundred ms anyway.
+      if (!this.#events.running) {
+        setTimeout(() => {
+          if (this.#polling && this.#refusing && this.#peers.size > 0) {
+            this.#events.start(this.#o.host, this.#o.port, () => void this.#read().catch(() => {}));
+          }
+        }, watcherDelayMs).unref();
+      }
     } else {
       this.#events.stop();
     }
