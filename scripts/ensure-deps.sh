@@ -12,6 +12,8 @@ fi
 # Debian packages are only needed for the tests (--peers) and benchmarks (--bench) that run real peers.
 if [ "${1:-}" = "--peers" ] || [ "${1:-}" = "--bench" ]; then
   want=(haproxy dnsutils dnsperf unbound etcd-server etcd-client sip-tester kamailio baresip netcat-openbsd iproute2 chromium curl openssl)
+  # The kernel data path (SPEC §12): nft for its rules (ss comes with iproute2).
+  want+=(nftables)
   # The load tool and the upstream of bench/http-proxy.ts; nginx runs with its own config, not the service.
   [ "$1" = "--bench" ] && want+=(wrk nginx-light)
   missing=()

@@ -16,6 +16,7 @@ import type {
   EmbeddedListenerConfig,
   HttpListenerConfig,
   SipListenerConfig,
+  TcpKernelListenerConfig,
   TcpListenerConfig,
 } from '../config/index.ts';
 import { BadRequestError, EbbError, formatDuration, parseDuration } from '../core/index.ts';
@@ -70,7 +71,8 @@ export function registerLoadCommand(program: Command): void {
       const listener =
         // (a `mode: embedded` one is a server of that protocol: loaded as such, with no built-in echo)
         service?.listeners.find(
-          (l): l is TcpListenerConfig | EmbeddedListenerConfig => l.protocol === 'tcp',
+          (l): l is TcpListenerConfig | TcpKernelListenerConfig | EmbeddedListenerConfig =>
+            l.protocol === 'tcp',
         ) ??
         service?.listeners.find(
           (l): l is SipListenerConfig => l.protocol === 'sip' && l.transport === 'udp',
@@ -203,8 +205,9 @@ function line(s: LoadStats): string {
 }
 
 /** Whether the listener fronts Ebb's built-in `name` backend (never an embedded one: it is its own server). */
+/** Whether the listener fronts Ebb's own builtin of that name (mode kernel and embedded front none). */
 function builtin(
-  listener: TcpListenerConfig | HttpListenerConfig | EmbeddedListenerConfig,
+  listener: TcpListenerConfig | TcpKernelListenerConfig | HttpListenerConfig | EmbeddedListenerConfig,
   name: 'echo' | 'web',
 ): boolean {
   return 'target' in listener && listener.target.kind === 'builtin' && listener.target.name === name;

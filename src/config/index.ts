@@ -9,6 +9,7 @@ export type {
   ListenerConfig,
   ListenerProtocol,
   TcpListenerConfig,
+  TcpKernelListenerConfig,
   TcpMode,
   SipListenerConfig,
   SipSettings,

@@ -181,14 +181,23 @@ describe('config: listener errors name the field', () => {
     );
   });
 
-  it('tcp modes other than proxy are refused, the specified ones as not supported yet', () => {
-    for (const mode of ['kernel']) {
-      assertIssue(
-        listenerIssues({ protocol: 'tcp', mode, port: 7000, upstream: 'builtin:echo' }),
-        `${at}.listeners[0].mode`,
-        `mode ${mode} is not supported yet (proxy)`,
-      );
-    }
+  it('tcp mode kernel: no upstream (an error naming the field if given); proxy still needs one', () => {
+    assert.deepEqual(listenersOf(pool([{ protocol: 'tcp', mode: 'kernel', port: 5432 }])), [
+      { protocol: 'tcp', mode: 'kernel', transport: 'tcp', port: 5432 },
+    ]);
+    assertIssue(
+      listenerIssues({ protocol: 'tcp', mode: 'kernel', port: 5432, upstream: '127.0.0.1:5433' }),
+      `${at}.listeners[0].upstream`,
+      /must not be given with mode kernel/,
+    );
+    assertIssue(
+      listenerIssues({ protocol: 'tcp', port: 7000 }),
+      `${at}.listeners[0].upstream`,
+      'is required',
+    );
+  });
+
+  it('a tcp mode that does not exist is refused, naming the modes', () => {
     assertIssue(
       listenerIssues({ protocol: 'tcp', mode: 'turbo', port: 7000, upstream: 'builtin:echo' }),
       `${at}.listeners[0].mode`,
@@ -328,7 +337,12 @@ members: [ { id: fe01, address: 127.0.0.11, services: [ { id: e, listeners: [ { 
 
   it('defaults: leaseTtl 5s whether agent is left out or given without it', () => {
     const without = validateConfig(pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]));
-    assert.deepEqual(without.agent, { leaseTtl: '5s', leaseTtlMs: 5000, localState: '.ebb/local', workers: 1 });
+    assert.deepEqual(without.agent, {
+      leaseTtl: '5s',
+      leaseTtlMs: 5000,
+      localState: '.ebb/local',
+      workers: 1,
+    });
     const empty = validateConfig({
       ...pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]),
       agent: {},

@@ -2,23 +2,35 @@ import { z } from 'zod';
 import { duration, port, upstreamField, type DurationValue, type UpstreamTarget } from './fields.ts';
 
 /**
- * SPEC §12: the data paths of a tcp listener Ebb can run. `kernel` and `embedded` are specified but not
- * built yet; each becomes available by joining this list.
+ * SPEC §12: the data paths of a tcp listener Ebb can run. `embedded` is specified but not built yet; it
+ * becomes available by joining this list.
  */
-export const tcpModes = ['proxy'] as const;
+export const tcpModes = ['proxy', 'kernel'] as const;
 export type TcpMode = (typeof tcpModes)[number];
 const specifiedTcpModes: readonly string[] = ['proxy', 'kernel', 'embedded'];
 
 /** A `tcp` listener: a proxy in front of `upstream`, or the built-in echo server. */
 export interface TcpListenerConfig {
   protocol: 'tcp';
-  mode: TcpMode;
+  mode: 'proxy';
   /** Always tcp; written down because DNS SRV records are per transport. */
   transport: 'tcp';
   port: number;
   /** As written: `host:port` or `builtin:echo`. */
   upstream: string;
   target: UpstreamTarget<'echo'>;
+}
+
+/**
+ * A `tcp` listener with `mode: kernel` (SPEC §12): no upstream, the real server listens on the member's
+ * address and port itself; Ebb refuses new connections with an nftables rule and counts sessions in the
+ * kernel's socket table.
+ */
+export interface TcpKernelListenerConfig {
+  protocol: 'tcp';
+  mode: 'kernel';
+  transport: 'tcp';
+  port: number;
 }
 
 /** The settings of a sip listener that its service may also give, for all its sip listeners (SPEC §4.2). */
@@ -78,7 +90,8 @@ export interface EmbeddedListenerConfig {
 }
 
 /** The listeners Ebb's agents run themselves: every kind except `mode: embedded`. */
-export type ProxyListenerConfig = TcpListenerConfig | SipListenerConfig | HttpListenerConfig;
+export type ProxyListenerConfig =
+  TcpListenerConfig | TcpKernelListenerConfig | SipListenerConfig | HttpListenerConfig;
 export type ListenerConfig = ProxyListenerConfig | EmbeddedListenerConfig;
 export type ListenerProtocol = ListenerConfig['protocol'];
 export const listenerProtocols = ['tcp', 'sip', 'http'] as const satisfies readonly ListenerProtocol[];
@@ -111,15 +124,27 @@ const tcpListener = z
     /** Accepted so files that spell it out keep loading. */
     transport: z.literal('tcp', { error: 'must be tcp for protocol tcp' }).optional(),
     port,
-    upstream: upstreamField('echo'),
+    upstream: upstreamField('echo').optional(),
   })
   .strict()
-  .transform(({ upstream, ...l }): TcpListenerConfig => ({
-    ...l,
-    transport: 'tcp',
-    upstream: upstream.text,
-    target: upstream.target,
-  }));
+  .transform(({ upstream, mode, ...l }, ctx): TcpListenerConfig | TcpKernelListenerConfig => {
+    if (mode === 'kernel') {
+      if (upstream !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstream'],
+          input: upstream.text,
+          message: 'must not be given with mode kernel: the real server listens on the member address itself',
+        });
+      }
+      return { ...l, mode, transport: 'tcp' };
+    }
+    if (upstream === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['upstream'], input: undefined, message: 'is required' });
+      return z.NEVER;
+    }
+    return { ...l, mode, transport: 'tcp', upstream: upstream.text, target: upstream.target };
+  });
 
 /** Until its service is parsed: the settings it leaves out are filled in by `completeListener`. */
 const sipListener = z

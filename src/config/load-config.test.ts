@@ -119,7 +119,8 @@ members:
       writeFileSync(path, yamlWithListener('{ protocol: tcp, port: 7000, upstream: 127.0.0.1:17000 }'));
       const config = loadConfigFile(path);
       const listener = config.members[0]!.services[0]!.listeners[0]!;
-      assert.equal('upstream' in listener && listener.upstream, '127.0.0.1:17000');
+      assert.ok(listener.protocol === 'tcp' && 'mode' in listener && listener.mode === 'proxy');
+      assert.equal(listener.upstream, '127.0.0.1:17000');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

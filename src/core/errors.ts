@@ -217,3 +217,33 @@ export class ForceEndError extends EbbError {
     super('EBB_FORCE_END_FAILED', message, { httpStatus: 500, exitCode: ExitCode.error, cause });
   }
 }
+
+/** What the kernel data path (SPEC §12) needs and may find missing when the agent starts. */
+export type KernelPathNeed = 'linux' | 'CAP_NET_ADMIN' | 'nft' | 'ss';
+
+/**
+ * A listener with `mode: kernel` cannot run on this machine (not Linux, no CAP_NET_ADMIN, no `nft` or
+ * `ss`): the agent refuses to start, naming the listener and what is missing.
+ */
+export class KernelPathError extends EbbError {
+  readonly missing: KernelPathNeed;
+  constructor(message: string, missing: KernelPathNeed, listener: string, cause?: unknown) {
+    super('EBB_KERNEL_PATH_UNAVAILABLE', message, {
+      httpStatus: 500,
+      exitCode: ExitCode.error,
+      cause,
+      details: { missing, listener },
+    });
+    this.missing = missing;
+  }
+}
+
+/**
+ * An nftables transaction or a socket-table query of the kernel data path failed, or the kernel's rules
+ * disagree with what the intents ask (another program changed Ebb's table).
+ */
+export class KernelRuleError extends EbbError {
+  constructor(message: string, cause?: unknown) {
+    super('EBB_KERNEL_RULE_FAILED', message, { httpStatus: 500, exitCode: ExitCode.error, cause });
+  }
+}

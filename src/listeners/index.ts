@@ -3,6 +3,7 @@ export { emptyStats, sumStats, type ListenerStats } from './listener-stats.ts';
 export { ListenerLifecycle, type ListenerDriver } from './listener-lifecycle.ts';
 export { TcpListener, createTcpListener, type TcpListenerOptions } from './tcp-listener.ts';
 export { createListener } from './create-listener.ts';
+export { KernelListener, createKernelListener, type KernelListenerOptions } from './kernel-listener.ts';
 export {
   listenerKinds,
   type ListenerBuild,

@@ -3,10 +3,13 @@ import type { PoolView } from '../core/index.ts';
 import type { Listener, ListenerEvents } from './listener.ts';
 import { createHttpListener } from './http/index.ts';
 import { createSipListener } from './sip-listener.ts';
+import { createKernelListener } from './kernel-listener.ts';
 import { createTcpListener } from './tcp-listener.ts';
 
 /** What a listener may need to know beyond its own config (e.g. where to redirect while paused). */
 export interface ListenerContext {
+  /** The pool's name (the kernel data path names its nftables table after it); default: `view().name`. */
+  pool?: string;
   member: string;
   service: ServiceConfig;
   /** The pool as the store describes it now. */
@@ -40,7 +43,10 @@ type ConfigOf<P extends ListenerConfig['protocol']> = Extract<ListenerConfig, { 
  * protocol without an entry (http, for now) is refused at start with EBB_UNSUPPORTED_PROTOCOL.
  */
 export const listenerKinds: { [P in ListenerConfig['protocol']]?: ListenerFactory<ConfigOf<P>> } = {
-  tcp: createTcpListener,
+  tcp: (address, config, build) =>
+    config.mode === 'kernel'
+      ? createKernelListener(address, config, build)
+      : createTcpListener(address, config, build),
   sip: createSipListener,
   http: createHttpListener,
 };

@@ -77,4 +77,15 @@ export interface Listener {
    * often it is called.
    */
   destroy(): Promise<number>;
+  /**
+   * For a listener whose sessions are not Ebb's to keep (`mode: kernel`: the server holds them): the agent
+   * goes away, and instead of `destroy()` the listener stops its own work and leaves the sessions, and
+   * whatever it set in the kernel, as they are. Absent on listeners whose sessions live in Ebb.
+   */
+  detach?(): Promise<void>;
+  /**
+   * A disagreement found after the command that set it (a kernel rule another program removed), shown
+   * as the service's error until it is repaired; null or absent when there is none.
+   */
+  readonly fault?: string | null;
 }

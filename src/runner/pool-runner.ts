@@ -8,6 +8,7 @@ import { Controller, PoolState } from '../control/index.ts';
 import { createDnsServer, type PoolDnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError, StoreError } from '../core/index.ts';
+import { checkKernelPath } from '../kernel/index.ts';
 import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -43,6 +44,10 @@ export class PoolRunner {
   async start(): Promise<void> {
     // A missing token variable is a config error: find it before anything binds (SPEC §8).
     const tokens = this.options.api === false ? null : TokenTable.fromConfig(this.config);
+    const wanted = this.options.agents ?? 'all';
+    const candidates = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
+    // SPEC §12: an agent that cannot run a kernel listener (no CAP_NET_ADMIN, no nft) refuses to start.
+    await checkKernelPath(kernelSites(this.config, candidates));
     const newFile = newSqliteFile(this.config.store);
     this.store = await openStore(this.config.store);
     if (newFile) {
@@ -78,7 +83,6 @@ export class PoolRunner {
       });
     }
     this.controller = new Controller(this.state, this.store);
-    const wanted = this.options.agents ?? 'all';
     try {
       // A member whose services are all embedded has its agent in the server that embeds Ebb (SPEC §12).
       const runsHere = (id: string) =>
@@ -169,6 +173,19 @@ function dnsListenError(err: unknown, listen: string): unknown {
     `${err.message}${mdns}: set dns.listen in the config to a free port (e.g. 127.0.0.1:5300), or run \`ebb dns --listen HOST:PORT\``,
     { exitCode: err.exitCode, cause: err, ...(err.details ? { details: err.details } : {}) },
   );
+}
+
+/** The listeners with `mode: kernel` of the members this process runs. */
+function kernelSites(config: PoolConfig, members: readonly string[]) {
+  return config.members
+    .filter((m) => members.includes(m.id))
+    .flatMap((m) =>
+      m.services.flatMap((s) =>
+        s.listeners
+          .filter((l) => l.protocol === 'tcp' && l.mode === 'kernel')
+          .map((l) => ({ member: m.id, service: s.id, address: m.address, port: l.port })),
+      ),
+    );
 }
 
 /** The absolute path of a `sqlite:` store's file when it does not exist yet (opening it will create it). */

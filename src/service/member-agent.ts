@@ -105,6 +105,7 @@ export class MemberAgent {
             options.listeners
               ? options.listeners(service, l, sink)
               : createListener(member.address, l, sink, {
+                  pool: config.pool.name,
                   member: member.id,
                   service,
                   view: options.view,

@@ -107,7 +107,7 @@ export class ServiceRuntime {
       idleConnections: stats.idleConnections,
       drainStartedAt: this.drainStartedAt,
       drainedAt: this.drainedAt,
-      error: this.lastError,
+      error: this.lastError ?? this.listenerFault(),
       at: Date.now(),
     };
   }
@@ -184,7 +184,12 @@ export class ServiceRuntime {
    */
   stop(graceful: boolean, deadlineAt: number | null): Promise<void> {
     return this.enqueue(async () => {
-      if (this.stateValue === ServiceState.stopped) return;
+      if (this.stateValue === ServiceState.stopped) {
+        // Nothing to stop, but a listener that keeps state outside Ebb (a kernel rule) learns the service
+        // is stopped: at boot with a stopped intent, this is its only word (closed listeners stay closed).
+        await Promise.all(this.listeners.map((l) => l.close()));
+        return;
+      }
       if (graceful) {
         if (this.stateValue === ServiceState.stopping) return this.armDeadline(deadlineAt, true);
         for (const listener of this.listeners) await listener.refuse();
@@ -207,6 +212,12 @@ export class ServiceRuntime {
       this.clearDeadline();
       await this.destroyListeners('shutdown').catch((err: unknown) => this.failed(err, 'shutdown'));
     });
+  }
+
+  /** The first listener's fault (`Listener.fault`): status shows it as the service's error. */
+  private listenerFault(): string | null {
+    for (const listener of this.listeners) if (listener.fault) return listener.fault;
+    return null;
   }
 
   private beginDrain(state: 'paused' | 'stopping', deadlineAt: number | null): void {
@@ -259,7 +270,10 @@ export class ServiceRuntime {
 
   /** Stops every listener and ends its sessions now (hard stop, agent shutdown). */
   private async destroyListeners(why: ForceReason): Promise<void> {
-    const counts = await this.settleAll(why, (l) => l.destroy());
+    // At shutdown, sessions the server holds itself (mode kernel) are not Ebb's to end.
+    const counts = await this.settleAll(why, (l) =>
+      why === 'shutdown' && l.detach ? l.detach().then(() => 0) : l.destroy(),
+    );
     this.reportForced(counts, why);
   }
 
