@@ -79,6 +79,9 @@ export interface SipProxyStats {
   sessions: number;
 }
 
+/** RFC 3326 Reason of the BYEs for a call whose 2xx was never ACKed (RFC 3261 §13.3.1.4). */
+export const NO_ACK_REASON = 'SIP;cause=408;text="no ACK for the 2xx"';
+
 const ALLOW =
   'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE';
 
@@ -125,7 +128,12 @@ export class SipProxyCore {
     this.#now = options.now ?? Date.now;
     const now = this.#now();
     this.#transactions = new TransactionTable(now);
-    this.#tracker = new DialogTracker({ sink: options.sink, maxIdleMs: options.maxIdleMs, now });
+    this.#tracker = new DialogTracker({
+      sink: options.sink,
+      maxIdleMs: options.maxIdleMs,
+      now,
+      onUnacknowledged: (dialog) => void Promise.all(this.#byeBoth(dialog, NO_ACK_REASON)),
+    });
     this.#uac = new UacRequests(options.sender, options.self.transport === 'tcp');
     const hp = formatHostPort(options.self.host, options.self.port);
     // RFC 3261 §16.6 step 4: a loose-routing (lr) URI naming this front end, so in-dialog requests come back.
@@ -475,7 +483,15 @@ export class SipProxyCore {
       const dialog = this.#tracker.attemptResponse(txn.attempt, res, ess, from, this.#isSelfRoute, now);
       if (dialog && txn.attempt.forced && dialog.state === DialogState.confirmed) forcedDialog = dialog;
     } else if (txn?.dialog) {
-      this.#tracker.inDialogResponse(txn.dialog, txn.method, txn.ends, res, now);
+      this.#tracker.inDialogResponse(
+        txn.dialog,
+        txn.method,
+        txn.ends,
+        res,
+        ess.cseq.seq,
+        this.#isSelfRoute,
+        now,
+      );
     }
     const bytes = serializeMessage(res);
     if (txn) this.#transactions.responded(txn, res.status, bytes, to, now);
@@ -492,12 +508,7 @@ export class SipProxyCore {
     const out: Promise<number>[] = [];
     if (dialog.state === DialogState.confirmed) {
       if (dialog.usage === DialogUsage.invite) {
-        for (const toward of ['caller', 'callee'] as const) {
-          const branch = newBranch();
-          out.push(
-            this.#sendOwn(requestToParty(dialog, toward, 'BYE', this.#self, branch, [reason]), branch),
-          );
-        }
+        out.push(...this.#byeBoth(dialog, MAINTENANCE_REASON));
       } else {
         // RFC 6665 §4.1.3: "deactivated" tells the subscriber to subscribe again at once (elsewhere).
         const event: SipHeader = { name: 'Event', value: dialog.event ?? 'presence' };
@@ -523,6 +534,19 @@ export class SipProxyCore {
     }
     this.#tracker.end(dialog, true);
     return out;
+  }
+
+  /**
+   * A BYE to both parties of a call, each in the other's name. At a deadline; and for a 2xx never ACKed
+   * (RFC 3261 §13.3.1.4): the BYE to the caller is the one its UAS should have sent, the one to the UAS
+   * frees a server that does not follow that rule.
+   */
+  #byeBoth(dialog: Dialog, reason: string): Promise<number>[] {
+    const header: SipHeader = { name: 'Reason', value: reason };
+    return (['caller', 'callee'] as const).map((toward) => {
+      const branch = newBranch();
+      return this.#sendOwn(requestToParty(dialog, toward, 'BYE', this.#self, branch, [header]), branch);
+    });
   }
 
   #sendOwn(out: OutgoingRequest, branch: string): Promise<number> {
