@@ -35,7 +35,8 @@ export class SipBuiltinUas {
         onParseError: (...a: Parameters<DemoUas['receiveError']>) => this.#uas?.receiveError(...a),
       };
       const options = { host: this.#host, port: 0, events };
-      const transport = this.#name === 'udp' ? new SipUdpTransport(options) : new SipTcpTransport(options);
+      const transport =
+        this.#name === 'udp' ? new SipUdpTransport(options, true) : new SipTcpTransport(options);
       await transport.listen();
       this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: this.#name }, transport);
       this.#transport = transport;

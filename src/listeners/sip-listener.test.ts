@@ -4,8 +4,10 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import {
+  buildResponse,
   getHeader,
   getHeaderValues,
+  serializeMessage,
   parseDatagram,
   parseNameAddr,
   SipStreamParser,
@@ -281,5 +283,90 @@ describe('SipListener on real sockets, with the built-in callee', () => {
     u.send(u.request('INVITE'));
     await u.response(503, 'INVITE');
     assert.deepEqual(counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 1 });
+  });
+
+  /** An upstream on UDP and (unless `udpOnly`) TCP on one port, keeping what arrives and how. */
+  async function fakeUpstream(udpOnly = false) {
+    const got: Array<{ over: 'udp' | 'tcp'; msg: SipMessage; reply: (m: SipResponse) => void }> = [];
+    const tcp = createServer((sock) => {
+      const parser = new SipStreamParser({
+        onMessage: (msg) => got.push({ over: 'tcp', msg, reply: (r) => sock.write(serializeMessage(r)) }),
+        onError: () => sock.destroy(),
+      });
+      sock.on('data', (d: Buffer) => parser.push(d));
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, host, () => resolve()));
+    const port = (tcp.address() as { port: number }).port;
+    if (udpOnly) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    const udp = createSocket('udp4');
+    udp.on('message', (buf, rinfo) =>
+      got.push({
+        over: 'udp',
+        msg: parseDatagram(buf),
+        reply: (r) => udp.send(serializeMessage(r), rinfo.port, rinfo.address),
+      }),
+    );
+    await new Promise<void>((resolve) => udp.bind(port, host, () => resolve()));
+    cleanups.push(() => {
+      udp.close();
+      if (!udpOnly) tcp.close();
+    });
+    return { port, got };
+  }
+
+  /** An INVITE whose body makes it `size` bytes in all. */
+  function bigInvite(u: RawUa, size: number): string {
+    const head = u.request('INVITE').replace('Content-Length: 0\r\n\r\n', '');
+    const fixed = `Content-Type: application/sdp\r\nContent-Length: 00000\r\n\r\n`;
+    const body = 'a'.repeat(size - Buffer.byteLength(head) - fixed.length);
+    return `${head}Content-Type: application/sdp\r\nContent-Length: ${String(body.length).padStart(5, '0')}\r\n\r\n${body}`;
+  }
+
+  it('udp: a request too large for UDP goes to the upstream over TCP, its Via saying so; the answer comes back over UDP (RFC 3261 §18.1.1)', async () => {
+    const up = await fakeUpstream();
+    const { l } = await listener('udp', { host, port: up.port });
+    await l.open(false);
+    const u = await ua('udp', l);
+    u.send(bigInvite(u, 3000));
+    await until(() => up.got.length === 1, 'the INVITE upstream');
+    const { over, msg, reply } = up.got.shift()!;
+    assert.equal(over, 'tcp');
+    assert.match(getHeaderValues(msg, 'Via')[0]!, /^SIP\/2\.0\/TCP 127\.0\.0\.1:/);
+    const rr = getHeaderValues(msg, 'Record-Route').map((value) => ({ name: 'Record-Route', value }));
+    const ok = buildResponse(msg as SipRequest, 200, {
+      toTag: 'big',
+      contact: `<sip:conf@${host}:${up.port}>`,
+      headers: rr,
+    });
+    reply(ok);
+    await u.response(200, 'INVITE');
+    // The rest of the dialog follows the callee over its TCP connection.
+    u.send(
+      u.request('ACK', {
+        uri: `sip:conf@${host}:${up.port}`,
+        toTag: 'big',
+        route: getHeaderValues(ok, 'Record-Route'),
+      }),
+    );
+    await until(() => up.got.length === 1, 'the ACK upstream');
+    assert.equal(up.got[0]!.over, 'tcp');
+    assert.equal(l.stats().sessions, 1);
+  });
+
+  it('udp: with no TCP at the upstream it falls back to UDP; a request that no datagram can carry gets 513', async () => {
+    const up = await fakeUpstream(true);
+    const { l, counts } = await listener('udp', { host, port: up.port });
+    await l.open(false);
+    const u = await ua('udp', l);
+    u.send(bigInvite(u, 2000));
+    await until(() => up.got.length === 1, 'the INVITE upstream over UDP');
+    assert.equal(up.got[0]!.over, 'udp');
+    assert.match(getHeaderValues(up.got[0]!.msg, 'Via')[0]!, /^SIP\/2\.0\/UDP /);
+    const v = await ua('udp', l);
+    v.send(bigInvite(v, 65_450)); // fits one datagram; with Ebb's Via and Record-Route it would not
+    await v.response(513, 'INVITE');
+    assert.equal(up.got.length, 1, 'nothing more reached the upstream');
+    assert.equal(counts.upstreamFailed, 1);
   });
 });

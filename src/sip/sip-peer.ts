@@ -10,6 +10,11 @@ export interface SipPeer {
   port: number;
   /** The transport's id of a TCP connection; undefined on UDP. A sender tries it first (RFC 3261 §18.2.2). */
   connection?: number;
+  /**
+   * Send over this transport rather than the listener's own: a request too large for UDP goes over TCP
+   * (RFC 3261 §18.1.1). A connection id on a UDP listener also means TCP.
+   */
+  transport?: SipTransportName;
 }
 
 /** What the socket-free SIP cores need from a transport. */

@@ -30,6 +30,7 @@ import {
   type SipPeer,
   type SipSelf,
   type SipSender,
+  type SipTransportName,
 } from './sip-peer.ts';
 import { parseSipUri } from './sip-uri.ts';
 import {
@@ -78,6 +79,14 @@ export interface SipProxyStats {
   attempts: number;
   sessions: number;
 }
+
+/**
+ * RFC 3261 §18.1.1: with the path MTU unknown, a request larger than 1300 bytes must go over a
+ * congestion-controlled transport (TCP); if the connection cannot be made it is retried over UDP, which
+ * carries at most 65,507 bytes (IPv4).
+ */
+export const UDP_TCP_THRESHOLD_BYTES = 1300;
+export const UDP_MAX_DATAGRAM_BYTES = 65_507;
 
 /** RFC 3326 Reason of the BYEs for a call whose 2xx was never ACKed (RFC 3261 §13.3.1.4). */
 export const NO_ACK_REASON = 'SIP;cause=408;text="no ACK for the 2xx"';
@@ -275,10 +284,23 @@ export class SipProxyCore {
     let dialog = toTag === undefined ? undefined : this.#tracker.find(ess.callId, fromTag ?? '', toTag);
     const creates = toTag === undefined && (req.method === 'INVITE' || req.method === 'SUBSCRIBE');
     const arrivedRoute = creates || req.method === 'NOTIFY' ? getHeaderValues(req, 'Record-Route') : [];
-    const dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
+    let dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
     if (!dest) return this.#answer(req, ess, from, key, toTag === undefined ? 404 : 481, {}, now);
     const ourBranch = this.#branches.derive(ess);
-    const bytes = this.#prepare(req, ourBranch, toTag !== undefined);
+    let bytes = this.#prepare(req, ourBranch, toTag !== undefined, dest);
+    // §18.1.1: too large for UDP towards the upstream: over TCP (the UDP copy is the fallback).
+    let udp: { dest: SipPeer; bytes: Buffer } | undefined;
+    if (
+      this.#viaTransport(dest) === 'udp' &&
+      bytes.length > UDP_TCP_THRESHOLD_BYTES &&
+      !this.#fromUpstream(from)
+    ) {
+      udp = { dest, bytes };
+      dest = { ...dest, transport: 'tcp' };
+      removeTopVia(req);
+      prependVia(req, ownVia(this.#self, ourBranch, 'tcp'));
+      bytes = serializeMessage(req);
+    }
 
     let attempt;
     let ends = false;
@@ -299,18 +321,40 @@ export class SipProxyCore {
       now,
     );
     this.#stats.forwarded++;
-    this.#o.sender.send(dest, bytes, () => this.#sendFailed(txn, req));
+    this.#o.sender.send(dest, bytes, () => (udp ? this.#overUdp(txn, req, udp) : this.#sendFailed(txn, req)));
+  }
+
+  /**
+   * §18.1.1: the TCP connection for a large request could not be made: retried over UDP when it fits in
+   * a datagram; otherwise the client gets 513 Message Too Large.
+   */
+  #overUdp(txn: ServerTransaction, req: SipRequest, udp: { dest: SipPeer; bytes: Buffer }): void {
+    if (txn.lastStatus >= 200) return;
+    if (udp.bytes.length > UDP_MAX_DATAGRAM_BYTES) return this.#sendFailed(txn, req, 513);
+    txn.dest = udp.dest;
+    if (txn.attempt) txn.attempt.calleePeer = udp.dest;
+    this.#o.sender.send(udp.dest, udp.bytes, () => this.#sendFailed(txn, req));
   }
 
   /** RFC 3261 §16.6: Max-Forwards, Record-Route on dialog-creating requests, our Via (steps 3, 4, 8). */
-  #prepare(req: SipRequest, ourBranch: string, inDialog: boolean): Buffer {
+  #prepare(req: SipRequest, ourBranch: string, inDialog: boolean, dest: SipPeer): Buffer {
     decrementMaxForwards(req);
     const m = req.method;
     if ((!inDialog && (m === 'INVITE' || m === 'SUBSCRIBE' || m === 'REFER')) || m === 'NOTIFY') {
       addRecordRoute(req, this.#recordRoute);
     }
-    prependVia(req, ownVia(this.#self, ourBranch));
+    prependVia(req, ownVia(this.#self, ourBranch, this.#viaTransport(dest)));
     return serializeMessage(req);
+  }
+
+  /** The transport a message to `dest` goes over: a UDP listener's TCP connections (§18.1.1) say TCP. */
+  #viaTransport(dest: SipPeer): SipTransportName {
+    if (this.#self.transport !== 'udp') return this.#self.transport;
+    return dest.transport ?? (dest.connection !== undefined ? 'tcp' : 'udp');
+  }
+
+  #fromUpstream(from: SipPeer): boolean {
+    return samePeer(from, this.#o.upstream);
   }
 
   /**
@@ -364,7 +408,7 @@ export class SipProxyCore {
       return;
     }
     decrementMaxForwards(req);
-    prependVia(req, ownVia(this.#self, this.#branches.derive(ess)));
+    prependVia(req, ownVia(this.#self, this.#branches.derive(ess), this.#viaTransport(dest)));
     this.#stats.forwarded++;
     this.#o.sender.send(dest, serializeMessage(req));
   }
@@ -377,8 +421,10 @@ export class SipProxyCore {
     }
     // Nothing back yet: on UDP relay it, so the client's retransmission timer covers the next hop too.
     if (from.connection !== undefined || !txn.dest || !txn.ourBranch) return;
+    if (this.#viaTransport(txn.dest) !== 'udp') return; // it went on over TCP (§18.1.1): reliable
     this.#removeOwnRoutes(req);
-    const bytes = this.#prepare(req, txn.ourBranch, (ess.to.params.get('tag') ?? undefined) !== undefined);
+    const inDialog = (ess.to.params.get('tag') ?? undefined) !== undefined;
+    const bytes = this.#prepare(req, txn.ourBranch, inDialog, txn.dest);
     this.#o.sender.send(txn.dest, bytes);
   }
 
@@ -391,7 +437,7 @@ export class SipProxyCore {
     }
     this.#removeOwnRoutes(req);
     decrementMaxForwards(req);
-    prependVia(req, ownVia(this.#self, invite.ourBranch));
+    prependVia(req, ownVia(this.#self, invite.ourBranch, this.#viaTransport(invite.dest)));
     const txn = this.#transactions.create(
       { key, method: 'CANCEL', source: from, ourBranch: invite.ourBranch, dest: invite.dest, ends: false },
       now,
@@ -435,19 +481,19 @@ export class SipProxyCore {
   }
 
   /** The forwarded request never left (TCP connect refused): the client gets 503 from here. */
-  #sendFailed(txn: ServerTransaction, forwarded: SipRequest): void {
+  #sendFailed(txn: ServerTransaction, forwarded: SipRequest, status: 503 | 513 = 503): void {
     if (txn.lastStatus >= 200) return;
     if (txn.attempt) this.#tracker.upstreamFailed(txn.attempt);
     if (forwarded.method === 'ACK') return;
     try {
-      const res = buildResponse(forwarded, 503, { retryAfter: this.#o.retryAfter });
+      const res = buildResponse(forwarded, status, status === 503 ? { retryAfter: this.#o.retryAfter } : {});
       removeTopVia(res); // ours: the answer goes to the client as if the request had been answered here
       const via = topVia(res);
       if (!via) return;
       const bytes = serializeMessage(res);
       const to = { ...viaTarget(via), connection: txn.source.connection };
       txn.local = true;
-      this.#transactions.responded(txn, 503, bytes, to, this.#now());
+      this.#transactions.responded(txn, status, bytes, to, this.#now());
       this.#o.sender.send(to, bytes);
     } catch (err) {
       this.#o.onError?.(err);
@@ -551,6 +597,11 @@ export class SipProxyCore {
 
   #sendOwn(out: OutgoingRequest, branch: string): Promise<number> {
     try {
+      const transport = this.#viaTransport(out.to);
+      if (transport !== this.#self.transport) {
+        removeTopVia(out.request);
+        prependVia(out.request, ownVia(this.#self, branch, transport));
+      }
       return this.#uac.send(branch, out.request.method, serializeMessage(out.request), out.to);
     } catch (err) {
       this.#o.onError?.(err);
