@@ -85,6 +85,9 @@ describe('config: listeners by protocol, parsed to values', () => {
       retryAfter: 30,
       maxIdle: '2h',
       maxIdleMs: 7_200_000,
+      closeSpread: '10s',
+      closeSpreadMs: 10_000,
+      drainFlows: false,
     } satisfies SipListenerConfig);
   });
 

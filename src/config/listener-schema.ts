@@ -40,6 +40,11 @@ export interface SipListenerConfig extends SipSettings {
   /** As written: `host:port` or `builtin:sip-uas`. */
   upstream: string;
   target: UpstreamTarget<'sip-uas'>;
+  /** SPEC §14: while paused, idle client flows (tcp) are closed over this long, in random order. */
+  closeSpread: string;
+  closeSpreadMs: number;
+  /** The clients' flows count as sessions: a drain and `readyForOffline` wait for them too. */
+  drainFlows: boolean;
 }
 
 /** `tls: { cert, key }` (SPEC §11): paths of a PEM certificate chain and its private key. */
@@ -115,9 +120,17 @@ const sipListener = z
     reroute: rerouteField.optional(),
     retryAfter: retryAfterField.optional(),
     maxIdle: duration.optional(),
+    closeSpread: duration.prefault('10s'),
+    drainFlows: z.boolean().default(false),
   })
   .strict()
-  .transform(({ upstream, ...l }) => ({ ...l, upstream: upstream.text, target: upstream.target }));
+  .transform(({ upstream, closeSpread, ...l }) => ({
+    ...l,
+    upstream: upstream.text,
+    target: upstream.target,
+    closeSpread: closeSpread.text,
+    closeSpreadMs: closeSpread.ms,
+  }));
 
 const tlsFiles = z
   .object({ cert: z.string().min(1, 'must be a path'), key: z.string().min(1, 'must be a path') })

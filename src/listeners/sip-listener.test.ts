@@ -25,6 +25,8 @@ class RawUa {
   readonly transport: 'udp' | 'tcp';
   readonly received: SipMessage[] = [];
   port = 0;
+  /** TCP: the front end closed the connection. */
+  closed = false;
   #udp: UdpSocket | undefined;
   #tcp: Socket | undefined;
   #target: { host: string; port: number };
@@ -50,6 +52,7 @@ class RawUa {
       const s = connect({ host: target.host, port: target.port });
       s.on('data', (d: Buffer) => parser.push(d));
       s.on('error', () => {});
+      s.on('close', () => (ua.closed = true));
       await new Promise<void>((resolve) => s.once('connect', () => resolve()));
       ua.#tcp = s;
       ua.port = s.localPort!;
@@ -142,6 +145,7 @@ describe('SipListener on real sockets, with the built-in callee', () => {
   async function listener(
     transport: 'udp' | 'tcp',
     upstream: SipListener['upstream'] | 'builtin' = 'builtin',
+    extra: { closeSpreadMs?: number; drainFlows?: boolean } = {},
   ) {
     const l = new SipListener({
       host,
@@ -150,6 +154,7 @@ describe('SipListener on real sockets, with the built-in callee', () => {
       upstream: upstream ?? 'builtin',
       retryAfter: 9,
       endWaitMs: 500,
+      ...extra,
     });
     cleanups.push(async () => void (await l.destroy()));
     return { l, counts: countsOf(l) };
@@ -368,5 +373,43 @@ describe('SipListener on real sockets, with the built-in callee', () => {
     await v.response(513, 'INVITE');
     assert.equal(up.got.length, 1, 'nothing more reached the upstream');
     assert.equal(counts.upstreamFailed, 1);
+  });
+
+  it('tcp, paused: REGISTER gets 503; idle flows close within closeSpread, a flow with a call after its BYE (SPEC §14)', async () => {
+    const { l } = await listener('tcp', 'builtin', { closeSpreadMs: 400 });
+    await l.open(false);
+    const registered = await ua('tcp', l);
+    registered.send(registered.request('REGISTER', { user: null }));
+    await registered.response(200, 'REGISTER');
+    const caller = await ua('tcp', l);
+    const dialog = await caller.call();
+    await until(() => l.stats().sessions === 1 && l.stats().flows === 2, 'a call and two flows');
+
+    await l.refuse();
+    const started = Date.now();
+    registered.send(registered.request('REGISTER', { user: null }));
+    assert.equal(getHeader(await registered.response(503, 'REGISTER'), 'Retry-After'), '9');
+    await until(() => registered.closed, 'the idle flow closed', 2000);
+    assert.ok(Date.now() - started < 1000, 'within closeSpread (and a tick)');
+    assert.equal(l.stats().flows, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(caller.closed, false, 'the flow with a call stays');
+    caller.send(caller.request('BYE', { uri: dialog.contact, toTag: dialog.toTag, route: dialog.route }));
+    await caller.response(200, 'BYE');
+    await until(() => caller.closed, 'closed after its last call', 2000);
+    await until(() => l.stats().flows === 0, 'no flow left');
+  });
+
+  it('tcp, drainFlows: flows are sessions, so close() waits for them to be closed', async () => {
+    const { l } = await listener('tcp', 'builtin', { closeSpreadMs: 300, drainFlows: true });
+    await l.open(false);
+    const u = await ua('tcp', l);
+    u.send(u.request('REGISTER', { user: null }));
+    await u.response(200, 'REGISTER');
+    await until(() => l.stats().sessions === 1, 'the flow counts');
+    assert.deepEqual(l.stats().byKind, { dialogs: 0, flows: 1 });
+    await l.close();
+    await until(() => u.closed, 'the client saw the close');
+    assert.equal(l.stats().sessions, 0);
   });
 });

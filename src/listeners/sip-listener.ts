@@ -13,6 +13,7 @@ import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import type { Listener } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
+import { SipFlowDrainer } from './sip-flow-drainer.ts';
 import { acceptingMember } from './sip-redirect.ts';
 import type { SipTransport, SipTransportEvents } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
@@ -43,7 +44,13 @@ export interface SipListenerOptions {
   maxIdleMs?: number;
   /** How long ending sessions waits for the answers to its BYEs. */
   endWaitMs?: number;
+  /** While refusing, idle client flows are closed over this long, in random order (SPEC §14). */
+  closeSpreadMs?: number;
+  /** Flows count as sessions (kind `flows`): a drain, and `readyForOffline`, wait for them too. */
+  drainFlows?: boolean;
 }
+
+export const SIP_DEFAULT_CLOSE_SPREAD_MS = 10_000;
 
 /**
  * A SIP front end (SPEC §4.2): a record-routing proxy in front of one SIP server, over UDP or TCP, whose
@@ -59,6 +66,7 @@ export class SipListener extends LifecycleListener {
   #transport: SipTransport | null = null;
   #core: SipProxyCore | null = null;
   #uas: SipBuiltinUas | null = null;
+  readonly #drainer: SipFlowDrainer;
   // The dialog tracker counts the sessions open now (read through the core); these are the totals.
   #accepted = 0;
   #refused = 0;
@@ -99,8 +107,25 @@ export class SipListener extends LifecycleListener {
       stopListening: async () => this.#setRefusing(true),
       endSessions: () => this.#core?.endSessions() ?? Promise.resolve(0),
       release: () => this.#release(),
-      sessions: () => this.#core?.sessions ?? 0,
+      sessions: () => this.#sessions(),
     });
+    this.#drainer = new SipFlowDrainer({
+      spreadMs: options.closeSpreadMs ?? SIP_DEFAULT_CLOSE_SPREAD_MS,
+      flows: {
+        ids: () => this.#transport?.flowIds?.() ?? [],
+        busy: () => this.#core?.busyConnections() ?? new Set(),
+        close: (id) => this.#transport?.closeFlow?.(id),
+      },
+    });
+  }
+
+  /** Dialogs, plus the clients' flows with `drainFlows`. */
+  #sessions(): number {
+    return (this.#core?.sessions ?? 0) + (this.#o.drainFlows ? this.#flows() : 0);
+  }
+
+  #flows(): number {
+    return this.#transport?.flows ?? 0;
   }
 
   /** The address of the upstream in use (the built-in callee's once open). */
@@ -115,9 +140,11 @@ export class SipListener extends LifecycleListener {
 
   stats(): ListenerStats {
     const dialogs = this.#core?.sessions ?? 0;
+    const flows = this.#flows();
     return {
-      sessions: dialogs,
-      byKind: { dialogs },
+      sessions: this.#sessions(),
+      byKind: this.#o.drainFlows ? { dialogs, flows } : { dialogs },
+      ...(this.#o.transport === 'udp' ? {} : { flows }),
       accepted: this.#accepted,
       refused: this.#refused,
       forced: this.#forced,
@@ -141,6 +168,8 @@ export class SipListener extends LifecycleListener {
 
   #setRefusing(refusing: boolean): void {
     if (this.#core) this.#core.refusing = refusing;
+    if (refusing && this.#core) this.#drainer.start();
+    else this.#drainer.stop();
   }
 
   async #bind(refusing: boolean): Promise<void> {
@@ -157,7 +186,13 @@ export class SipListener extends LifecycleListener {
       onMessage: (message, from) => core?.receive(message, from),
       onParseError: (err, from) => core?.receiveError(err, from),
     };
-    const options = { host: o.host, port: o.port, events, onError: o.onError };
+    const options = {
+      host: o.host,
+      port: o.port,
+      events,
+      onError: o.onError,
+      onFlowsChanged: () => this.#changed(),
+    };
     const transport = o.transport === 'udp' ? new SipUdpTransport(options) : new SipTcpTransport(options);
     try {
       await transport.listen();
@@ -177,9 +212,9 @@ export class SipListener extends LifecycleListener {
       endWaitMs: o.endWaitMs,
       onError: o.onError,
     });
-    core.refusing = refusing;
     this.#core = core;
     this.#transport = transport;
+    this.#setRefusing(refusing);
   }
 
   /** Once no dialog is left: the proxy core, the socket and the built-in callee go. */
@@ -188,6 +223,7 @@ export class SipListener extends LifecycleListener {
     const transport = this.#transport;
     this.#core = null;
     this.#transport = null;
+    this.#drainer.stop();
     core?.close();
     this.#pastAcceptErrors += transport?.acceptErrors ?? 0;
     await transport?.close();
@@ -216,6 +252,8 @@ export function createSipListener(
         ? () => acceptingMember(build.view(), build.member, build.service.id)
         : undefined,
     maxIdleMs: config.maxIdleMs,
+    closeSpreadMs: config.closeSpreadMs,
+    drainFlows: config.drainFlows,
   });
 }
 

@@ -7,6 +7,7 @@ import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 5000;
 const MAX_CONNECTIONS = 10_000;
+const FLOW_CLOSE_WAIT_MS = 5000;
 
 interface Connection {
   readonly id: number;
@@ -15,6 +16,8 @@ interface Connection {
   readonly peer: SipPeer;
   readonly key: string;
   connected: boolean;
+  /** Opened by a client (a flow, RFC 5626), not by us towards a server. */
+  readonly inbound: boolean;
   /** Told when an outgoing connection fails before it is up. */
   failures: Array<(err: Error) => void>;
 }
@@ -88,6 +91,25 @@ export class SipTcpTransport implements SipTransport {
     conn.socket.write(data);
   }
 
+  /** Connection ids of the flows clients opened (for draining registrations, SPEC §14). */
+  *flowIds(): Iterable<number> {
+    for (const conn of this.#connections.values()) if (conn.inbound) yield conn.id;
+  }
+
+  get flows(): number {
+    let n = 0;
+    for (const conn of this.#connections.values()) if (conn.inbound) n++;
+    return n;
+  }
+
+  /** Ends one flow after what is queued on it (FIN); destroyed if the peer has not closed it in 5 s. */
+  closeFlow(id: number): void {
+    const conn = this.#connections.get(id);
+    if (!conn) return;
+    conn.socket.end();
+    conn.socket.setTimeout(FLOW_CLOSE_WAIT_MS, () => conn.socket.destroy());
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const server = this.#server;
@@ -126,10 +148,12 @@ export class SipTcpTransport implements SipTransport {
       peer,
       key: peerKey(address.host, address.port),
       connected,
+      inbound: connected,
       failures: [],
     };
     this.#connections.set(id, conn);
     if (!this.#byAddress.has(conn.key)) this.#byAddress.set(conn.key, conn);
+    if (conn.inbound) this.#o.onFlowsChanged?.();
     socket.setKeepAlive(true, 30_000);
     socket.on('data', (chunk: Buffer) => parser.push(chunk));
     socket.on('end', () => parser.end());
@@ -143,6 +167,7 @@ export class SipTcpTransport implements SipTransport {
       this.#fail(conn, new Error(`connection to ${conn.key} closed`));
       this.#connections.delete(id);
       if (this.#byAddress.get(conn.key) === conn) this.#byAddress.delete(conn.key);
+      if (conn.inbound) this.#o.onFlowsChanged?.();
     });
     return conn;
   }

@@ -227,6 +227,22 @@ export class SipProxyCore {
     return ended;
   }
 
+  /**
+   * Connections that carry something (SPEC §14): a party of a call or subscription, a call being set
+   * up, a request still waiting for its final answer. A flow not in here can be closed.
+   */
+  busyConnections(): Set<number> {
+    const busy = new Set<number>();
+    const { attempts, dialogs } = this.#tracker.live();
+    for (const a of attempts) {
+      if (a.caller.peer.connection !== undefined) busy.add(a.caller.peer.connection);
+      for (const d of a.dialogs) addParties(busy, d);
+    }
+    for (const d of dialogs) addParties(busy, d);
+    this.#transactions.pendingConnections(busy);
+    return busy;
+  }
+
   /** Expires transactions and dialogs; runs every second on its own, callable by tests. */
   sweep(now: number): void {
     this.#transactions.sweep(now);
@@ -658,6 +674,11 @@ function uriUser(uri: string): string | undefined {
     if (err instanceof SipParseError) return undefined;
     throw err;
   }
+}
+
+function addParties(into: Set<number>, dialog: Dialog): void {
+  if (dialog.caller.peer.connection !== undefined) into.add(dialog.caller.peer.connection);
+  if (dialog.callee.peer.connection !== undefined) into.add(dialog.callee.peer.connection);
 }
 
 function contactHeader(uri: string | undefined): SipHeader[] {
