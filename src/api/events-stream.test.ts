@@ -72,6 +72,7 @@ function service(id: string): ServiceStatusView {
     applyError: null,
     sessionsByKind: {},
     idleConnections: 0,
+    flows: 0,
   };
 }
 

@@ -39,6 +39,8 @@ export interface ServiceStatusView {
   sessionsByKind: Record<string, number>;
   /** http: open client connections with nothing in flight (idle keep-alive): a gauge, not sessions. */
   idleConnections: number;
+  /** sip over TCP/TLS/WebSocket: client flows still open (SPEC §14); a gauge. */
+  flows: number;
   drained: boolean;
   forced: number;
   accepted: number;
@@ -169,6 +171,7 @@ export class PoolState {
             sessions,
             sessionsByKind: status?.sessionsByKind ?? {},
             idleConnections: status?.idleConnections ?? 0,
+            flows: status?.flows ?? 0,
             drained: isDrained(state, sessions),
             forced: status?.forced ?? 0,
             accepted: status?.accepted ?? 0,
