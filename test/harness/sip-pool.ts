@@ -19,6 +19,9 @@ export interface SipServiceSpec {
   upstream: string | Partial<Record<'udp' | 'tcp', string>>;
   reroute?: 'reject' | 'redirect';
   retryAfter?: number;
+  /** SPEC §14, on each stream (tcp) listener: over how long idle flows close while paused. */
+  closeSpread?: string;
+  drainFlows?: boolean;
 }
 
 export interface SipPoolOptions {
@@ -52,6 +55,8 @@ export function sipPool(options: SipPoolOptions): SipPool {
         transport,
         port: s.port,
         upstream: upstreamFor(s, transport),
+        ...(s.closeSpread !== undefined ? { closeSpread: s.closeSpread } : {}),
+        ...(s.drainFlows !== undefined ? { drainFlows: s.drainFlows } : {}),
       })),
     })),
   );
