@@ -91,6 +91,21 @@ describe('config: listeners by protocol, parsed to values', () => {
     } satisfies SipListenerConfig);
   });
 
+  it('sip over tls: port 5061 by default, tls files kept (SPEC §11, §14)', () => {
+    const [sip] = listenersOf(
+      pool([
+        {
+          protocol: 'sip',
+          transport: 'tls',
+          upstream: 'builtin:sip-uas',
+          tls: { cert: 'c.pem', key: 'k.pem' },
+        },
+      ]),
+    );
+    assert.equal(sip!.port, 5061);
+    assert.deepEqual((sip as SipListenerConfig).tls, { cert: 'c.pem', key: 'k.pem' });
+  });
+
   it('sip settings on the service are the defaults of its sip listeners; a listener may set its own', () => {
     const listeners = listenersOf(
       pool(
@@ -216,7 +231,17 @@ describe('config: listener errors name the field', () => {
         '',
         'unknown field(s): closeSpread',
       ],
-      [{ protocol: 'sip', port: 5060, upstream: 'builtin:sip-uas', tls: {} }, '', 'unknown field(s): tls'],
+      [
+        { protocol: 'sip', port: 5060, upstream: 'builtin:sip-uas', tls: { cert: 'a', key: 'b' } },
+        '.tls',
+        'only for transport tls',
+      ],
+      [
+        { protocol: 'sip', transport: 'tls', upstream: 'builtin:sip-uas' },
+        '.tls',
+        'is required for transport tls',
+      ],
+      [{ protocol: 'sip', transport: 'tcp', upstream: 'builtin:sip-uas' }, '.port', 'is required'],
       [
         { protocol: 'http', port: 80, upstream: 'builtin:web', transport: 'tcp' },
         '',
@@ -248,9 +273,9 @@ describe('config: listener errors name the field', () => {
         /must be a duration/,
       ],
       [
-        { protocol: 'sip', transport: 'tls', port: 5061, upstream: 'builtin:sip-uas' },
+        { protocol: 'sip', transport: 'sctp', port: 5061, upstream: 'builtin:sip-uas' },
         '.transport',
-        /"udp"\|"tcp"/,
+        /"udp"\|"tcp"\|"tls"/,
       ],
       [
         { protocol: 'http', port: 80, upstream: 'builtin:echo' },

@@ -224,11 +224,10 @@ export class PoolState {
               startup: this.intent(member.id, service.id).intent.startup,
               accepting: agentUp && (status?.accepting ?? false),
               sessions: status?.sessions ?? 0,
-              listeners: service.listeners.map((l) => ({
-                protocol: l.protocol,
-                transport: l.transport,
-                port: l.port,
-              })),
+              // SIP over TLS has no SRV name here yet (RFC 3263 files it under _sips._tcp).
+              listeners: service.listeners.flatMap((l) =>
+                l.transport === 'tls' ? [] : [{ protocol: l.protocol, transport: l.transport, port: l.port }],
+              ),
             };
           }),
         };

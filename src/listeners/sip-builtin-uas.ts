@@ -38,7 +38,9 @@ export class SipBuiltinUas {
       const transport =
         this.#name === 'udp' ? new SipUdpTransport(options, true) : new SipTcpTransport(options);
       await transport.listen();
-      this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: this.#name }, transport);
+      // A tls listener reaches its in-process callee over plain TCP.
+      const name = this.#name === 'tls' ? 'tcp' : this.#name;
+      this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: name }, transport);
       this.#transport = transport;
     }
     return this.address!;

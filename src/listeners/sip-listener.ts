@@ -1,6 +1,8 @@
 import type { SipListenerConfig } from '../config/index.ts';
 import { LifecycleListener } from './lifecycle-listener.ts';
+import type { ConnectionOptions } from 'node:tls';
 import { EbbError } from '../core/index.ts';
+import { ReloadingSecureContext, type TlsCredentials, type TlsFiles } from '../tls/index.ts';
 import { ErrorThrottle, formatAddress } from '../net/index.ts';
 import {
   SipProxyCore,
@@ -15,7 +17,7 @@ import type { Listener } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
 import { SipFlowDrainer } from './sip-flow-drainer.ts';
 import { acceptingMember } from './sip-redirect.ts';
-import type { SipTransport, SipTransportEvents } from './sip-transport.ts';
+import type { SipTransport, SipTransportEvents, SipTransportOptions } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
 import { SipUdpTransport } from './sip-udp-transport.ts';
 
@@ -48,6 +50,11 @@ export interface SipListenerOptions {
   closeSpreadMs?: number;
   /** Flows count as sessions (kind `flows`): a drain, and `readyForOffline`, wait for them too. */
   drainFlows?: boolean;
+  /** `transport: tls`: the certificate and key (SPEC §11), re-read on change or SIGHUP. */
+  tls?: TlsFiles;
+  /** `transport: tls`: how connections to the upstream are made (default: verified against Node's CAs). */
+  tlsDial?: ConnectionOptions;
+  onTlsReload?: (credentials: TlsCredentials) => void;
 }
 
 export const SIP_DEFAULT_CLOSE_SPREAD_MS = 10_000;
@@ -66,6 +73,7 @@ export class SipListener extends LifecycleListener {
   #transport: SipTransport | null = null;
   #core: SipProxyCore | null = null;
   #uas: SipBuiltinUas | null = null;
+  #tls: ReloadingSecureContext | null = null;
   readonly #drainer: SipFlowDrainer;
   // The dialog tracker counts the sessions open now (read through the core); these are the totals.
   #accepted = 0;
@@ -193,10 +201,13 @@ export class SipListener extends LifecycleListener {
       onError: o.onError,
       onFlowsChanged: () => this.#changed(),
     };
-    const transport = o.transport === 'udp' ? new SipUdpTransport(options) : new SipTcpTransport(options);
+    let transport: SipTransport;
     try {
+      transport = await this.#transportFor(options);
       await transport.listen();
     } catch (err) {
+      this.#tls?.close();
+      this.#tls = null;
       await this.#uas?.close();
       this.#uas = null;
       throw err;
@@ -217,6 +228,33 @@ export class SipListener extends LifecycleListener {
     this.#setRefusing(refusing);
   }
 
+  async #transportFor(options: SipTransportOptions): Promise<SipTransport> {
+    const o = this.#o;
+    if (o.transport === 'udp') return new SipUdpTransport(options);
+    if (o.transport === 'tcp') return new SipTcpTransport(options);
+    if (!o.tls)
+      throw new EbbError('EBB_BAD_CONFIG', `${this.description}: transport tls needs tls: { cert, key }`);
+    let tcp: SipTcpTransport | null = null;
+    this.#tls = await ReloadingSecureContext.open({
+      files: o.tls,
+      onReload: (credentials) => {
+        tcp?.useTls(credentials);
+        o.onTlsReload?.(credentials);
+      },
+      onError: (err) => o.onError?.(err),
+    });
+    tcp = new SipTcpTransport(options, {
+      credentials: this.#tls.credentials,
+      dial: o.upstream === 'builtin' ? false : (o.tlsDial ?? {}),
+    });
+    return tcp;
+  }
+
+  /** The certificate source while open with TLS (tests read what is in use). */
+  get tls(): ReloadingSecureContext | null {
+    return this.#tls;
+  }
+
   /** Once no dialog is left: the proxy core, the socket and the built-in callee go. */
   async #release(): Promise<void> {
     const core = this.#core;
@@ -227,6 +265,8 @@ export class SipListener extends LifecycleListener {
     core?.close();
     this.#pastAcceptErrors += transport?.acceptErrors ?? 0;
     await transport?.close();
+    this.#tls?.close();
+    this.#tls = null;
     await this.#uas?.close();
     this.#uas = null;
   }
@@ -254,6 +294,7 @@ export function createSipListener(
     maxIdleMs: config.maxIdleMs,
     closeSpreadMs: config.closeSpreadMs,
     drainFlows: config.drainFlows,
+    ...(config.tls ? { tls: config.tls } : {}),
   });
 }
 

@@ -26,7 +26,7 @@ export interface SipSender {
   send(to: SipPeer, data: Buffer, onFail?: (err: Error) => void): void;
 }
 
-export const SipTransportName = { udp: 'udp', tcp: 'tcp' } as const;
+export const SipTransportName = { udp: 'udp', tcp: 'tcp', tls: 'tls' } as const;
 export type SipTransportName = (typeof SipTransportName)[keyof typeof SipTransportName];
 
 /** This element's own address, as written in its Via sent-by and Record-Route. */
@@ -44,7 +44,7 @@ export function samePeer(a: { host: string; port: number }, b: { host: string; p
   return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
 }
 
-/** `SIP/2.0/UDP` or `SIP/2.0/TCP`. */
+/** `SIP/2.0/UDP`, `SIP/2.0/TCP` or `SIP/2.0/TLS`. */
 export function viaProtocol(transport: SipTransportName): string {
   return `SIP/2.0/${transport.toUpperCase()}`;
 }

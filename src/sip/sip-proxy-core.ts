@@ -143,7 +143,7 @@ export class SipProxyCore {
       now,
       onUnacknowledged: (dialog) => void Promise.all(this.#byeBoth(dialog, NO_ACK_REASON)),
     });
-    this.#uac = new UacRequests(options.sender, options.self.transport === 'tcp');
+    this.#uac = new UacRequests(options.sender, options.self.transport !== 'udp');
     const hp = formatHostPort(options.self.host, options.self.port);
     // RFC 3261 §16.6 step 4: a loose-routing (lr) URI naming this front end, so in-dialog requests come back.
     this.#recordRoute = `<sip:${hp};transport=${options.self.transport};lr>`;
