@@ -234,7 +234,7 @@ describe('config: listener errors name the field', () => {
       [
         { protocol: 'sip', port: 5060, upstream: 'builtin:sip-uas', tls: { cert: 'a', key: 'b' } },
         '.tls',
-        'only for transport tls',
+        'only for transport tls or wss',
       ],
       [
         { protocol: 'sip', transport: 'tls', upstream: 'builtin:sip-uas' },
@@ -275,7 +275,7 @@ describe('config: listener errors name the field', () => {
       [
         { protocol: 'sip', transport: 'sctp', port: 5061, upstream: 'builtin:sip-uas' },
         '.transport',
-        /"udp"\|"tcp"\|"tls"/,
+        /"udp"\|"tcp"\|"tls"\|"ws"\|"wss"/,
       ],
       [
         { protocol: 'http', port: 80, upstream: 'builtin:echo' },

@@ -35,7 +35,7 @@ export interface SipSettings {
 /** A `sip` listener: the record-routing proxy, in front of `upstream` or the built-in callee. */
 export interface SipListenerConfig extends SipSettings {
   protocol: 'sip';
-  transport: 'udp' | 'tcp' | 'tls';
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
   port: number;
   /** As written: `host:port` or `builtin:sip-uas`. */
   upstream: string;
@@ -123,7 +123,7 @@ const SIP_TLS_DEFAULT_PORT = 5061;
 const sipListener = z
   .object({
     protocol: z.literal('sip'),
-    transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+    transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']).default('udp'),
     port: port.optional(),
     tls: tlsFiles.optional(),
     upstream: upstreamField('sip-uas'),
@@ -135,12 +135,13 @@ const sipListener = z
   })
   .strict()
   .superRefine((l, ctx) => {
+    const secure = l.transport === 'tls' || l.transport === 'wss';
     if (l.port === undefined && l.transport !== 'tls')
       ctx.addIssue({ code: 'custom', path: ['port'], message: 'is required' });
-    if (l.transport === 'tls' && !l.tls)
-      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'is required for transport tls' });
-    if (l.transport !== 'tls' && l.tls)
-      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'only for transport tls' });
+    if (secure && !l.tls)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `is required for transport ${l.transport}` });
+    if (!secure && l.tls)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'only for transport tls or wss' });
   })
   .transform(({ upstream, closeSpread, port, ...l }) => ({
     ...l,

@@ -224,9 +224,11 @@ export class PoolState {
               startup: this.intent(member.id, service.id).intent.startup,
               accepting: agentUp && (status?.accepting ?? false),
               sessions: status?.sessions ?? 0,
-              // SIP over TLS has no SRV name here yet (RFC 3263 files it under _sips._tcp).
+              // SIP over TLS and WebSocket have no SRV name here yet (RFC 3263: _sips._tcp; RFC 7118: none).
               listeners: service.listeners.flatMap((l) =>
-                l.transport === 'tls' ? [] : [{ protocol: l.protocol, transport: l.transport, port: l.port }],
+                l.transport === 'udp' || l.transport === 'tcp'
+                  ? [{ protocol: l.protocol, transport: l.transport, port: l.port }]
+                  : [],
               ),
             };
           }),

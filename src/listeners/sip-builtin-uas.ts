@@ -38,8 +38,8 @@ export class SipBuiltinUas {
       const transport =
         this.#name === 'udp' ? new SipUdpTransport(options, true) : new SipTcpTransport(options);
       await transport.listen();
-      // A tls listener reaches its in-process callee over plain TCP.
-      const name = this.#name === 'tls' ? 'tcp' : this.#name;
+      // A tls or ws listener reaches its in-process callee over plain TCP.
+      const name = this.#name === 'udp' ? 'udp' : 'tcp';
       this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: name }, transport);
       this.#transport = transport;
     }

@@ -20,6 +20,7 @@ import { acceptingMember } from './sip-redirect.ts';
 import type { SipTransport, SipTransportEvents, SipTransportOptions } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
 import { SipUdpTransport } from './sip-udp-transport.ts';
+import { SipWsTransport } from './sip-ws-transport.ts';
 
 /**
  * How long a dialog may go without any request before it is taken as gone (a lost BYE must not keep a
@@ -232,22 +233,30 @@ export class SipListener extends LifecycleListener {
     const o = this.#o;
     if (o.transport === 'udp') return new SipUdpTransport(options);
     if (o.transport === 'tcp') return new SipTcpTransport(options);
+    if (o.transport === 'ws') return new SipWsTransport(options);
     if (!o.tls)
-      throw new EbbError('EBB_BAD_CONFIG', `${this.description}: transport tls needs tls: { cert, key }`);
-    let tcp: SipTcpTransport | null = null;
+      throw new EbbError(
+        'EBB_BAD_CONFIG',
+        `${this.description}: transport ${o.transport} needs tls: { cert, key }`,
+      );
+    let secure: SipTcpTransport | SipWsTransport | null = null;
     this.#tls = await ReloadingSecureContext.open({
       files: o.tls,
       onReload: (credentials) => {
-        tcp?.useTls(credentials);
+        secure?.useTls(credentials);
         o.onTlsReload?.(credentials);
       },
       onError: (err) => o.onError?.(err),
     });
-    tcp = new SipTcpTransport(options, {
-      credentials: this.#tls.credentials,
-      dial: o.upstream === 'builtin' ? false : (o.tlsDial ?? {}),
-    });
-    return tcp;
+    const credentials = this.#tls.credentials;
+    secure =
+      o.transport === 'wss'
+        ? new SipWsTransport(options, { credentials })
+        : new SipTcpTransport(options, {
+            credentials,
+            dial: o.upstream === 'builtin' ? false : (o.tlsDial ?? {}),
+          });
+    return secure;
   }
 
   /** The certificate source while open with TLS (tests read what is in use). */

@@ -57,7 +57,9 @@ export class SipTcpTransport implements SipTransport {
   #nextId = 1;
   #port: number;
 
-  constructor(options: SipTransportOptions, tls?: SipTlsOptions) {
+  /** `firstId`: where its connection ids start (a transport that holds it keeps its own below). */
+  constructor(options: SipTransportOptions, tls?: SipTlsOptions, firstId = 1) {
+    this.#nextId = firstId;
     this.#o = options;
     this.#port = options.port;
     this.#tls = tls;

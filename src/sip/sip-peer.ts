@@ -24,9 +24,11 @@ export interface SipSender {
    * failed, a connection too far behind); UDP datagrams are fire and forget.
    */
   send(to: SipPeer, data: Buffer, onFail?: (err: Error) => void): void;
+  /** The transport a message to `to` goes over, when it is not the element's own (WebSocket fronts, RFC 7118). */
+  transportOf?(to: SipPeer): SipTransportName;
 }
 
-export const SipTransportName = { udp: 'udp', tcp: 'tcp', tls: 'tls' } as const;
+export const SipTransportName = { udp: 'udp', tcp: 'tcp', tls: 'tls', ws: 'ws', wss: 'wss' } as const;
 export type SipTransportName = (typeof SipTransportName)[keyof typeof SipTransportName];
 
 /** This element's own address, as written in its Via sent-by and Record-Route. */

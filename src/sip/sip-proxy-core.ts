@@ -365,6 +365,8 @@ export class SipProxyCore {
 
   /** The transport a message to `dest` goes over: a UDP listener's TCP connections (§18.1.1) say TCP. */
   #viaTransport(dest: SipPeer): SipTransportName {
+    const own = this.#o.sender.transportOf?.(dest);
+    if (own) return own;
     if (this.#self.transport !== 'udp') return this.#self.transport;
     return dest.transport ?? (dest.connection !== undefined ? 'tcp' : 'udp');
   }

@@ -14,10 +14,10 @@ export interface SipServiceSpec {
   id: string;
   port: number;
   /** One listener per transport, all on `port`. */
-  transports: Array<'udp' | 'tcp' | 'tls'>;
+  transports: Array<'udp' | 'tcp' | 'tls' | 'ws' | 'wss'>;
   /** `builtin:sip-uas`, or `host:port` (the same upstream for every member), or one per transport. */
-  upstream: string | Partial<Record<'udp' | 'tcp' | 'tls', string>>;
-  /** For a tls listener: its certificate and key files. */
+  upstream: string | Partial<Record<'udp' | 'tcp' | 'tls' | 'ws' | 'wss', string>>;
+  /** For a tls or wss listener: its certificate and key files. */
   tls?: { cert: string; key: string };
   reroute?: 'reject' | 'redirect';
   retryAfter?: number;
@@ -45,7 +45,7 @@ export interface SipPool {
 }
 
 export function sipPool(options: SipPoolOptions): SipPool {
-  const upstreamFor = (s: SipServiceSpec, t: 'udp' | 'tcp' | 'tls') =>
+  const upstreamFor = (s: SipServiceSpec, t: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss') =>
     typeof s.upstream === 'string' ? s.upstream : (s.upstream[t] ?? 'builtin:sip-uas');
   const members = loopbackMembers(options.members ?? 2, options.net ?? loopbackNet(), () =>
     options.services.map((s) => ({
@@ -59,7 +59,7 @@ export function sipPool(options: SipPoolOptions): SipPool {
         upstream: upstreamFor(s, transport),
         ...(s.closeSpread !== undefined ? { closeSpread: s.closeSpread } : {}),
         ...(s.drainFlows !== undefined ? { drainFlows: s.drainFlows } : {}),
-        ...(transport === 'tls' && s.tls ? { tls: s.tls } : {}),
+        ...((transport === 'tls' || transport === 'wss') && s.tls ? { tls: s.tls } : {}),
       })),
     })),
   );
