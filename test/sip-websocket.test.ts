@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { ConnectionOptions } from 'node:tls';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import { ConsoleBrowser } from './harness/browser.ts';
 import { EbbServer, Workspace } from './harness/ebb-process.ts';
 import { freePortRange } from './harness/ports.ts';
 import { EbbCli } from './harness/sip-ebb.ts';
 import { sipPool, type SipPool } from './harness/sip-pool.ts';
+import { makeCertificates, type TestCertificates } from './http-support.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pageDir = join(root, 'test/sip-browser');
@@ -58,9 +61,11 @@ describe('SIP over WebSocket from a browser (JsSIP)', () => {
   let web: Server;
   let browser: ConsoleBrowser;
   let page: Page;
+  let certs: TestCertificates;
 
   before(async () => {
     base = await freePortRange(6);
+    certs = await makeCertificates(mkdtempSync(join(tmpdir(), 'ebb-sip-wss-')), ['wss']);
     const jssip = await bundleJssip(join(ws.dir, 'bundle'));
     const files: Record<string, [string, string]> = {
       '/': ['text/html', readFileSync(join(pageDir, 'page.html'), 'utf8')],
@@ -79,6 +84,13 @@ describe('SIP over WebSocket from a browser (JsSIP)', () => {
       apiPort: base + 1,
       dnsPort: base + 2,
       services: [
+        {
+          id: 'securephone',
+          port: base + 4,
+          transports: ['wss'],
+          upstream: 'builtin:sip-uas',
+          tls: certs.servers['wss']!,
+        },
         { id: 'webphone', port: base, transports: ['ws'], upstream: 'builtin:sip-uas', closeSpread: '1s' },
       ],
     });
@@ -96,6 +108,7 @@ describe('SIP over WebSocket from a browser (JsSIP)', () => {
     await server?.stop('SIGKILL');
     await new Promise<void>((r) => (web ? web.close(() => r()) : r()));
     ws.cleanup();
+    rmSync(certs.dir, { recursive: true, force: true });
   });
 
   const events = (): Promise<PhoneEvent[]> =>
@@ -176,6 +189,65 @@ describe('SIP over WebSocket from a browser (JsSIP)', () => {
     }
     await ebb.waitFor('m1', 'webphone', (s) => s.sessions === 0, 'the raw call hung up');
     sip.close();
+  });
+
+  /** OPTIONS over a WebSocket to the front end: the status line of the answer. */
+  async function optionsOver(sock: WebSocket, port: number): Promise<string> {
+    const frames: string[] = [];
+    sock.on('message', (d: Buffer) => frames.push(d.toString()));
+    sock.send(
+      [
+        `OPTIONS sip:${pool.members[0]!.address}:${port};transport=ws SIP/2.0`,
+        `Via: SIP/2.0/WSS k3j2.invalid;branch=z9hG4bKopt${Date.now()};rport`,
+        'Max-Forwards: 70',
+        'From: <sip:probe@ebb.invalid>;tag=p1',
+        `To: <sip:${pool.members[0]!.address}>`,
+        `Call-ID: opt-${Date.now()}`,
+        'CSeq: 1 OPTIONS',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    const deadline = Date.now() + 3000;
+    const answer = () => frames.find((f) => f.startsWith('SIP/2.0 '));
+    while (!answer() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return answer()?.split('\r\n')[0] ?? `no answer in ${JSON.stringify(frames)}`;
+  }
+
+  const open = (sock: WebSocket) =>
+    new Promise<void>((r, j) => sock.once('open', () => r()).once('error', j));
+
+  it('wss: TLS with the test CA, the sip subprotocol, SIP answered', async () => {
+    // The test certificate names localhost and 127.0.0.1, not the member's loopback alias; ws hands
+    // these options to tls.connect.
+    const tlsOptions: ConnectionOptions = { ca: readFileSync(certs.ca), servername: 'localhost' };
+    const sock = new WebSocket(
+      `wss://${pool.members[0]!.address}:${base + 4}`,
+      'sip',
+      tlsOptions as ClientOptions,
+    );
+    await open(sock);
+    assert.equal(await optionsOver(sock, base + 4), 'SIP/2.0 200 OK');
+    sock.close();
+  });
+
+  it('hostile frames (noise, broken SIP, a 70 KB frame) close at most their own flow; the front end answers', async () => {
+    const host = pool.members[0]!.address;
+    const noisy = new WebSocket(`ws://${host}:${base}`, 'sip');
+    await open(noisy);
+    after(() => noisy.terminate());
+    noisy.send(Buffer.from([0xff, 0x00, 0x13, 0x37]));
+    noisy.send('INVITE nonsense\r\n\r\n');
+    noisy.send('\r\n\r\n');
+    assert.equal(await optionsOver(noisy, base), 'SIP/2.0 200 OK', 'the same flow still speaks SIP');
+    const closed = new Promise<number>((r) => noisy.once('close', (code) => r(code)));
+    noisy.send('x'.repeat(70_000));
+    assert.equal(await closed, 1009, 'over 64 KB: Message Too Big');
+    const fresh = new WebSocket(`ws://${host}:${base}`, 'sip');
+    await open(fresh);
+    assert.equal(await optionsOver(fresh, base), 'SIP/2.0 200 OK');
+    fresh.close();
   });
 
   it('JsSIP registers and calls the built-in callee; paused, the call goes on; the deadline ends it with BYE then 1012', async () => {
