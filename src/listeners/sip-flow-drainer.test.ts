@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { SipFlowDrainer } from './sip-flow-drainer.ts';
 
 function setup(ids: number[], busy: number[] = []) {
@@ -54,5 +55,50 @@ describe('SipFlowDrainer', () => {
     h.drainer.stop();
     h.drainer.tick(1);
     assert.deepEqual(h.closed, [], 'a new moment was drawn');
+  });
+});
+
+describe('SipFlowDrainer under any schedule (fast-check)', () => {
+  it('closes every idle flow exactly once, never a busy one, none before its moment nor after closeSpread + a tick once idle', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ busyUntil: fc.nat(30_000), opensAt: fc.nat(10_000) }), { maxLength: 30 }),
+        fc.array(fc.double({ min: 0, max: 0.999_999, noNaN: true }), { minLength: 1, maxLength: 30 }),
+        (flows, randoms) => {
+          const spreadMs = 10_000;
+          let now = 0;
+          let r = 0;
+          const closedAt = new Map<number, number>();
+          const open = new Set<number>();
+          const drainer = new SipFlowDrainer({
+            flows: {
+              ids: () => open,
+              busy: () => new Set([...open].filter((id) => flows[id]!.busyUntil > now)),
+              close: (id) => {
+                assert.ok(!closedAt.has(id), `flow ${id} closed twice`);
+                assert.ok(flows[id]!.busyUntil <= now, `flow ${id} closed while busy`);
+                closedAt.set(id, now);
+                open.delete(id);
+              },
+            },
+            spreadMs,
+            random: () => randoms[r++ % randoms.length]!,
+          });
+          for (now = 0; now <= 50_000; now += 100) {
+            flows.forEach((f, id) => {
+              if (f.opensAt - (f.opensAt % 100) === now) open.add(id); // opens at the tick it falls in
+            });
+            drainer.tick(now);
+          }
+          flows.forEach((f, id) => {
+            const at = closedAt.get(id);
+            assert.ok(at !== undefined, `flow ${id} never closed`);
+            const opened = f.opensAt - (f.opensAt % 100);
+            assert.ok(at <= Math.max(opened + spreadMs, f.busyUntil) + 100, `flow ${id} closed late (${at})`);
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
