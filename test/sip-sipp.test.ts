@@ -122,6 +122,53 @@ describe('SIP front end with SIPp as caller and callee', () => {
       assert.equal(await optionsStatus(m1), 200);
     });
   }
+
+  it('udp and tcp: REGISTER to a paused member gets 503 with the short Retry-After; calls to the other member fail none (SPEC §14)', async () => {
+    const m1 = pool.members[0]!.address;
+    const m2 = pool.members[1]!.address;
+    const pause = await ebb.run('pause', 'm1', '--service', 'voice', '--reason', 'register test');
+    assert.equal(pause.code, 0, pause.stderr);
+    try {
+      const elsewhere = sipp({
+        scenario: 'uac-call.xml',
+        dir: ws.dir,
+        localPort: nextPort++,
+        remote: `${m2}:${base}`,
+        transport: 'udp',
+        calls: 10,
+        rate: 20,
+        holdMs: 500,
+        service: 'conf',
+      });
+      const registers = (['udp', 'tcp'] as const).map((transport) =>
+        sipp({
+          scenario: 'uac-register-refused.xml',
+          dir: ws.dir,
+          localPort: nextPort++,
+          remote: `${m1}:${base}`,
+          transport,
+          calls: 10,
+          rate: 50,
+        }),
+      );
+      for (const r of registers) {
+        const res = await r.wait(15_000);
+        assert.equal(
+          res.code,
+          0,
+          `every REGISTER got 503 + a short Retry-After\n${r.errors()}\n${res.output.slice(-1500)}`,
+        );
+        assert.equal(res.successful, 10);
+      }
+      const calls = await elsewhere.wait(20_000);
+      assert.equal(calls.code, 0, `calls to m2 succeed\n${calls.output.slice(-1500)}`);
+      assert.equal(calls.failed, 0);
+      assert.equal(calls.successful, 10);
+    } finally {
+      const resume = await ebb.run('resume', 'm1', '--service', 'voice');
+      assert.equal(resume.code, 0, resume.stderr);
+    }
+  });
 });
 
 async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

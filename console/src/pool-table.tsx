@@ -243,6 +243,8 @@ function desiredOf(state: ServiceStatus['state']): ServiceStatus['intent'] {
 /** `(1 requests, 2 websockets)` where a service has several kinds of session (http), else nothing. */
 function byKindText(service: ServiceStatus): string {
   const kinds = Object.entries(service.sessionsByKind ?? {});
+  // SPEC §14: sip flows open, when they are not counted as sessions already (drainFlows).
+  if (kinds.length < 2 && (service.flows ?? 0) > 0) return `(${service.flows} flows open)`;
   return kinds.length < 2 ? '' : `(${kinds.map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
 }
 

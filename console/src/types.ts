@@ -20,6 +20,8 @@ export interface ServiceStatus {
   sessions: number;
   /** By kind: tcp connections, sip dialogs, http requests and websockets (older APIs leave it out). */
   sessionsByKind?: Record<string, number>;
+  /** sip over tcp/tls/ws: client flows still open (SPEC §14); older APIs leave it out. */
+  flows?: number;
   drained: boolean;
   forced: number;
   accepted: number;

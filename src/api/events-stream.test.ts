@@ -75,6 +75,7 @@ function service(id: string): ServiceStatusView {
     applyError: null,
     sessionsByKind: {},
     idleConnections: 0,
+    flows: 0,
   };
 }
 

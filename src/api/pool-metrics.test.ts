@@ -30,7 +30,7 @@ describe('GET /metrics', () => {
     await pool.agentUp('m1');
     await pool.agentUp('m2');
     await pool.status('m1', 'alpha', { sessions: 12, accepted: 40, forced: 2, upstreamFailures: 1 });
-    await pool.status('m1', 'beta', {});
+    await pool.status('m1', 'beta', { flows: 3 });
     await pool.status('m2', 'alpha', {});
     await pool.status('m2', 'beta', {});
   });
@@ -43,6 +43,8 @@ describe('GET /metrics', () => {
     assert.equal(m.get('ebb_sessions_accepted_total{member="m1",service="alpha"}'), 40);
     assert.equal(m.get('ebb_sessions_forced_total{member="m1",service="alpha"}'), 2);
     assert.equal(m.get('ebb_upstream_failures_total{member="m1",service="alpha"}'), 1);
+    assert.equal(m.get('ebb_sip_flows{member="m1",service="beta"}'), 3, 'sip flows open (SPEC §14)');
+    assert.equal(m.get('ebb_sip_flows{member="m1",service="alpha"}'), 0);
   });
 
   it('agent liveness, state (one label per state), accepting, the capacity guard inputs', async () => {

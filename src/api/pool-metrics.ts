@@ -103,6 +103,11 @@ export class PoolMetrics {
       'http: open client connections with nothing in flight (idle keep-alive); not sessions',
       (s) => s.idleConnections,
     );
+    perService(
+      'ebb_sip_flows',
+      'sip over tcp/tls/ws: client flows still open (registrations ride on them); closed while paused',
+      (s) => s.flows,
+    );
     perService('ebb_service_accepting', '1 while the service takes new sessions', (s) => Number(s.accepting));
     perService('ebb_service_drained', '1 while the service is paused or stopping with 0 sessions', (s) =>
       Number(s.drained),

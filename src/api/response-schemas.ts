@@ -39,6 +39,9 @@ export const ServiceStatusSchema = z.object({
     .record(z.string(), count)
     .describe('sessions by kind: tcp connections, sip dialogs, http requests and websockets'),
   idleConnections: count.describe('http: idle keep-alive connections (not sessions)'),
+  flows: count.describe(
+    'sip over tcp/tls/ws: client flows still open; registrations ride on them (SPEC §14)',
+  ),
   drained: z.boolean(),
   forced: count.describe('sessions ended by a deadline or a hard stop since the service last started'),
   accepted: count,

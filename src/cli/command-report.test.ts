@@ -18,6 +18,7 @@ function service(id: string, fields: Partial<ServiceView> = {}): ServiceView {
     sessions: 0,
     sessionsByKind: {},
     idleConnections: 0,
+    flows: 0,
     drained: false,
     forced: 0,
     accepted: 0,

@@ -104,6 +104,7 @@ function view(id: string, fields: Partial<ServiceView> = {}): ServiceView {
     sessions: 0,
     sessionsByKind: {},
     idleConnections: 0,
+    flows: 0,
     drained: false,
     forced: 0,
     accepted: 0,

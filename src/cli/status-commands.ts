@@ -111,6 +111,9 @@ export function renderAudit(records: readonly AuditRecord[]): string {
 /** `3`, or by kind where a service has several (http: `3 (1 requests, 2 websockets)`). */
 function sessionsCell(service: PoolStatus['members'][number]['services'][number]): string {
   const kinds = Object.entries(service.sessionsByKind ?? {});
+  // SPEC §14: sip flows open, when they are not sessions already (drainFlows).
+  if (kinds.length < 2 && (service.flows ?? 0) > 0)
+    return `${service.sessions} (${service.flows} flows open)`;
   if (kinds.length < 2) return String(service.sessions);
   return `${service.sessions} (${kinds.map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
 }

@@ -56,6 +56,18 @@ describe('waiting for a drain', () => {
     assert.equal(progress.events.at(-1), 'finish m1: ready for offline');
   });
 
+  it('shows the sip registration flows still open in the progress (SPEC §14)', async () => {
+    const details: string[] = [];
+    const progress = {
+      ...recorder(),
+      update: (_left: number, detail?: string) => void details.push(detail ?? ''),
+    };
+    const withFlows = status(false, 0);
+    withFlows.services[0]!.flows = 3;
+    await waitForMember(scripted(withFlows, status(true, 0)), { ...base, before: withFlows, progress });
+    assert.equal(details[0], 'echo (3 flows open)');
+  });
+
   it('gives up once the API stays away past the bound, clearing the bar first', async () => {
     const progress = recorder();
     const client = scripted(status(false, 0), unreachable());

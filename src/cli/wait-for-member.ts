@@ -92,7 +92,11 @@ export async function waitForMember(client: MemberReader, options: WaitOptions):
         const draining = status.services
           .filter((s) => services.includes(s.id) && !s.drained && s.state !== 'stopped')
           .map((s) => s.id);
-        progress?.update(left, draining.join(', '));
+        // SPEC §14: registration flows still open on a paused sip service.
+        const flows = status.services
+          .filter((s) => services.includes(s.id))
+          .reduce((sum, s) => sum + (s.flows ?? 0), 0);
+        progress?.update(left, draining.join(', ') + (flows > 0 ? ` (${flows} flows open)` : ''));
       } else {
         progress?.update(left, `API unreachable for ${formatDuration(Date.now() - outageSince!)}`);
       }

@@ -241,6 +241,8 @@ const listenerInput = fc.oneof(
       reroute: fc.constantFrom('reject', 'redirect'),
       retryAfter: fc.integer({ min: 0, max: 86_400 }),
       maxIdle: durationInput,
+      closeSpread: durationInput,
+      drainFlows: fc.boolean(),
     },
     { requiredKeys: ['protocol', 'upstream'] },
   ),
@@ -339,7 +341,7 @@ describe('config round trip', () => {
             'transport' in given ? given.transport : listener.protocol === 'sip' ? 'udp' : 'tcp',
           );
           if (listener.protocol === 'sip') assert.equal(listener.maxIdleMs, durationMs(listener.maxIdle));
-          if (listener.protocol === 'http')
+          if (listener.protocol === 'http' || listener.protocol === 'sip')
             assert.equal(listener.closeSpreadMs, durationMs(listener.closeSpread));
         });
         assert.equal(config.agent.leaseTtlMs, durationMs(config.agent.leaseTtl));

@@ -85,7 +85,25 @@ describe('config: listeners by protocol, parsed to values', () => {
       retryAfter: 30,
       maxIdle: '2h',
       maxIdleMs: 7_200_000,
+      closeSpread: '10s',
+      closeSpreadMs: 10_000,
+      drainFlows: false,
     } satisfies SipListenerConfig);
+  });
+
+  it('sip over tls: port 5061 by default, tls files kept (SPEC §11, §14)', () => {
+    const [sip] = listenersOf(
+      pool([
+        {
+          protocol: 'sip',
+          transport: 'tls',
+          upstream: 'builtin:sip-uas',
+          tls: { cert: 'c.pem', key: 'k.pem' },
+        },
+      ]),
+    );
+    assert.equal(sip!.port, 5061);
+    assert.deepEqual((sip as SipListenerConfig).tls, { cert: 'c.pem', key: 'k.pem' });
   });
 
   it('sip settings on the service are the defaults of its sip listeners; a listener may set its own', () => {
@@ -222,7 +240,17 @@ describe('config: listener errors name the field', () => {
         '',
         'unknown field(s): closeSpread',
       ],
-      [{ protocol: 'sip', port: 5060, upstream: 'builtin:sip-uas', tls: {} }, '', 'unknown field(s): tls'],
+      [
+        { protocol: 'sip', port: 5060, upstream: 'builtin:sip-uas', tls: { cert: 'a', key: 'b' } },
+        '.tls',
+        'only for transport tls or wss',
+      ],
+      [
+        { protocol: 'sip', transport: 'tls', upstream: 'builtin:sip-uas' },
+        '.tls',
+        'is required for transport tls',
+      ],
+      [{ protocol: 'sip', transport: 'tcp', upstream: 'builtin:sip-uas' }, '.port', 'is required'],
       [
         { protocol: 'http', port: 80, upstream: 'builtin:web', transport: 'tcp' },
         '',
@@ -254,9 +282,9 @@ describe('config: listener errors name the field', () => {
         /must be a duration/,
       ],
       [
-        { protocol: 'sip', transport: 'tls', port: 5061, upstream: 'builtin:sip-uas' },
+        { protocol: 'sip', transport: 'sctp', port: 5061, upstream: 'builtin:sip-uas' },
         '.transport',
-        /"udp"\|"tcp"/,
+        /"udp"\|"tcp"\|"tls"\|"ws"\|"wss"/,
       ],
       [
         { protocol: 'http', port: 80, upstream: 'builtin:echo' },

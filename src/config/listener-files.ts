@@ -18,7 +18,12 @@ export function checkListenerFiles(
     if (options.members && !options.members.includes(member.id)) return;
     member.services.forEach((service, s) => {
       service.listeners.forEach((listener, l) => {
-        if (listener.protocol !== 'http' || !('tls' in listener) || !listener.tls) return;
+        if (
+          (listener.protocol !== 'http' && listener.protocol !== 'sip') ||
+          !('tls' in listener) ||
+          !listener.tls
+        )
+          return;
         for (const field of ['cert', 'key'] as const) {
           const problem = unreadable(listener.tls[field]);
           if (problem)

@@ -47,11 +47,18 @@ export interface SipSettings {
 /** A `sip` listener: the record-routing proxy, in front of `upstream` or the built-in callee. */
 export interface SipListenerConfig extends SipSettings {
   protocol: 'sip';
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
   port: number;
   /** As written: `host:port` or `builtin:sip-uas`. */
   upstream: string;
   target: UpstreamTarget<'sip-uas'>;
+  /** SPEC §14: while paused, idle client flows (tcp) are closed over this long, in random order. */
+  closeSpread: string;
+  closeSpreadMs: number;
+  /** The clients' flows count as sessions: a drain and `readyForOffline` wait for them too. */
+  drainFlows: boolean;
+  /** `transport: tls` (SPEC §11, §14): required there, refused elsewhere. */
+  tls?: TlsFilesConfig;
 }
 
 /** `tls: { cert, key }` (SPEC §11): paths of a PEM certificate chain and its private key. */
@@ -147,22 +154,44 @@ const tcpListener = z
   });
 
 /** Until its service is parsed: the settings it leaves out are filled in by `completeListener`. */
+const tlsFiles = z
+  .object({ cert: z.string().min(1, 'must be a path'), key: z.string().min(1, 'must be a path') })
+  .strict();
+
+/** SIPS over TLS listens on 5061 unless told otherwise (RFC 3261 §26.2, as Lync front ends did). */
+const SIP_TLS_DEFAULT_PORT = 5061;
+
 const sipListener = z
   .object({
     protocol: z.literal('sip'),
-    transport: z.enum(['udp', 'tcp']).default('udp'),
-    port,
+    transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']).default('udp'),
+    port: port.optional(),
+    tls: tlsFiles.optional(),
     upstream: upstreamField('sip-uas'),
     reroute: rerouteField.optional(),
     retryAfter: retryAfterField.optional(),
     maxIdle: duration.optional(),
+    closeSpread: duration.prefault('10s'),
+    drainFlows: z.boolean().default(false),
   })
   .strict()
-  .transform(({ upstream, ...l }) => ({ ...l, upstream: upstream.text, target: upstream.target }));
-
-const tlsFiles = z
-  .object({ cert: z.string().min(1, 'must be a path'), key: z.string().min(1, 'must be a path') })
-  .strict();
+  .superRefine((l, ctx) => {
+    const secure = l.transport === 'tls' || l.transport === 'wss';
+    if (l.port === undefined && l.transport !== 'tls')
+      ctx.addIssue({ code: 'custom', path: ['port'], message: 'is required' });
+    if (secure && !l.tls)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `is required for transport ${l.transport}` });
+    if (!secure && l.tls)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'only for transport tls or wss' });
+  })
+  .transform(({ upstream, closeSpread, port, ...l }) => ({
+    ...l,
+    port: port ?? SIP_TLS_DEFAULT_PORT,
+    upstream: upstream.text,
+    target: upstream.target,
+    closeSpread: closeSpread.text,
+    closeSpreadMs: closeSpread.ms,
+  }));
 
 const httpListener = z
   .object({

@@ -40,6 +40,8 @@ export interface ServiceStatusView {
   sessionsByKind: Record<string, number>;
   /** http: open client connections with nothing in flight (idle keep-alive): a gauge, not sessions. */
   idleConnections: number;
+  /** sip over TCP/TLS/WebSocket: client flows still open (SPEC §14); a gauge. */
+  flows: number;
   drained: boolean;
   forced: number;
   accepted: number;
@@ -180,6 +182,7 @@ export class PoolState {
             sessions,
             sessionsByKind: status?.sessionsByKind ?? {},
             idleConnections: status?.idleConnections ?? 0,
+            flows: status?.flows ?? 0,
             drained: isDrained(state, sessions),
             forced: status?.forced ?? 0,
             accepted: status?.accepted ?? 0,
@@ -236,11 +239,12 @@ export class PoolState {
               startup: this.intent(member.id, service.id).intent.startup,
               accepting: agentUp && (status?.accepting ?? false),
               sessions: status?.sessions ?? 0,
-              listeners: service.listeners.map((l) => ({
-                protocol: l.protocol,
-                transport: l.transport,
-                port: l.port,
-              })),
+              // SIP over TLS and WebSocket have no SRV name here yet (RFC 3263: _sips._tcp; RFC 7118: none).
+              listeners: service.listeners.flatMap((l) =>
+                l.transport === 'udp' || l.transport === 'tcp'
+                  ? [{ protocol: l.protocol, transport: l.transport, port: l.port }]
+                  : [],
+              ),
             };
           }),
         };

@@ -64,6 +64,8 @@ export interface ServiceStatus {
   acceptErrors?: number;
   /** http: open client connections with nothing in flight (idle keep-alive); a gauge, not sessions. */
   idleConnections?: number;
+  /** sip over TCP/TLS/WebSocket: client flows still open (registrations ride on them, SPEC §14); a gauge. */
+  flows?: number;
   /** The store revision of the intent this status reflects: the newest intent the agent has applied. */
   intentRevision: number;
   /**

@@ -19,6 +19,11 @@ export interface ListenerStats {
    * gauge an operator watches. Always 0 for tcp and sip, where a connection is the session.
    */
   idleConnections: number;
+  /**
+   * sip over TCP/TLS/WebSocket: flows clients opened (their registrations ride on them, SPEC §14); a
+   * gauge. With `drainFlows` they also count as sessions of kind `flows`.
+   */
+  flows?: number;
   /** Failed accepts that reached us (see `TcpListenOptions.onAcceptError`: libuv absorbs a plain EMFILE). */
   acceptErrors: number;
 }
@@ -47,6 +52,7 @@ export function sumStats(all: Iterable<ListenerStats>): ListenerStats {
     sum.upstreamFailures += s.upstreamFailures;
     sum.acceptErrors += s.acceptErrors;
     sum.idleConnections += s.idleConnections;
+    if (s.flows !== undefined) sum.flows = (sum.flows ?? 0) + s.flows;
     for (const [kind, n] of Object.entries(s.byKind)) sum.byKind[kind] = (sum.byKind[kind] ?? 0) + n;
   }
   return sum;

@@ -35,9 +35,12 @@ export class SipBuiltinUas {
         onParseError: (...a: Parameters<DemoUas['receiveError']>) => this.#uas?.receiveError(...a),
       };
       const options = { host: this.#host, port: 0, events };
-      const transport = this.#name === 'udp' ? new SipUdpTransport(options) : new SipTcpTransport(options);
+      const transport =
+        this.#name === 'udp' ? new SipUdpTransport(options, true) : new SipTcpTransport(options);
       await transport.listen();
-      this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: this.#name }, transport);
+      // A tls or ws listener reaches its in-process callee over plain TCP.
+      const name = this.#name === 'udp' ? 'udp' : 'tcp';
+      this.#uas = new DemoUas({ host: this.#host, port: transport.port, transport: name }, transport);
       this.#transport = transport;
     }
     return this.address!;

@@ -1,6 +1,8 @@
 import type { SipListenerConfig } from '../config/index.ts';
 import { LifecycleListener } from './lifecycle-listener.ts';
+import type { ConnectionOptions } from 'node:tls';
 import { EbbError } from '../core/index.ts';
+import { ReloadingSecureContext, type TlsCredentials, type TlsFiles } from '../tls/index.ts';
 import { ErrorThrottle, formatAddress } from '../net/index.ts';
 import {
   SipProxyCore,
@@ -13,10 +15,12 @@ import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import type { Listener } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
+import { SipFlowDrainer } from './sip-flow-drainer.ts';
 import { acceptingMember } from './sip-redirect.ts';
-import type { SipTransport, SipTransportEvents } from './sip-transport.ts';
+import type { SipTransport, SipTransportEvents, SipTransportOptions } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
 import { SipUdpTransport } from './sip-udp-transport.ts';
+import { SipWsTransport } from './sip-ws-transport.ts';
 
 /**
  * How long a dialog may go without any request before it is taken as gone (a lost BYE must not keep a
@@ -43,7 +47,18 @@ export interface SipListenerOptions {
   maxIdleMs?: number;
   /** How long ending sessions waits for the answers to its BYEs. */
   endWaitMs?: number;
+  /** While refusing, idle client flows are closed over this long, in random order (SPEC §14). */
+  closeSpreadMs?: number;
+  /** Flows count as sessions (kind `flows`): a drain, and `readyForOffline`, wait for them too. */
+  drainFlows?: boolean;
+  /** `transport: tls`: the certificate and key (SPEC §11), re-read on change or SIGHUP. */
+  tls?: TlsFiles;
+  /** `transport: tls`: how connections to the upstream are made (default: verified against Node's CAs). */
+  tlsDial?: ConnectionOptions;
+  onTlsReload?: (credentials: TlsCredentials) => void;
 }
+
+export const SIP_DEFAULT_CLOSE_SPREAD_MS = 10_000;
 
 /**
  * A SIP front end (SPEC §4.2): a record-routing proxy in front of one SIP server, over UDP or TCP, whose
@@ -59,6 +74,8 @@ export class SipListener extends LifecycleListener {
   #transport: SipTransport | null = null;
   #core: SipProxyCore | null = null;
   #uas: SipBuiltinUas | null = null;
+  #tls: ReloadingSecureContext | null = null;
+  readonly #drainer: SipFlowDrainer;
   // The dialog tracker counts the sessions open now (read through the core); these are the totals.
   #accepted = 0;
   #refused = 0;
@@ -99,8 +116,25 @@ export class SipListener extends LifecycleListener {
       stopListening: async () => this.#setRefusing(true),
       endSessions: () => this.#core?.endSessions() ?? Promise.resolve(0),
       release: () => this.#release(),
-      sessions: () => this.#core?.sessions ?? 0,
+      sessions: () => this.#sessions(),
     });
+    this.#drainer = new SipFlowDrainer({
+      spreadMs: options.closeSpreadMs ?? SIP_DEFAULT_CLOSE_SPREAD_MS,
+      flows: {
+        ids: () => this.#transport?.flowIds?.() ?? [],
+        busy: () => this.#core?.busyConnections() ?? new Set(),
+        close: (id) => this.#transport?.closeFlow?.(id),
+      },
+    });
+  }
+
+  /** Dialogs, plus the clients' flows with `drainFlows`. */
+  #sessions(): number {
+    return (this.#core?.sessions ?? 0) + (this.#o.drainFlows ? this.#flows() : 0);
+  }
+
+  #flows(): number {
+    return this.#transport?.flows ?? 0;
   }
 
   /** The address of the upstream in use (the built-in callee's once open). */
@@ -115,9 +149,11 @@ export class SipListener extends LifecycleListener {
 
   stats(): ListenerStats {
     const dialogs = this.#core?.sessions ?? 0;
+    const flows = this.#flows();
     return {
-      sessions: dialogs,
-      byKind: { dialogs },
+      sessions: this.#sessions(),
+      byKind: this.#o.drainFlows ? { dialogs, flows } : { dialogs },
+      ...(this.#o.transport === 'udp' ? {} : { flows }),
       accepted: this.#accepted,
       refused: this.#refused,
       forced: this.#forced,
@@ -141,6 +177,8 @@ export class SipListener extends LifecycleListener {
 
   #setRefusing(refusing: boolean): void {
     if (this.#core) this.#core.refusing = refusing;
+    if (refusing && this.#core) this.#drainer.start();
+    else this.#drainer.stop();
   }
 
   async #bind(refusing: boolean): Promise<void> {
@@ -157,11 +195,20 @@ export class SipListener extends LifecycleListener {
       onMessage: (message, from) => core?.receive(message, from),
       onParseError: (err, from) => core?.receiveError(err, from),
     };
-    const options = { host: o.host, port: o.port, events, onError: o.onError };
-    const transport = o.transport === 'udp' ? new SipUdpTransport(options) : new SipTcpTransport(options);
+    const options = {
+      host: o.host,
+      port: o.port,
+      events,
+      onError: o.onError,
+      onFlowsChanged: () => this.#changed(),
+    };
+    let transport: SipTransport;
     try {
+      transport = await this.#transportFor(options);
       await transport.listen();
     } catch (err) {
+      this.#tls?.close();
+      this.#tls = null;
       await this.#uas?.close();
       this.#uas = null;
       throw err;
@@ -177,9 +224,44 @@ export class SipListener extends LifecycleListener {
       endWaitMs: o.endWaitMs,
       onError: o.onError,
     });
-    core.refusing = refusing;
     this.#core = core;
     this.#transport = transport;
+    this.#setRefusing(refusing);
+  }
+
+  async #transportFor(options: SipTransportOptions): Promise<SipTransport> {
+    const o = this.#o;
+    if (o.transport === 'udp') return new SipUdpTransport(options);
+    if (o.transport === 'tcp') return new SipTcpTransport(options);
+    if (o.transport === 'ws') return new SipWsTransport(options);
+    if (!o.tls)
+      throw new EbbError(
+        'EBB_BAD_CONFIG',
+        `${this.description}: transport ${o.transport} needs tls: { cert, key }`,
+      );
+    let secure: SipTcpTransport | SipWsTransport | null = null;
+    this.#tls = await ReloadingSecureContext.open({
+      files: o.tls,
+      onReload: (credentials) => {
+        secure?.useTls(credentials);
+        o.onTlsReload?.(credentials);
+      },
+      onError: (err) => o.onError?.(err),
+    });
+    const credentials = this.#tls.credentials;
+    secure =
+      o.transport === 'wss'
+        ? new SipWsTransport(options, { credentials })
+        : new SipTcpTransport(options, {
+            credentials,
+            dial: o.upstream === 'builtin' ? false : (o.tlsDial ?? {}),
+          });
+    return secure;
+  }
+
+  /** The certificate source while open with TLS (tests read what is in use). */
+  get tls(): ReloadingSecureContext | null {
+    return this.#tls;
   }
 
   /** Once no dialog is left: the proxy core, the socket and the built-in callee go. */
@@ -188,9 +270,12 @@ export class SipListener extends LifecycleListener {
     const transport = this.#transport;
     this.#core = null;
     this.#transport = null;
+    this.#drainer.stop();
     core?.close();
     this.#pastAcceptErrors += transport?.acceptErrors ?? 0;
     await transport?.close();
+    this.#tls?.close();
+    this.#tls = null;
     await this.#uas?.close();
     this.#uas = null;
   }
@@ -216,6 +301,9 @@ export function createSipListener(
         ? () => acceptingMember(build.view(), build.member, build.service.id)
         : undefined,
     maxIdleMs: config.maxIdleMs,
+    closeSpreadMs: config.closeSpreadMs,
+    drainFlows: config.drainFlows,
+    ...(config.tls ? { tls: config.tls } : {}),
   });
 }
 

@@ -1,12 +1,29 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, TLSSocket, type ConnectionOptions } from 'node:tls';
 import { TcpListeningSocket } from '../net/index.ts';
 import { peerKey, SipStreamParser, type SipMessage, type SipPeer } from '../sip/index.ts';
+import { TlsAcceptor, type TlsCredentials } from '../tls/index.ts';
 import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
+
+/** SIP over TLS (RFC 3261 §26.2, SPEC §11): the pair accepted connections get, and how to dial out. */
+export interface SipTlsOptions {
+  credentials: TlsCredentials;
+  /**
+   * Outgoing connections (to the upstream): TLS with these options (verified against Node's CAs and
+   * NODE_EXTRA_CA_CERTS by default), or plain TCP when false (the built-in callee, in process).
+   */
+  dial: ConnectionOptions | false;
+  /** A handshake failed or timed out. */
+  onFailure?: () => void;
+}
+
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A connection further behind than this is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 5000;
 const MAX_CONNECTIONS = 10_000;
+const FLOW_CLOSE_WAIT_MS = 5000;
 
 interface Connection {
   readonly id: number;
@@ -15,6 +32,8 @@ interface Connection {
   readonly peer: SipPeer;
   readonly key: string;
   connected: boolean;
+  /** Opened by a client (a flow, RFC 5626), not by us towards a server. */
+  readonly inbound: boolean;
   /** Told when an outgoing connection fails before it is up. */
   failures: Array<(err: Error) => void>;
 }
@@ -26,8 +45,10 @@ interface Connection {
  * after the answer is written; CRLFCRLF pings get a CRLF pong (RFC 5626 §3.5.1).
  */
 export class SipTcpTransport implements SipTransport {
-  readonly name = 'tcp' as const;
+  readonly name: 'tcp' | 'tls';
   readonly #o: SipTransportOptions;
+  readonly #tls: SipTlsOptions | undefined;
+  readonly #acceptor: TlsAcceptor | undefined;
   readonly #connections = new Map<number, Connection>();
   readonly #byAddress = new Map<string, Connection>();
   #server: TcpListeningSocket | null = null;
@@ -36,9 +57,29 @@ export class SipTcpTransport implements SipTransport {
   #nextId = 1;
   #port: number;
 
-  constructor(options: SipTransportOptions) {
+  /** `firstId`: where its connection ids start (a transport that holds it keeps its own below). */
+  constructor(options: SipTransportOptions, tls?: SipTlsOptions, firstId = 1) {
+    this.#nextId = firstId;
     this.#o = options;
     this.#port = options.port;
+    this.#tls = tls;
+    this.name = tls ? 'tls' : 'tcp';
+    this.#acceptor = tls
+      ? new TlsAcceptor({
+          credentials: tls.credentials,
+          handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
+          onSecure: (secure) => {
+            if (this.#closed || this.#connections.size >= MAX_CONNECTIONS) return secure.destroy();
+            this.#adopt(secure, { host: secure.remoteAddress ?? '', port: secure.remotePort ?? 0 }, true);
+          },
+          onFailure: () => tls.onFailure?.(),
+        })
+      : undefined;
+  }
+
+  /** TLS: the certificate and key new connections get from now on (live ones keep theirs, SPEC §11). */
+  useTls(credentials: TlsCredentials): void {
+    this.#acceptor?.use(credentials);
   }
 
   get port(): number {
@@ -59,10 +100,11 @@ export class SipTcpTransport implements SipTransport {
     const server = await TcpListeningSocket.listen({
       host: this.#o.host,
       port: this.#o.port,
-      label: 'sip/tcp',
+      label: `sip/${this.name}`,
       noDelay: true,
       onConnection: (socket) => {
         if (this.#connections.size >= MAX_CONNECTIONS) return socket.destroy();
+        if (this.#acceptor) return this.#acceptor.accept(socket);
         this.#adopt(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, true);
       },
       onAcceptError: (err) => this.#o.onError?.(err),
@@ -88,6 +130,25 @@ export class SipTcpTransport implements SipTransport {
     conn.socket.write(data);
   }
 
+  /** Connection ids of the flows clients opened (for draining registrations, SPEC §14). */
+  *flowIds(): Iterable<number> {
+    for (const conn of this.#connections.values()) if (conn.inbound) yield conn.id;
+  }
+
+  get flows(): number {
+    let n = 0;
+    for (const conn of this.#connections.values()) if (conn.inbound) n++;
+    return n;
+  }
+
+  /** Ends one flow after what is queued on it (FIN); destroyed if the peer has not closed it in 5 s. */
+  closeFlow(id: number): void {
+    const conn = this.#connections.get(id);
+    if (!conn) return;
+    conn.socket.end();
+    conn.socket.setTimeout(FLOW_CLOSE_WAIT_MS, () => conn.socket.destroy());
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const server = this.#server;
@@ -101,7 +162,9 @@ export class SipTcpTransport implements SipTransport {
 
   #dial(host: string, port: number): Connection | undefined {
     if (this.#closed) return undefined;
-    const socket = connect({ host, port, localAddress: this.#o.host, noDelay: true });
+    const dialTls = this.#tls?.dial;
+    const raw = connect({ host, port, localAddress: this.#o.host, noDelay: true });
+    const socket = dialTls ? connectTls({ ...dialTls, host, port, socket: raw }) : raw;
     socket.setTimeout(CONNECT_TIMEOUT_MS, () =>
       socket.destroy(new Error(`connect to ${peerKey(host, port)} timed out`)),
     );
@@ -126,14 +189,16 @@ export class SipTcpTransport implements SipTransport {
       peer,
       key: peerKey(address.host, address.port),
       connected,
+      inbound: connected,
       failures: [],
     };
     this.#connections.set(id, conn);
     if (!this.#byAddress.has(conn.key)) this.#byAddress.set(conn.key, conn);
+    if (conn.inbound) this.#o.onFlowsChanged?.();
     socket.setKeepAlive(true, 30_000);
     socket.on('data', (chunk: Buffer) => parser.push(chunk));
     socket.on('end', () => parser.end());
-    socket.once('connect', () => {
+    socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
       conn.connected = true;
       conn.failures = [];
       socket.setTimeout(0);
@@ -143,6 +208,7 @@ export class SipTcpTransport implements SipTransport {
       this.#fail(conn, new Error(`connection to ${conn.key} closed`));
       this.#connections.delete(id);
       if (this.#byAddress.get(conn.key) === conn) this.#byAddress.delete(conn.key);
+      if (conn.inbound) this.#o.onFlowsChanged?.();
     });
     return conn;
   }

@@ -15,6 +15,10 @@ export interface SipTransport extends SipSender {
   /** Failed accepts on its listening socket (tcp: EMFILE, …); 0 for udp. */
   readonly acceptErrors: number;
   listen(): Promise<void>;
+  /** Stream transports: the flows clients opened, and how to close one (SPEC §14). */
+  flowIds?(): Iterable<number>;
+  readonly flows?: number;
+  closeFlow?(id: number): void;
   /** Stops listening and drops every connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -25,4 +29,6 @@ export interface SipTransportOptions {
   events: SipTransportEvents;
   /** Told of unexpected errors (never of peers' bad input); socket errors come throttled, as EbbErrors. */
   onError?: (err: unknown) => void;
+  /** A client's flow opened or closed (stream transports). */
+  onFlowsChanged?: () => void;
 }

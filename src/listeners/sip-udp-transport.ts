@@ -1,6 +1,7 @@
 import type { Socket } from 'node:dgram';
 import { bindUdp } from '../net/index.ts';
 import { isKeepAliveDatagram, parseDatagram, SipParseError, type SipPeer } from '../sip/index.ts';
+import { SipTcpTransport } from './sip-tcp-transport.ts';
 import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
 
 /**
@@ -9,16 +10,28 @@ import type { SipTransport, SipTransportOptions } from './sip-transport.ts';
  */
 export const SIP_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** SIP over UDP (RFC 3261 §18): one message per datagram, keep-alives and STUN dropped. */
+/**
+ * SIP over UDP (RFC 3261 §18): one message per datagram, keep-alives and STUN dropped. A message the
+ * core marks for TCP (too large for UDP, §18.1.1) goes over outgoing TCP connections opened on demand
+ * from the same address; what comes back on them is delivered like the rest, with their connection id.
+ */
 export class SipUdpTransport implements SipTransport {
   readonly name = 'udp' as const;
   readonly #o: SipTransportOptions;
   #socket: Socket | null = null;
+  #tcp: SipTcpTransport | null = null;
+  readonly #listenTcp: boolean;
   #port: number;
 
-  constructor(options: SipTransportOptions) {
+  /**
+   * `listenTcp`: also accept TCP on the bound port, as SIP servers do (RFC 3261 §18: a UDP server must
+   * take TCP too) — for the built-in callee, which must take a UDP listener's large requests. Best effort:
+   * a port whose TCP side is taken leaves it UDP only.
+   */
+  constructor(options: SipTransportOptions, listenTcp = false) {
     this.#o = options;
     this.#port = options.port;
+    this.#listenTcp = listenTcp;
   }
 
   get port(): number {
@@ -46,12 +59,26 @@ export class SipUdpTransport implements SipTransport {
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
     this.#port = socket.address().port;
     this.#socket = socket;
+    if (this.#listenTcp) {
+      const tcp = new SipTcpTransport({ ...this.#o, port: this.#port });
+      try {
+        await tcp.listen();
+        this.#tcp = tcp;
+      } catch {
+        // UDP only: a large request to it then falls back to UDP (§18.1.1).
+      }
+    }
   }
 
   send(to: SipPeer, data: Buffer, onFail?: (err: Error) => void): void {
     const socket = this.#socket;
     if (!socket) {
       onFail?.(new Error('transport closed'));
+      return;
+    }
+    if (to.transport === 'tcp' || to.connection !== undefined) {
+      this.#tcp ??= new SipTcpTransport(this.#o);
+      this.#tcp.send(to, data, onFail);
       return;
     }
     try {
@@ -66,6 +93,8 @@ export class SipUdpTransport implements SipTransport {
     const socket = this.#socket;
     if (!socket) return;
     this.#socket = null;
+    await this.#tcp?.close();
+    this.#tcp = null;
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 

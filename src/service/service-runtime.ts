@@ -105,6 +105,7 @@ export class ServiceRuntime {
       refused: stats.refused,
       acceptErrors: stats.acceptErrors,
       idleConnections: stats.idleConnections,
+      ...(stats.flows === undefined ? {} : { flows: stats.flows }),
       drainStartedAt: this.drainStartedAt,
       drainedAt: this.drainedAt,
       error: this.lastError ?? this.listenerFault(),

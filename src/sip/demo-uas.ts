@@ -81,7 +81,7 @@ export class DemoUas {
   constructor(self: SipSelf, sender: SipSender) {
     this.#self = self;
     this.#sender = sender;
-    this.#uac = new UacRequests(sender, self.transport === 'tcp');
+    this.#uac = new UacRequests(sender, self.transport !== 'udp');
     this.#wheel = new ExpiryWheel(Date.now());
     this.#contact = `<sip:uas@${formatHostPort(self.host, self.port)};transport=${self.transport}>`;
     this.#sweep = setInterval(() => this.#expire(Date.now()), 1000);
@@ -212,7 +212,8 @@ export class DemoUas {
     this.#remember(key, bytes, to);
     const d = this.#newDialog(req, ess, 'invite', tag, from);
     this.#sender.send(to, bytes);
-    if (this.#self.transport === 'udp') this.#retransmit2xx(d, bytes, to, T1_MS, Date.now() + TIMER_64T1_MS);
+    if (this.#self.transport === 'udp' && to.connection === undefined)
+      this.#retransmit2xx(d, bytes, to, T1_MS, Date.now() + TIMER_64T1_MS);
   }
 
   #reinvite(req: SipRequest, ess: MessageEssentials, key: string, to: SipPeer): void {

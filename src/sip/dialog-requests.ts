@@ -3,7 +3,7 @@ import { parseNameAddr } from './name-addr.ts';
 import { createRequest, type SipHeader, type SipRequest } from './sip-message.ts';
 import { SipParseError } from './sip-parse-error.ts';
 import { formatHostPort } from './host-port.ts';
-import { uriTarget, viaProtocol, type SipPeer, type SipSelf } from './sip-peer.ts';
+import { uriTarget, viaProtocol, type SipPeer, type SipSelf, type SipTransportName } from './sip-peer.ts';
 
 /** RFC 3326 Reason for what Ebb ends at a deadline or hard stop (SPEC §2). */
 export const MAINTENANCE_REASON = 'SIP;cause=503;text="maintenance"';
@@ -62,9 +62,9 @@ export function cancelFor(attempt: CallAttempt, self: SipSelf, extra: SipHeader[
   return { request: createRequest('CANCEL', attempt.requestUri, headers), to: attempt.calleePeer };
 }
 
-/** This element's Via with rport asked for (RFC 3581). */
-export function ownVia(self: SipSelf, branch: string): string {
-  return `${viaProtocol(self.transport)} ${formatHostPort(self.host, self.port)};branch=${branch};rport`;
+/** This element's Via with rport asked for (RFC 3581); `transport` when the message goes over another. */
+export function ownVia(self: SipSelf, branch: string, transport: SipTransportName = self.transport): string {
+  return `${viaProtocol(transport)} ${formatHostPort(self.host, self.port)};branch=${branch};rport`;
 }
 
 /** The first Route's address when it has one (loose routing, §16.12), else the Request-URI's, else the peer. */

@@ -22,6 +22,11 @@ export interface DialogTrackerOptions {
   /** A dialog with no request for this long is taken as gone (a BYE was lost). */
   maxIdleMs: number;
   now: number;
+  /**
+   * A 2xx to an INVITE went unACKed for 64*T1 (RFC 3261 §13.3.1.4): told just before the dialog ends
+   * (not forced), so the proxy can send the BYE the UAS should have sent.
+   */
+  onUnacknowledged?: (dialog: Dialog) => void;
 }
 
 /** Grace after a session or subscription interval runs out before the proxy forgets the dialog. */
@@ -36,6 +41,7 @@ const EXPIRY_GRACE_MS = TIMER_64T1_MS;
 export class DialogTracker {
   readonly #sink: SipSessionSink;
   readonly #maxIdleMs: number;
+  readonly #onUnacknowledged: ((dialog: Dialog) => void) | undefined;
   readonly #dialogs = new Map<string, Dialog>();
   /** Attempts still waiting for a final answer, by server transaction key. */
   readonly #attempts = new Map<string, CallAttempt>();
@@ -48,6 +54,7 @@ export class DialogTracker {
   constructor(options: DialogTrackerOptions) {
     this.#sink = options.sink;
     this.#maxIdleMs = options.maxIdleMs;
+    this.#onUnacknowledged = options.onUnacknowledged;
     this.#dialogWheel = new ExpiryWheel(options.now);
     this.#attemptWheel = new ExpiryWheel(options.now);
   }
@@ -156,7 +163,10 @@ export class DialogTracker {
         ? this.#dialogFor(attempt, res, from, toTag, DialogState.confirmed, isSelf, now)
         : undefined;
       if (dialog && attempt.usage === DialogUsage.subscribe) this.#subscriptionExpiry(dialog, res, now);
-      if (dialog && attempt.usage === DialogUsage.invite) this.#sessionTimer(dialog, res, now);
+      if (dialog && attempt.usage === DialogUsage.invite) {
+        this.#sessionTimer(dialog, res, now);
+        this.#awaitAck(dialog, ess.cseq.seq, res, isSelf, now);
+      }
       if (attempt.finalStatus === 0) {
         attempt.finalStatus = status;
         this.#forgetAttempt(attempt);
@@ -216,6 +226,13 @@ export class DialogTracker {
       party.cseq = Math.max(party.cseq ?? 0, ess.cseq.seq);
     }
     dialog.lastActivity = now;
+    if (req.method === 'ACK') {
+      dialog.ackedCSeq = Math.max(dialog.ackedCSeq, ess.cseq.seq);
+      if (dialog.ackDueAt !== undefined) {
+        dialog.ackDueAt = undefined;
+        this.#schedule(dialog);
+      }
+    }
     if (isTargetRefresh(req.method)) {
       const contact = contactUri(req);
       if (contact) party.contact = contact;
@@ -237,7 +254,15 @@ export class DialogTracker {
   }
 
   /** A final response to a request inside a dialog. */
-  inDialogResponse(dialog: Dialog, method: string, ends: boolean, res: SipResponse, now: number): void {
+  inDialogResponse(
+    dialog: Dialog,
+    method: string,
+    ends: boolean,
+    res: SipResponse,
+    cseq: number,
+    isSelf: (recordRoute: string) => boolean,
+    now: number,
+  ): void {
     const status = res.status;
     if (status < 200 || dialog.state === DialogState.terminated) return;
     // §12.2.1.2: 481 and 408 to a request inside a dialog end it; §15: a BYE ends it whatever the answer.
@@ -248,6 +273,7 @@ export class DialogTracker {
     if (status >= 300) return;
     if (method === 'INVITE' || method === 'UPDATE') {
       this.#sessionTimer(dialog, res, now);
+      if (method === 'INVITE') this.#awaitAck(dialog, cseq, res, isSelf, now);
     } else if (method === 'SUBSCRIBE') {
       this.#subscriptionExpiry(dialog, res, now);
     }
@@ -300,6 +326,9 @@ export class DialogTracker {
       if (!dialog) return;
       const due = this.#deadline(dialog);
       if (due > now) return this.#dialogWheel.schedule(key, due);
+      if (dialog.ackDueAt !== undefined && dialog.ackDueAt <= now && dialog.endingAt === undefined) {
+        this.#onUnacknowledged?.(dialog);
+      }
       this.end(dialog, false);
     });
   }
@@ -396,6 +425,25 @@ export class DialogTracker {
     this.#setExpiry(dialog, now + (expires === 0 ? 0 : expires * 1000) + EXPIRY_GRACE_MS);
   }
 
+  /**
+   * RFC 3261 §13.3.1.4 / §17.2.1: the ACK for this 2xx must come within 64*T1 (its retransmissions do
+   * not move the deadline). Armed only when the 2xx kept our Record-Route: otherwise the ACK does not
+   * pass through here and its absence means nothing.
+   */
+  #awaitAck(
+    dialog: Dialog,
+    cseq: number,
+    res: SipResponse,
+    isSelf: (recordRoute: string) => boolean,
+    now: number,
+  ): void {
+    if (dialog.ackDueAt !== undefined || cseq <= dialog.ackedCSeq) return;
+    if (dialog.state !== DialogState.confirmed) return;
+    if (!getHeaderValues(res, 'Record-Route').some(isSelf)) return;
+    dialog.ackDueAt = now + TIMER_64T1_MS;
+    this.#schedule(dialog);
+  }
+
   #setExpiry(dialog: Dialog, at: number): void {
     dialog.expiresAt = at;
     this.#schedule(dialog);
@@ -406,6 +454,7 @@ export class DialogTracker {
       dialog.lastActivity + this.#maxIdleMs,
       dialog.expiresAt ?? Number.POSITIVE_INFINITY,
       dialog.endingAt ?? Number.POSITIVE_INFINITY,
+      dialog.ackDueAt ?? Number.POSITIVE_INFINITY,
     );
   }
 

@@ -91,6 +91,13 @@ export class Dialog {
   expiresAt: number | undefined;
   /** Set when a BYE or a terminating NOTIFY is on its way: the dialog ends with its answer, or then. */
   endingAt: number | undefined;
+  /**
+   * Set when a 2xx to an INVITE passed and its ACK has not: RFC 3261 §13.3.1.4, a 2xx never ACKed
+   * within 64*T1 ends the session (the UAS sends a BYE). Undefined once ACKed.
+   */
+  ackDueAt: number | undefined;
+  /** The CSeq of the INVITE whose 2xx was last ACKed: retransmitted 2xx of it arm nothing again. */
+  ackedCSeq = 0;
 
   constructor(init: {
     key: string;
@@ -112,6 +119,7 @@ export class Dialog {
     this.lastActivity = init.now;
     this.expiresAt = undefined;
     this.endingAt = undefined;
+    this.ackDueAt = undefined;
   }
 
   get state(): DialogState {

@@ -10,6 +10,11 @@ export interface SipPeer {
   port: number;
   /** The transport's id of a TCP connection; undefined on UDP. A sender tries it first (RFC 3261 §18.2.2). */
   connection?: number;
+  /**
+   * Send over this transport rather than the listener's own: a request too large for UDP goes over TCP
+   * (RFC 3261 §18.1.1). A connection id on a UDP listener also means TCP.
+   */
+  transport?: SipTransportName;
 }
 
 /** What the socket-free SIP cores need from a transport. */
@@ -19,9 +24,11 @@ export interface SipSender {
    * failed, a connection too far behind); UDP datagrams are fire and forget.
    */
   send(to: SipPeer, data: Buffer, onFail?: (err: Error) => void): void;
+  /** The transport a message to `to` goes over, when it is not the element's own (WebSocket fronts, RFC 7118). */
+  transportOf?(to: SipPeer): SipTransportName;
 }
 
-export const SipTransportName = { udp: 'udp', tcp: 'tcp' } as const;
+export const SipTransportName = { udp: 'udp', tcp: 'tcp', tls: 'tls', ws: 'ws', wss: 'wss' } as const;
 export type SipTransportName = (typeof SipTransportName)[keyof typeof SipTransportName];
 
 /** This element's own address, as written in its Via sent-by and Record-Route. */
@@ -39,7 +46,7 @@ export function samePeer(a: { host: string; port: number }, b: { host: string; p
   return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
 }
 
-/** `SIP/2.0/UDP` or `SIP/2.0/TCP`. */
+/** `SIP/2.0/UDP`, `SIP/2.0/TCP` or `SIP/2.0/TLS`. */
 export function viaProtocol(transport: SipTransportName): string {
   return `SIP/2.0/${transport.toUpperCase()}`;
 }

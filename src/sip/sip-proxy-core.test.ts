@@ -416,11 +416,39 @@ describe('SipProxyCore', () => {
     assert.deepEqual(h.counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 1 });
   });
 
+  it('a 2xx never ACKed: after 64*T1 the call ends (not forced) with a BYE to each party (RFC 3261 §13.3.1.4)', () => {
+    const c = call();
+    h.core.receive(c.invite(), CALLER);
+    const fwd = h.only().msg;
+    h.core.receive(answer(fwd, 200, { toTag: 'noack' }), UP);
+    h.only();
+    h.clock.now += 31_000;
+    h.core.sweep(h.clock.now);
+    assert.equal(h.take().length, 0);
+    assert.equal(h.core.sessions, 1);
+    h.clock.now += 2_000;
+    h.core.sweep(h.clock.now);
+    assert.deepEqual(h.counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
+    const byes = h.take().map((s) => ({ to: s.to, msg: s.msg as SipRequest }));
+    assert.deepEqual(
+      byes.map((b) => [b.msg.method, b.to.host]).sort(),
+      [
+        ['BYE', CALLER.host],
+        ['BYE', UP.host],
+      ].sort(),
+    );
+    const toCaller = byes.find((b) => b.to.host === CALLER.host)!;
+    assert.equal(parseNameAddr(getHeader(toCaller.msg, 'From')!).params.get('tag'), 'noack', 'as the UAS');
+    assert.equal(getHeader(toCaller.msg, 'Reason'), 'SIP;cause=408;text="no ACK for the 2xx"');
+  });
+
   it('Session-Expires (RFC 4028): an unrefreshed session is forgotten after the interval and a grace', () => {
     const c = call();
     h.core.receive(c.invite('INVITE', ['Session-Expires: 90', 'Supported: timer']), CALLER);
     const fwd = h.only().msg;
     h.core.receive(answer(fwd, 200, { toTag: 'se', extra: ['Session-Expires: 90;refresher=uac'] }), UP);
+    h.only();
+    h.core.receive(c.ack('se'), CALLER);
     h.only();
     h.clock.now += 100_000;
     h.core.sweep(h.clock.now);

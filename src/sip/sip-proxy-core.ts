@@ -30,6 +30,7 @@ import {
   type SipPeer,
   type SipSelf,
   type SipSender,
+  type SipTransportName,
 } from './sip-peer.ts';
 import { parseSipUri } from './sip-uri.ts';
 import {
@@ -79,6 +80,17 @@ export interface SipProxyStats {
   sessions: number;
 }
 
+/**
+ * RFC 3261 §18.1.1: with the path MTU unknown, a request larger than 1300 bytes must go over a
+ * congestion-controlled transport (TCP); if the connection cannot be made it is retried over UDP, which
+ * carries at most 65,507 bytes (IPv4).
+ */
+export const UDP_TCP_THRESHOLD_BYTES = 1300;
+export const UDP_MAX_DATAGRAM_BYTES = 65_507;
+
+/** RFC 3326 Reason of the BYEs for a call whose 2xx was never ACKed (RFC 3261 §13.3.1.4). */
+export const NO_ACK_REASON = 'SIP;cause=408;text="no ACK for the 2xx"';
+
 const ALLOW =
   'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE';
 
@@ -125,8 +137,13 @@ export class SipProxyCore {
     this.#now = options.now ?? Date.now;
     const now = this.#now();
     this.#transactions = new TransactionTable(now);
-    this.#tracker = new DialogTracker({ sink: options.sink, maxIdleMs: options.maxIdleMs, now });
-    this.#uac = new UacRequests(options.sender, options.self.transport === 'tcp');
+    this.#tracker = new DialogTracker({
+      sink: options.sink,
+      maxIdleMs: options.maxIdleMs,
+      now,
+      onUnacknowledged: (dialog) => void Promise.all(this.#byeBoth(dialog, NO_ACK_REASON)),
+    });
+    this.#uac = new UacRequests(options.sender, options.self.transport !== 'udp');
     const hp = formatHostPort(options.self.host, options.self.port);
     // RFC 3261 §16.6 step 4: a loose-routing (lr) URI naming this front end, so in-dialog requests come back.
     this.#recordRoute = `<sip:${hp};transport=${options.self.transport};lr>`;
@@ -210,6 +227,22 @@ export class SipProxyCore {
     return ended;
   }
 
+  /**
+   * Connections that carry something (SPEC §14): a party of a call or subscription, a call being set
+   * up, a request still waiting for its final answer. A flow not in here can be closed.
+   */
+  busyConnections(): Set<number> {
+    const busy = new Set<number>();
+    const { attempts, dialogs } = this.#tracker.live();
+    for (const a of attempts) {
+      if (a.caller.peer.connection !== undefined) busy.add(a.caller.peer.connection);
+      for (const d of a.dialogs) addParties(busy, d);
+    }
+    for (const d of dialogs) addParties(busy, d);
+    this.#transactions.pendingConnections(busy);
+    return busy;
+  }
+
   /** Expires transactions and dialogs; runs every second on its own, callable by tests. */
   sweep(now: number): void {
     this.#transactions.sweep(now);
@@ -267,10 +300,23 @@ export class SipProxyCore {
     let dialog = toTag === undefined ? undefined : this.#tracker.find(ess.callId, fromTag ?? '', toTag);
     const creates = toTag === undefined && (req.method === 'INVITE' || req.method === 'SUBSCRIBE');
     const arrivedRoute = creates || req.method === 'NOTIFY' ? getHeaderValues(req, 'Record-Route') : [];
-    const dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
+    let dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
     if (!dest) return this.#answer(req, ess, from, key, toTag === undefined ? 404 : 481, {}, now);
     const ourBranch = this.#branches.derive(ess);
-    const bytes = this.#prepare(req, ourBranch, toTag !== undefined);
+    let bytes = this.#prepare(req, ourBranch, toTag !== undefined, dest);
+    // §18.1.1: too large for UDP towards the upstream: over TCP (the UDP copy is the fallback).
+    let udp: { dest: SipPeer; bytes: Buffer } | undefined;
+    if (
+      this.#viaTransport(dest) === 'udp' &&
+      bytes.length > UDP_TCP_THRESHOLD_BYTES &&
+      !this.#fromUpstream(from)
+    ) {
+      udp = { dest, bytes };
+      dest = { ...dest, transport: 'tcp' };
+      removeTopVia(req);
+      prependVia(req, ownVia(this.#self, ourBranch, 'tcp'));
+      bytes = serializeMessage(req);
+    }
 
     let attempt;
     let ends = false;
@@ -291,18 +337,42 @@ export class SipProxyCore {
       now,
     );
     this.#stats.forwarded++;
-    this.#o.sender.send(dest, bytes, () => this.#sendFailed(txn, req));
+    this.#o.sender.send(dest, bytes, () => (udp ? this.#overUdp(txn, req, udp) : this.#sendFailed(txn, req)));
+  }
+
+  /**
+   * §18.1.1: the TCP connection for a large request could not be made: retried over UDP when it fits in
+   * a datagram; otherwise the client gets 513 Message Too Large.
+   */
+  #overUdp(txn: ServerTransaction, req: SipRequest, udp: { dest: SipPeer; bytes: Buffer }): void {
+    if (txn.lastStatus >= 200) return;
+    if (udp.bytes.length > UDP_MAX_DATAGRAM_BYTES) return this.#sendFailed(txn, req, 513);
+    txn.dest = udp.dest;
+    if (txn.attempt) txn.attempt.calleePeer = udp.dest;
+    this.#o.sender.send(udp.dest, udp.bytes, () => this.#sendFailed(txn, req));
   }
 
   /** RFC 3261 §16.6: Max-Forwards, Record-Route on dialog-creating requests, our Via (steps 3, 4, 8). */
-  #prepare(req: SipRequest, ourBranch: string, inDialog: boolean): Buffer {
+  #prepare(req: SipRequest, ourBranch: string, inDialog: boolean, dest: SipPeer): Buffer {
     decrementMaxForwards(req);
     const m = req.method;
     if ((!inDialog && (m === 'INVITE' || m === 'SUBSCRIBE' || m === 'REFER')) || m === 'NOTIFY') {
       addRecordRoute(req, this.#recordRoute);
     }
-    prependVia(req, ownVia(this.#self, ourBranch));
+    prependVia(req, ownVia(this.#self, ourBranch, this.#viaTransport(dest)));
     return serializeMessage(req);
+  }
+
+  /** The transport a message to `dest` goes over: a UDP listener's TCP connections (§18.1.1) say TCP. */
+  #viaTransport(dest: SipPeer): SipTransportName {
+    const own = this.#o.sender.transportOf?.(dest);
+    if (own) return own;
+    if (this.#self.transport !== 'udp') return this.#self.transport;
+    return dest.transport ?? (dest.connection !== undefined ? 'tcp' : 'udp');
+  }
+
+  #fromUpstream(from: SipPeer): boolean {
+    return samePeer(from, this.#o.upstream);
   }
 
   /**
@@ -356,7 +426,7 @@ export class SipProxyCore {
       return;
     }
     decrementMaxForwards(req);
-    prependVia(req, ownVia(this.#self, this.#branches.derive(ess)));
+    prependVia(req, ownVia(this.#self, this.#branches.derive(ess), this.#viaTransport(dest)));
     this.#stats.forwarded++;
     this.#o.sender.send(dest, serializeMessage(req));
   }
@@ -369,8 +439,10 @@ export class SipProxyCore {
     }
     // Nothing back yet: on UDP relay it, so the client's retransmission timer covers the next hop too.
     if (from.connection !== undefined || !txn.dest || !txn.ourBranch) return;
+    if (this.#viaTransport(txn.dest) !== 'udp') return; // it went on over TCP (§18.1.1): reliable
     this.#removeOwnRoutes(req);
-    const bytes = this.#prepare(req, txn.ourBranch, (ess.to.params.get('tag') ?? undefined) !== undefined);
+    const inDialog = (ess.to.params.get('tag') ?? undefined) !== undefined;
+    const bytes = this.#prepare(req, txn.ourBranch, inDialog, txn.dest);
     this.#o.sender.send(txn.dest, bytes);
   }
 
@@ -383,7 +455,7 @@ export class SipProxyCore {
     }
     this.#removeOwnRoutes(req);
     decrementMaxForwards(req);
-    prependVia(req, ownVia(this.#self, invite.ourBranch));
+    prependVia(req, ownVia(this.#self, invite.ourBranch, this.#viaTransport(invite.dest)));
     const txn = this.#transactions.create(
       { key, method: 'CANCEL', source: from, ourBranch: invite.ourBranch, dest: invite.dest, ends: false },
       now,
@@ -427,19 +499,19 @@ export class SipProxyCore {
   }
 
   /** The forwarded request never left (TCP connect refused): the client gets 503 from here. */
-  #sendFailed(txn: ServerTransaction, forwarded: SipRequest): void {
+  #sendFailed(txn: ServerTransaction, forwarded: SipRequest, status: 503 | 513 = 503): void {
     if (txn.lastStatus >= 200) return;
     if (txn.attempt) this.#tracker.upstreamFailed(txn.attempt);
     if (forwarded.method === 'ACK') return;
     try {
-      const res = buildResponse(forwarded, 503, { retryAfter: this.#o.retryAfter });
+      const res = buildResponse(forwarded, status, status === 503 ? { retryAfter: this.#o.retryAfter } : {});
       removeTopVia(res); // ours: the answer goes to the client as if the request had been answered here
       const via = topVia(res);
       if (!via) return;
       const bytes = serializeMessage(res);
       const to = { ...viaTarget(via), connection: txn.source.connection };
       txn.local = true;
-      this.#transactions.responded(txn, 503, bytes, to, this.#now());
+      this.#transactions.responded(txn, status, bytes, to, this.#now());
       this.#o.sender.send(to, bytes);
     } catch (err) {
       this.#o.onError?.(err);
@@ -475,7 +547,15 @@ export class SipProxyCore {
       const dialog = this.#tracker.attemptResponse(txn.attempt, res, ess, from, this.#isSelfRoute, now);
       if (dialog && txn.attempt.forced && dialog.state === DialogState.confirmed) forcedDialog = dialog;
     } else if (txn?.dialog) {
-      this.#tracker.inDialogResponse(txn.dialog, txn.method, txn.ends, res, now);
+      this.#tracker.inDialogResponse(
+        txn.dialog,
+        txn.method,
+        txn.ends,
+        res,
+        ess.cseq.seq,
+        this.#isSelfRoute,
+        now,
+      );
     }
     const bytes = serializeMessage(res);
     if (txn) this.#transactions.responded(txn, res.status, bytes, to, now);
@@ -492,12 +572,7 @@ export class SipProxyCore {
     const out: Promise<number>[] = [];
     if (dialog.state === DialogState.confirmed) {
       if (dialog.usage === DialogUsage.invite) {
-        for (const toward of ['caller', 'callee'] as const) {
-          const branch = newBranch();
-          out.push(
-            this.#sendOwn(requestToParty(dialog, toward, 'BYE', this.#self, branch, [reason]), branch),
-          );
-        }
+        out.push(...this.#byeBoth(dialog, MAINTENANCE_REASON));
       } else {
         // RFC 6665 §4.1.3: "deactivated" tells the subscriber to subscribe again at once (elsewhere).
         const event: SipHeader = { name: 'Event', value: dialog.event ?? 'presence' };
@@ -525,8 +600,26 @@ export class SipProxyCore {
     return out;
   }
 
+  /**
+   * A BYE to both parties of a call, each in the other's name. At a deadline; and for a 2xx never ACKed
+   * (RFC 3261 §13.3.1.4): the BYE to the caller is the one its UAS should have sent, the one to the UAS
+   * frees a server that does not follow that rule.
+   */
+  #byeBoth(dialog: Dialog, reason: string): Promise<number>[] {
+    const header: SipHeader = { name: 'Reason', value: reason };
+    return (['caller', 'callee'] as const).map((toward) => {
+      const branch = newBranch();
+      return this.#sendOwn(requestToParty(dialog, toward, 'BYE', this.#self, branch, [header]), branch);
+    });
+  }
+
   #sendOwn(out: OutgoingRequest, branch: string): Promise<number> {
     try {
+      const transport = this.#viaTransport(out.to);
+      if (transport !== this.#self.transport) {
+        removeTopVia(out.request);
+        prependVia(out.request, ownVia(this.#self, branch, transport));
+      }
       return this.#uac.send(branch, out.request.method, serializeMessage(out.request), out.to);
     } catch (err) {
       this.#o.onError?.(err);
@@ -583,6 +676,11 @@ function uriUser(uri: string): string | undefined {
     if (err instanceof SipParseError) return undefined;
     throw err;
   }
+}
+
+function addParties(into: Set<number>, dialog: Dialog): void {
+  if (dialog.caller.peer.connection !== undefined) into.add(dialog.caller.peer.connection);
+  if (dialog.callee.peer.connection !== undefined) into.add(dialog.callee.peer.connection);
 }
 
 function contactHeader(uri: string | undefined): SipHeader[] {

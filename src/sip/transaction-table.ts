@@ -160,6 +160,13 @@ export class TransactionTable {
     txn.expiresAt = at;
   }
 
+  /** Connections of requests still waiting for their final answer. */
+  pendingConnections(into: Set<number>): void {
+    for (const txn of this.#byKey.values()) {
+      if (txn.lastStatus < 200 && txn.source.connection !== undefined) into.add(txn.source.connection);
+    }
+  }
+
   sweep(now: number): void {
     this.#wheel.sweep(now, (key) => {
       const txn = this.#byKey.get(key);

@@ -5,6 +5,8 @@ interface Pending {
   bytes: Buffer;
   to: SipPeer;
   interval: number;
+  /** Over TCP (the listener's, or a UDP listener's connection): no retransmissions (§17.1.2.2). */
+  reliable: boolean;
   giveUpAt: number;
   timer: NodeJS.Timeout | undefined;
   resolve: (status: number) => void;
@@ -38,6 +40,7 @@ export class UacRequests {
         bytes,
         to,
         interval: T1_MS,
+        reliable: this.#reliable || to.connection !== undefined || to.transport === 'tcp',
         giveUpAt: Date.now() + TIMER_64T1_MS,
         timer: undefined,
         resolve: (status) => {
@@ -66,7 +69,7 @@ export class UacRequests {
   }
 
   #arm(p: Pending): void {
-    const wait = this.#reliable ? p.giveUpAt - Date.now() : Math.min(p.interval, p.giveUpAt - Date.now());
+    const wait = p.reliable ? p.giveUpAt - Date.now() : Math.min(p.interval, p.giveUpAt - Date.now());
     p.timer = setTimeout(
       () => {
         if (Date.now() >= p.giveUpAt) return p.resolve(0);

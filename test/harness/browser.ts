@@ -46,7 +46,13 @@ export class ConsoleBrowser {
     this.profile = profile;
   }
 
-  static async launch(options: { width?: number; height?: number } = {}): Promise<ConsoleBrowser> {
+  static async launch(
+    options: {
+      width?: number;
+      height?: number;
+      /** More Chromium flags (fake media devices…). */ args?: string[];
+    } = {},
+  ): Promise<ConsoleBrowser> {
     if (!existsSync(chromiumBin)) {
       throw new Error(
         `${chromiumBin} is missing: install Debian's chromium (scripts/ensure-deps.sh --peers)`,
@@ -66,6 +72,7 @@ export class ConsoleBrowser {
           '--disable-background-networking',
           '--disable-component-update',
           '--disable-sync',
+          ...(options.args ?? []),
         ],
         viewport: { width: options.width ?? 1440, height: options.height ?? 900 },
         deviceScaleFactor: 1,

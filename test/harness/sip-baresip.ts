@@ -35,7 +35,17 @@ export class Baresip {
   }
 
   /** Starts baresip listening for SIP on 127.0.0.1:`sipPort` (UDP and TCP; it takes `sipPort`+1 for TLS too), controlled on `ctrlPort`. */
-  static async start(dir: string, sipPort: number, ctrlPort: number): Promise<Baresip> {
+  static async start(
+    dir: string,
+    sipPort: number,
+    ctrlPort: number,
+    options: {
+      /** The `accounts` line; default: no registration. */
+      account?: string;
+      /** More config lines (`dns_server …`). */
+      config?: string[];
+    } = {},
+  ): Promise<Baresip> {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'config'),
@@ -56,11 +66,12 @@ export class Baresip {
         'module_app menu.so',
         'module_app ctrl_tcp.so',
         `ctrl_tcp_listen 127.0.0.1:${ctrlPort}`,
+        ...(options.config ?? []),
         '',
       ].join('\n'),
     );
     // No registration: it calls front ends directly, as a phone given a server address would.
-    writeFileSync(join(dir, 'accounts'), '<sip:alice@127.0.0.1>;regint=0\n');
+    writeFileSync(join(dir, 'accounts'), `${options.account ?? '<sip:alice@127.0.0.1>;regint=0'}\n`);
     const b = new Baresip(
       new ManagedProcess('baresip', 'baresip', ['-f', dir], { cwd: dir, maxOutput: 32_768 }),
     );

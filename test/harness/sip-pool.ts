@@ -14,11 +14,16 @@ export interface SipServiceSpec {
   id: string;
   port: number;
   /** One listener per transport, all on `port`. */
-  transports: Array<'udp' | 'tcp'>;
+  transports: Array<'udp' | 'tcp' | 'tls' | 'ws' | 'wss'>;
   /** `builtin:sip-uas`, or `host:port` (the same upstream for every member), or one per transport. */
-  upstream: string | Partial<Record<'udp' | 'tcp', string>>;
+  upstream: string | Partial<Record<'udp' | 'tcp' | 'tls' | 'ws' | 'wss', string>>;
+  /** For a tls or wss listener: its certificate and key files. */
+  tls?: { cert: string; key: string };
   reroute?: 'reject' | 'redirect';
   retryAfter?: number;
+  /** SPEC §14, on each stream (tcp) listener: over how long idle flows close while paused. */
+  closeSpread?: string;
+  drainFlows?: boolean;
 }
 
 export interface SipPoolOptions {
@@ -40,7 +45,7 @@ export interface SipPool {
 }
 
 export function sipPool(options: SipPoolOptions): SipPool {
-  const upstreamFor = (s: SipServiceSpec, t: 'udp' | 'tcp') =>
+  const upstreamFor = (s: SipServiceSpec, t: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss') =>
     typeof s.upstream === 'string' ? s.upstream : (s.upstream[t] ?? 'builtin:sip-uas');
   const members = loopbackMembers(options.members ?? 2, options.net ?? loopbackNet(), () =>
     options.services.map((s) => ({
@@ -52,6 +57,9 @@ export function sipPool(options: SipPoolOptions): SipPool {
         transport,
         port: s.port,
         upstream: upstreamFor(s, transport),
+        ...(s.closeSpread !== undefined ? { closeSpread: s.closeSpread } : {}),
+        ...(s.drainFlows !== undefined ? { drainFlows: s.drainFlows } : {}),
+        ...((transport === 'tls' || transport === 'wss') && s.tls ? { tls: s.tls } : {}),
       })),
     })),
   );
