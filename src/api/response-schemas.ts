@@ -47,7 +47,11 @@ export const ServiceStatusSchema = z.object({
   accepted: count,
   upstreamFailures: count,
   refused: count,
-  drainStartedAt: epochMs.nullable(),
+  drainStartedAt: epochMs
+    .nullable()
+    .describe(
+      'when this agent process began the current drain (after a restart: the restart, since sessions start again); the pause itself is intentAt',
+    ),
   drainedAt: epochMs.nullable(),
   deadlineAt: epochMs.nullable(),
   reason: z.string(),
