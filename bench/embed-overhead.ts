@@ -14,7 +14,6 @@
  * - server CPU µs per request: CPU time of the server process over the keep-alive load / requests.
  * `--short`: 3 runs × 2 s, for a quick look on a loaded machine.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -26,6 +25,7 @@ import { embed } from '../src/embed/index.ts';
 import { which } from '../test/harness/managed-process.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { webSocketLoad, wrk } from './lib/http-load.ts';
 import { cpuSeconds, scratchDir, startNodeScript } from './lib/processes.ts';
 import { fixed, median, rotate } from './lib/stats.ts';
 
@@ -34,7 +34,6 @@ type Target = (typeof Target)[keyof typeof Target];
 
 const host = '127.0.0.1';
 const self = import.meta.filename;
-const httpProxyBench = join(import.meta.dirname, 'http-proxy.ts');
 
 interface Sample {
   rps: number;
@@ -68,21 +67,6 @@ async function server(args: string[]): Promise<void> {
     process.once('SIGTERM', () => process.exit(0));
   }
   process.stdout.write('ready\n');
-}
-
-/** wrk, one thread, keep-alive: requests per second. */
-async function wrk(url: string, connections: number, seconds: number): Promise<number> {
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d));
-    child.stderr.on('data', (d: Buffer) => (text += d));
-    child.once('exit', () => resolve(text));
-    child.once('error', reject);
-  });
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
 }
 
 async function main(): Promise<void> {
@@ -125,23 +109,14 @@ async function main(): Promise<void> {
     await proc.waitForOutput(/ready/);
     servers.set(t, { port: t === Target.plain ? plainPort : embeddedPort, pid: proc.pid });
   }
-  const wsLoad = async (port: number, seconds: number): Promise<number> => {
-    const load = startNodeScript('ws load', httpProxyBench, [
-      '--role',
-      'ws-load',
-      '--url',
-      `ws://${host}:${port}/`,
-      '--connections',
-      String(n['ws-connections']),
-      '--seconds',
-      String(seconds),
-      '--bytes',
-      String(n['ws-bytes']),
-    ]);
-    const m = await load.waitForOutput(/result (\{.*\})/, (seconds + 60) * 1000);
-    await load.stop();
-    return (JSON.parse(m[1]!) as { perSecond: number }).perSecond;
-  };
+  const wsLoad = async (port: number, seconds: number): Promise<number> =>
+    (
+      await webSocketLoad(`ws://${host}:${port}/`, {
+        connections: n['ws-connections'],
+        seconds,
+        bytes: n['ws-bytes'],
+      })
+    ).perSecond;
   bench.log(
     `embed-overhead: ${n.runs} run(s) × ${n.seconds} s per figure; wrk -t1 -c${n.concurrency}; ` +
       `${n['ws-connections']} WebSockets × ${n['ws-bytes']} B ping-pong; node:http + ws, plain vs embed()`,
@@ -163,7 +138,7 @@ async function main(): Promise<void> {
         const s = servers.get(t)!;
         await sleep(500);
         const cpu0 = cpuSeconds(s.pid);
-        const rps = await wrk(`http://${host}:${s.port}/`, n.concurrency, n.seconds);
+        const { rps } = await wrk(`http://${host}:${s.port}/`, n.concurrency, n.seconds);
         const cpuUsPerRequest = ((cpuSeconds(s.pid) - cpu0) / (rps * n.seconds)) * 1e6;
         await sleep(500);
         partial.set(t, { rps, cpuUsPerRequest, wsMessagesPerSecond: await wsLoad(s.port, n.seconds) });

@@ -23,7 +23,6 @@
  * Ebb is the http listener run directly (`--role ebb` below: the class `ebb up` builds for an http
  * listener), in its own process. `node` is the floor of a proxy on Node's HTTP stack (see `Target`).
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +35,7 @@ import type { ManagedProcess } from '../test/harness/managed-process.ts';
 import { which } from '../test/harness/managed-process.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
+import { webSocketLoad, wrk } from './lib/http-load.ts';
 import {
   childFdLimit,
   cpuSeconds,
@@ -321,39 +321,6 @@ async function listening(port: number, proc: ManagedProcess, timeoutMs = 10_000)
   }
 }
 
-/** Runs wrk (one thread) and, through the shell's `times`, what CPU it used itself. */
-async function wrk(
-  url: string,
-  connections: number,
-  seconds: number,
-  close: boolean,
-): Promise<{ rps: number; cpu: number; errors: string }> {
-  const header = close ? `-H 'Connection: close'` : '';
-  const script = `wrk -t1 -c${connections} -d${seconds}s ${header} ${url}; times`;
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d));
-    child.stderr.on('data', (d: Buffer) => (text += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-    child.once('error', reject);
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
-  // `times` prints the shell's user/system, then its children's: "0m1.234s 0m0.567s".
-  const lines = [...out.matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)];
-  const children = lines.at(-1);
-  const cpu = children
-    ? (Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4])) /
-      seconds
-    : Number.NaN;
-  const errors = /Socket errors:[^\n]*|Non-2xx[^\n]*/g.exec(out)?.[0] ?? '';
-  return { rps, cpu, errors };
-}
-
 async function main(): Promise<void> {
   const bench = startBench('http-proxy', {
     numbers: {
@@ -450,23 +417,12 @@ async function main(): Promise<void> {
     const r = await work();
     return { r, cpu: (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000) };
   };
-  const wsLoad = async (port: number, seconds: number) => {
-    const load = startNodeScript('ws load', self, [
-      '--role',
-      'ws-load',
-      '--url',
-      `ws://${host}:${port}/`,
-      '--connections',
-      String(n['ws-connections']),
-      '--seconds',
-      String(seconds),
-      '--bytes',
-      String(n['ws-bytes']),
-    ]);
-    const m = await load.waitForOutput(/result (\{.*\})/, (seconds + 60) * 1000);
-    await load.stop();
-    return JSON.parse(m[1]!) as { perSecond: number; cpu: number };
-  };
+  const wsLoad = (port: number, seconds: number) =>
+    webSocketLoad(`ws://${host}:${port}/`, {
+      connections: n['ws-connections'],
+      seconds,
+      bytes: n['ws-bytes'],
+    });
   /**
    * RSS growth per idle WebSocket, in a proxy process of its own started for it: a process that has
    * carried load keeps the heap it grew, and would hide what idle sessions cost.
