@@ -158,6 +158,32 @@ export class ListenError extends EbbError {
 }
 
 /**
+ * An error as it crosses a thread boundary (a worker's message): structured clone keeps no class, so
+ * what decides the class on the other side is carried as data.
+ */
+export interface ThreadError {
+  code: string;
+  message: string;
+  errno?: string;
+}
+
+/** What a worker posts of `err`; `fallbackCode` names an error that is not Ebb's own. */
+export function toThreadError(err: unknown, fallbackCode: string): ThreadError {
+  return {
+    code: err instanceof EbbError ? err.code : fallbackCode,
+    message: err instanceof Error ? err.message : String(err),
+    ...(err instanceof ListenError && err.errno !== undefined ? { errno: err.errno } : {}),
+  };
+}
+
+/** The error a worker posted, as this thread's class where callers tell them apart. */
+export function fromThreadError(error: ThreadError): EbbError {
+  if (error.code === 'EBB_LISTEN_FAILED') return ListenError.reported(error.message, error.errno);
+  if (error.code === 'EBB_INVALID_TRANSITION') return new InvalidTransitionError(error.message);
+  return new EbbError(error.code, error.message);
+}
+
+/**
  * A listening socket failed to accept a connection (EMFILE, ENFILE: out of descriptors; ENOBUFS, …). The
  * client is turned away by the kernel or reset; the socket goes on listening.
  */

@@ -1,4 +1,4 @@
-import type { PoolView } from '../core/index.ts';
+import type { PoolView, ThreadError } from '../core/index.ts';
 import type { DnsServerOptions, DnsServerStats } from './dns-server.ts';
 
 /** What a DNS worker thread is started with (`workerData`): its server's options but the view. */
@@ -10,7 +10,7 @@ export type ToDnsWorker = { type: 'view'; view: PoolView; seq: number } | { type
 /** From a worker to the pool. */
 export type FromDnsWorker =
   | { type: 'listening'; port: number }
-  | { type: 'failed'; message: string; code: string; errno: string | undefined }
+  | { type: 'failed'; error: ThreadError }
   | { type: 'stats'; stats: DnsServerStats }
   /** The view numbered `seq` is the one answers come from now. */
   | { type: 'viewed'; seq: number }

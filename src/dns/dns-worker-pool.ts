@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { EbbError, ListenError, type PoolView } from '../core/index.ts';
+import { EbbError, fromThreadError, type PoolView } from '../core/index.ts';
 import {
   DnsServer,
   zeroDnsStats,
@@ -199,11 +199,7 @@ export class DnsWorkerPool {
           case 'listening':
             return resolve(message.port);
           case 'failed':
-            return reject(
-              message.errno !== undefined || message.code === 'EBB_LISTEN_FAILED'
-                ? ListenError.reported(message.message, message.errno)
-                : new EbbError(message.code, message.message),
-            );
+            return reject(fromThreadError(message.error));
           case 'stats':
             thread.stats = message.stats;
             return;

@@ -3,7 +3,7 @@
  * from the last view the pool posted, reporting its counters once a second and when it closes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EbbError, ListenError, type PoolView } from '../core/index.ts';
+import { toThreadError, type PoolView } from '../core/index.ts';
 import { DnsServer, type DnsLogger } from './dns-server.ts';
 import type { DnsWorkerData, FromDnsWorker, ToDnsWorker } from './dns-worker-messages.ts';
 
@@ -44,12 +44,7 @@ server.start().then(
   () => post({ type: 'listening', port: server.port }),
   (err: unknown) => {
     clearInterval(timer);
-    post({
-      type: 'failed',
-      message: err instanceof Error ? err.message : String(err),
-      code: err instanceof EbbError ? err.code : 'EBB_DNS_WORKER',
-      errno: err instanceof ListenError ? err.errno : undefined,
-    });
+    post({ type: 'failed', error: toThreadError(err, 'EBB_DNS_WORKER') });
     port.close();
   },
 );

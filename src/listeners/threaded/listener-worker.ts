@@ -4,7 +4,7 @@
  * counts goes back at once as a whole `stats()` snapshot, so the agent's sums are exact.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EbbError, ListenError } from '../../core/index.ts';
+import { toThreadError } from '../../core/index.ts';
 import { createListener } from '../create-listener.ts';
 import type { Listener } from '../listener.ts';
 import type { FromListenerWorker, ListenerWorkerData, ToListenerWorker } from './threaded-messages.ts';
@@ -56,15 +56,6 @@ port.on('message', (message: ToListenerWorker) => {
       if (message.command === 'release') port.close();
     },
     (err: unknown) =>
-      post({
-        type: 'failed',
-        id: message.id,
-        error: {
-          name: err instanceof Error ? err.name : 'Error',
-          code: err instanceof EbbError ? err.code : 'EBB_LISTENER_WORKER',
-          message: err instanceof Error ? err.message : String(err),
-          ...(err instanceof ListenError && err.errno !== undefined ? { errno: err.errno } : {}),
-        },
-      }),
+      post({ type: 'failed', id: message.id, error: toThreadError(err, 'EBB_LISTENER_WORKER') }),
   );
 });

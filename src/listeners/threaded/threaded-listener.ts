@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ListenerConfig } from '../../config/index.ts';
-import { EbbError, InvalidTransitionError, ListenError } from '../../core/index.ts';
+import { EbbError, fromThreadError } from '../../core/index.ts';
 import { LifecycleListener } from '../lifecycle-listener.ts';
 import type { ListenerContext } from '../listener-kinds.ts';
 import { ListenerLifecycle, type ListenerDriver } from '../listener-lifecycle.ts';
@@ -170,7 +170,7 @@ export class ThreadedListener extends LifecycleListener {
           thread.pending.delete(message.id);
           return;
         case 'failed':
-          thread.pending.get(message.id)?.reject(revive(message.error));
+          thread.pending.get(message.id)?.reject(fromThreadError(message.error));
           thread.pending.delete(message.id);
           return;
         case 'error':
@@ -201,13 +201,6 @@ export class ThreadedListener extends LifecycleListener {
     });
     return thread;
   }
-}
-
-/** An error a thread reported, as this thread's class where it matters (bind failures, bad moves). */
-function revive(error: { name: string; code: string; message: string; errno?: string }): Error {
-  if (error.code === 'EBB_LISTEN_FAILED') return ListenError.reported(error.message, error.errno);
-  if (error.name === 'InvalidTransitionError') return new InvalidTransitionError(error.message);
-  return new EbbError(error.code, error.message);
 }
 
 /** Sums every numeric field, and `byKind` by kind (kinds' own counters, e.g. http `badRequests`, too). */

@@ -1,5 +1,5 @@
 import type { ListenerConfig, ServiceConfig } from '../../config/index.ts';
-import type { PoolView } from '../../core/index.ts';
+import type { PoolView, ThreadError } from '../../core/index.ts';
 import type { ListenerStats } from '../listener-stats.ts';
 
 /** What a listener worker thread is started with (`workerData`). */
@@ -25,7 +25,7 @@ export interface ToListenerWorker {
 /** From a worker to the agent's thread. */
 export type FromListenerWorker =
   | { type: 'done'; id: number; value: number }
-  | { type: 'failed'; id: number; error: { name: string; code: string; message: string; errno?: string } }
+  | { type: 'failed'; id: number; error: ThreadError }
   /** Sent synchronously with every change (the listener's `onChange`), in order. */
   | { type: 'stats'; stats: ListenerStats; urgent: boolean }
   | { type: 'error'; error: { code: string; message: string } };
