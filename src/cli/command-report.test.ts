@@ -1,41 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CommandResult, MemberStatus } from '../control/index.ts';
+import { serviceView as service, type ServiceView } from './cli-test-support.ts';
 import { commandLines, forcedSince } from './command-report.ts';
-
-type ServiceView = MemberStatus['services'][number];
-
-function service(id: string, fields: Partial<ServiceView> = {}): ServiceView {
-  return {
-    id,
-    name: id,
-    components: [],
-    state: 'running',
-    startup: 'automatic',
-    intent: 'running',
-    accepting: true,
-    minAccepting: 1,
-    sessions: 0,
-    sessionsByKind: {},
-    idleConnections: 0,
-    flows: 0,
-    drained: false,
-    forced: 0,
-    accepted: 0,
-    upstreamFailures: 0,
-    refused: 0,
-    drainStartedAt: null,
-    drainedAt: null,
-    deadlineAt: null,
-    reason: '',
-    intentBy: 'config',
-    intentAt: null,
-    pending: false,
-    error: null,
-    applyError: null,
-    ...fields,
-  };
-}
 
 function member(...services: ServiceView[]): MemberStatus {
   return { id: 'fe01', address: '127.0.0.11', agent: 'up', readyForOffline: false, services };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuditRecord, PoolStatus } from '../control/index.ts';
 import { EbbError, ExitCode } from '../core/index.ts';
+import { serviceView as view } from './cli-test-support.ts';
 import { colourEnabled } from './colour.ts';
 import { renderAudit, renderStatus } from './status-commands.ts';
 import { selectMembers, watchStatus } from './status-watch.ts';
@@ -78,7 +79,6 @@ describe('status and audit tables escape text from elsewhere (audit #23)', () =>
   });
 });
 
-type ServiceView = PoolStatus['members'][number]['services'][number];
 
 /** The demo pool's services (SPEC §7): the longest ids an operator meets out of the box. */
 const demoServices = [
@@ -90,38 +90,6 @@ const demoServices = [
   'echo',
   'web',
 ];
-
-function view(id: string, fields: Partial<ServiceView> = {}): ServiceView {
-  return {
-    id,
-    name: id,
-    components: [],
-    state: 'running',
-    startup: 'automatic',
-    intent: 'running',
-    accepting: true,
-    minAccepting: 1,
-    sessions: 0,
-    sessionsByKind: {},
-    idleConnections: 0,
-    flows: 0,
-    drained: false,
-    forced: 0,
-    accepted: 0,
-    upstreamFailures: 0,
-    refused: 0,
-    drainStartedAt: null,
-    drainedAt: null,
-    deadlineAt: null,
-    reason: '',
-    intentBy: 'config',
-    intentAt: null,
-    pending: false,
-    error: null,
-    applyError: null,
-    ...fields,
-  };
-}
 
 const now = Date.UTC(2026, 11, 1, 12, 0, 0);
 
