@@ -18,6 +18,7 @@ const tone: Record<string, string> = {
   'session.forced': 'danger',
   'service.failed': 'danger',
   'agent.down': 'danger',
+  'agent.handoff': 'neutral',
 };
 
 /** The SPEC §2 events as they arrive on the stream, newest first. */

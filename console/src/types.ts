@@ -109,4 +109,5 @@ export const eventCodes = [
   'guard.refused',
   'agent.up',
   'agent.down',
+  'agent.handoff',
 ] as const;

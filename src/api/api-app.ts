@@ -54,6 +54,8 @@ export interface ApiOptions {
    * arrived on.
    */
   listen?: string;
+  /** Aborted when the server hands over to a new process (SPEC §13): every event stream ends then. */
+  streamsEnd?: AbortSignal;
 }
 
 /** The HTTP API (SPEC §7), as a Hono app so tests can call it without a socket. */
@@ -95,6 +97,7 @@ export function createApiApp({ state, controller, tokens }: ApiDeps, options: Ap
     if (detail !== null) await controller.auditDenied(request, detail).catch(() => {});
   };
   const events = new EventsStream(state, options.events);
+  options.streamsEnd?.addEventListener('abort', () => events.close(), { once: true });
   const metrics = new PoolMetrics(state, {
     processMetrics: options.processMetrics ?? false,
     streamClients: () => events.clients,

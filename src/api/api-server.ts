@@ -7,8 +7,12 @@ import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
 import { admitBody } from './body-limit.ts';
 import { isLoopback } from './request-guard.ts';
 
+/** How often a handing-over server looks for keep-alive connections that went idle, to close them. */
+const idleSweepMs = 100;
+
 export class ApiServer {
   private server: Server | null = null;
+  private readonly streamsEnd = new AbortController();
   private readonly deps: ApiDeps;
   private readonly listen: string;
   private readonly options: ApiOptions;
@@ -33,7 +37,7 @@ export class ApiServer {
         { exitCode: ExitCode.usage },
       );
     }
-    const app = createApiApp(this.deps, this.options);
+    const app = createApiApp(this.deps, { ...this.options, streamsEnd: this.streamsEnd.signal });
     const toApp = getRequestListener(app.fetch);
     // A body declared too large is answered before the app, unread (issue 16 #6).
     const server = createServer((request, response) => {
@@ -42,11 +46,32 @@ export class ApiServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new ListenError(`api ${this.listen}: ${err.message}`, err)));
-      server.listen(address.port, address.host, () => resolve());
+      // SO_REUSEPORT: a new Ebb process binds beside this one before it hands over (SPEC §13).
+      server.listen({ port: address.port, host: address.host, reusePort: true }, () => resolve());
     });
     const bound = this.server!.address() as AddressInfo;
     this.url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     return this.url;
+  }
+
+  /**
+   * Hands over to a new process bound beside this one (SPEC §13): stops listening, so new connections go
+   * to it; ends the event streams (EventSource reconnects, and reaches the new process); and resolves once
+   * the requests under way are answered — a `pause` waiting for its confirmation among them — closing
+   * keep-alive connections as they go idle. Past `deadlineMs` what is left is cut.
+   */
+  async handOff(deadlineMs: number): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    this.streamsEnd.abort();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const sweep = setInterval(() => server.closeIdleConnections(), idleSweepMs);
+    const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    server.closeIdleConnections();
+    await closed;
+    clearInterval(sweep);
+    clearTimeout(deadline);
   }
 
   async close(): Promise<void> {

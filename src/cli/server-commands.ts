@@ -1,8 +1,9 @@
-import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { checkListenerFiles, configWarnings, type PoolConfig } from '../config/index.ts';
-import { EbbError, ExitCode, formatDuration, type EbbEvent } from '../core/index.ts';
-import { PoolRunner } from '../runner/index.ts';
+import { EbbError, ExitCode, formatDuration, parseDuration, type EbbEvent } from '../core/index.ts';
+import { PoolRunner, type PoolRunnerOptions } from '../runner/index.ts';
 import { bannerHints, restoredLines } from './banner-hints.ts';
 import { findConfigPath, globals, requireConfig } from './cli-context.ts';
 import { createLogger, logFormatOption, logSettings } from './logger.ts';
@@ -14,13 +15,14 @@ export function registerServerCommands(program: Command): void {
     .description('run the whole pool of CONFIG in one process: every agent, the DNS server and the API')
     .argument('[config]', 'pool configuration (YAML)')
     .addOption(logFormatOption())
-    .action(async (file: string | undefined, opts: LogOptions, command: Command) => {
+    .addOption(handoffTimeoutOption())
+    .action(async (file: string | undefined, opts: ServerOptions, command: Command) => {
       const logger = loggerFor(opts);
       const path = findConfigPath(globals(command), file);
       const config = requireConfig(globals(command), file);
       checkListenerFiles(config, { source: path });
       warnAbout(config, logger);
-      const runner = new PoolRunner({ config, logger });
+      const runner = new PoolRunner({ config, logger, ...handoff(opts, 'up') });
       await runUntilSignal(runner, () => printBanner(config, path!, runner));
     });
 
@@ -29,7 +31,8 @@ export function registerServerCommands(program: Command): void {
     .description("run one member's agent (one per machine in a multi-machine pool)")
     .requiredOption('--member <id>', 'the member this agent runs')
     .addOption(logFormatOption())
-    .action(async (opts: LogOptions & { member: string }, command: Command) => {
+    .addOption(handoffTimeoutOption())
+    .action(async (opts: ServerOptions & { member: string }, command: Command) => {
       const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       requireMember(config, opts.member);
@@ -41,6 +44,7 @@ export function registerServerCommands(program: Command): void {
         agents: [opts.member],
         api: false,
         dns: false,
+        ...handoff(opts, `agent ${opts.member}`),
       });
       await runUntilSignal(
         runner,
@@ -54,15 +58,18 @@ export function registerServerCommands(program: Command): void {
     .description('run the API alone (several may run on one store)')
     .option('--listen <host:port>', 'address to listen on (default: api.listen of the config)')
     .addOption(logFormatOption())
-    .action(async (opts: LogOptions & { listen?: string }, command: Command) => {
+    .addOption(handoffTimeoutOption())
+    .action(async (opts: ServerOptions & { listen?: string }, command: Command) => {
       const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
+      const listen = opts.listen ?? config.api.listen;
       const runner = new PoolRunner({
         config,
         logger,
         agents: [],
-        api: { listen: opts.listen ?? config.api.listen },
+        api: { listen },
         dns: false,
+        ...handoff(opts, `api ${listen}`),
       });
       await runUntilSignal(runner, () => process.stdout.write(`ebb api: ${runner.api?.url}\n`));
     });
@@ -72,7 +79,8 @@ export function registerServerCommands(program: Command): void {
     .description('run the pool DNS server alone (several may run on one store)')
     .option('--listen <host:port>', 'address to listen on, UDP and TCP (default: dns.listen of the config)')
     .addOption(logFormatOption())
-    .action(async (opts: LogOptions & { listen?: string }, command: Command) => {
+    .addOption(handoffTimeoutOption())
+    .action(async (opts: ServerOptions & { listen?: string }, command: Command) => {
       const logger = loggerFor(opts);
       const config = requireConfig(globals(command));
       const listen = opts.listen ?? config.dns.listen;
@@ -82,6 +90,7 @@ export function registerServerCommands(program: Command): void {
         agents: [],
         api: false,
         dns: { listen },
+        ...handoff(opts, `dns ${listen}`),
       });
       await runUntilSignal(runner, () =>
         process.stdout.write(`ebb dns: ${config.pool.fqdn} on ${listen} (udp, tcp)\n`),
@@ -91,6 +100,28 @@ export function registerServerCommands(program: Command): void {
 
 interface LogOptions {
   logFormat?: string;
+}
+
+interface ServerOptions extends LogOptions {
+  handoffTimeout?: string;
+}
+
+function handoffTimeoutOption(): Option {
+  return new Option(
+    '--handoff-timeout <duration>',
+    'replacing a running process (SPEC §13): how long it may serve its live sessions before they are ended, counted as forced',
+  ).default('1h');
+}
+
+/** The hand-off settings of a server command: `scope` names what it runs (its control socket). */
+function handoff(
+  opts: ServerOptions,
+  scope: string,
+): Pick<PoolRunnerOptions, 'handoffScope' | 'handoffTimeoutMs'> {
+  return {
+    handoffScope: scope,
+    handoffTimeoutMs: parseDuration(opts.handoffTimeout ?? '1h', '--handoff-timeout'),
+  };
 }
 
 /** Checked before the config, so a bad EBB_LOG_LEVEL is told before anything else starts. */
@@ -118,28 +149,81 @@ export function requireMember(config: PoolConfig, member: string): void {
   );
 }
 
-/** Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. */
+/**
+ * Starts the runner, prints what it is, and stops it cleanly on SIGINT/SIGTERM. SIGHUP starts a new
+ * process with the same arguments, which replaces this one (SPEC §13); this one then serves its live
+ * sessions until they end and exits 0.
+ */
 async function runUntilSignal(runner: PoolRunner, announce: () => void, onlyMember?: string): Promise<void> {
   await runner.start();
+  let yielded = false;
   // Events come from the store, written by other processes: escaped before they reach a terminal. An
-  // agent prints its own member's (operator audit #35): each machine's journal tells its own story.
+  // agent prints its own member's (operator audit #35): each machine's journal tells its own story —
+  // until it hands over, when its successor tells it.
   runner.state.onEvent((event) => {
-    if (onlyMember !== undefined && event.member !== onlyMember) return;
+    if (yielded || (onlyMember !== undefined && event.member !== onlyMember)) return;
     process.stdout.write(`${safeText(formatEvent(event))}\n`);
   });
   announce();
+  notifySystemd();
   // Store and agent timers are unref'd, and a paused tcp service has no listening socket: without this
   // a lone `ebb agent` whose services are all paused would run out of work and exit.
   const keepAlive = setInterval(() => {}, 2 ** 30);
+  runner.onYielded((pid, sessions) => {
+    yielded = true;
+    process.stdout.write(
+      `ebb: pid ${pid} took over; this process (pid ${process.pid}) serves its ${sessions} live session(s) until they end, then exits\n`,
+    );
+  });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
-      process.stdout.write(`\nebb: ${signal}: stopping${liveSessionsNote(runner)}\n`);
+      process.stdout.write(`\nebb: ${signal}: stopping${yielded ? '' : liveSessionsNote(runner)}\n`);
       clearInterval(keepAlive);
       void runner.stop().then(resolve);
     };
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGHUP', () => {
+      if (!yielded) startSuccessor();
+    });
+    runner.onHandedOver(({ successorPid, ended, forced }) => {
+      process.stdout.write(
+        `ebb: handed over to pid ${successorPid}: ${ended} session(s) ended by themselves, ${forced} forced; exiting\n`,
+      );
+      clearInterval(keepAlive);
+      void runner.stop().then(resolve);
+    });
   });
+}
+
+/** The same command again, as a new process that replaces this one (SIGHUP, `ExecReload=`). */
+function startSuccessor(): void {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: process.env,
+  });
+  process.stdout.write(`ebb: SIGHUP: started pid ${child.pid} to take over from this process\n`);
+  child.once('exit', (code, signal) => {
+    process.stdout.write(
+      `ebb: pid ${child.pid} exited (${signal ?? `code ${code}`})${code === 0 ? '' : '; if it had not taken over yet, this process carries on'}\n`,
+    );
+  });
+}
+
+/**
+ * Under systemd (`Type=notify`, `NotifyAccess=all`, docs/deploy.md) a process tells it it is ready and is
+ * the service's main process now: after a hand-off the old main process exits, and the unit must not.
+ */
+function notifySystemd(): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const child = spawn('systemd-notify', [`--pid=${process.pid}`, 'READY=1', `MAINPID=${process.pid}`], {
+    stdio: 'ignore',
+  });
+  child.on('error', (err) =>
+    process.stderr.write(
+      `ebb: EBB_SYSTEMD_NOTIFY: cannot tell systemd this process is ready: ${err.message}\n`,
+    ),
+  );
 }
 
 /**

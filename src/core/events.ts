@@ -11,6 +11,7 @@ export const EventCode = {
   guardRefused: 'guard.refused',
   agentUp: 'agent.up',
   agentDown: 'agent.down',
+  agentHandoff: 'agent.handoff',
 } as const;
 export type EventCode = (typeof EventCode)[keyof typeof EventCode];
 

@@ -163,7 +163,7 @@ export class DnsServer {
       maxTcpConnections: options.maxTcpConnections ?? defaults.maxTcpConnections,
       tcpIdleTimeoutMs: options.tcpIdleTimeoutMs ?? defaults.tcpIdleTimeoutMs,
       maxTcpPendingBytes: options.maxTcpPendingBytes ?? defaults.maxTcpPendingBytes,
-      reusePort: options.reusePort ?? false,
+      reusePort: options.reusePort ?? true,
     };
     this.#logger = options.logger;
     const host = options.listen.host;

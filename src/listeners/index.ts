@@ -1,6 +1,7 @@
 export { ListenerState, type Listener, type ListenerEvents } from './listener.ts';
 export { emptyStats, sumStats, type ListenerStats } from './listener-stats.ts';
 export { ListenerLifecycle, type ListenerDriver } from './listener-lifecycle.ts';
+export { LifecycleListener } from './lifecycle-listener.ts';
 export { TcpListener, createTcpListener, type TcpListenerOptions } from './tcp-listener.ts';
 export { createListener } from './create-listener.ts';
 export { KernelListener, createKernelListener, type KernelListenerOptions } from './kernel-listener.ts';

@@ -37,6 +37,12 @@ export abstract class LifecycleListener implements Listener {
     return this.life.close();
   }
 
+  closeToNew(): Promise<void> {
+    // A close that fails is the close()'s caller's to hear about; this one waits only for the stop.
+    this.close().catch(() => {});
+    return this.life.stoppedTaking();
+  }
+
   destroy(): Promise<number> {
     return this.life.destroy();
   }

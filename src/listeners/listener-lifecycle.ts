@@ -119,6 +119,14 @@ export class ListenerLifecycle {
     return this.#destroying;
   }
 
+  /** Resolves once the pending close has stopped listening (at once when none is pending). */
+  stoppedTaking(): Promise<void> {
+    return (this.#stopping ?? Promise.resolve(false)).then(
+      () => {},
+      () => {},
+    );
+  }
+
   /** The listener's session count changed: wakes a close waiting for the last session. */
   sessionsChanged(): void {
     if (this.#noSessionWaiters.length === 0 || this.#driver.sessions() > 0) return;

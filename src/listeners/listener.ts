@@ -72,6 +72,12 @@ export interface Listener {
    */
   close(): Promise<void>;
   /**
+   * Starts `close()` and resolves as soon as no new session is taken; the sessions go on, and `close()`
+   * resolves once they have ended. A process handing over to its successor, bound beside it, waits for
+   * this before the successor takes the member over (SPEC §13).
+   */
+  closeToNew(): Promise<void>;
+  /**
    * → closing → closed now: stops taking sessions and ends the existing ones, counted as forced; during a
    * pending `close()` it ends what is left. Resolves with how many it ended; the same promise however
    * often it is called.

@@ -22,7 +22,11 @@ export interface TcpListenOptions {
   noDelay?: boolean;
   /** listen(2) backlog: connects the kernel completes before we accept them (capped by somaxconn). */
   backlog?: number;
-  /** SO_REUSEPORT: several sockets share the port and the kernel spreads connects (Linux). */
+  /**
+   * SO_REUSEPORT (default true): several sockets share the port and the kernel spreads connects — worker
+   * threads, and a new Ebb process binding beside the one it replaces (SPEC §13). Linux lets only
+   * sockets of the same user that all set it share, so a port another program holds is still EADDRINUSE.
+   */
   reusePort?: boolean;
   /** Connections beyond this many are closed as they are accepted (Node's `maxConnections`). */
   maxConnections?: number;
@@ -39,8 +43,8 @@ const maxAcceptTurns = 100;
 /**
  * A listening TCP socket, bound the one way every front end of Ebb binds: SO_REUSEADDR (libuv sets it on
  * every TCP listener, so a port whose old connections sit in TIME_WAIT can be bound again at once, as
- * `accept()` after `refuse()` does), not shared with a cluster primary (`exclusive`), SO_REUSEPORT only
- * when asked. Bind failures are a `ListenError` naming the errno; accept failures after that are counted
+ * `accept()` after `refuse()` does), not shared with a cluster primary (`exclusive`), SO_REUSEPORT so a
+ * replacing process can bind beside (SPEC §13). Bind failures are a `ListenError` naming the errno; accept failures after that are counted
  * and reported, never dropped; `close()` accepts what the kernel has already queued before it stops.
  */
 export class TcpListeningSocket {
@@ -89,7 +93,7 @@ export class TcpListeningSocket {
           port: options.port,
           backlog: options.backlog ?? defaultBacklog,
           exclusive: true,
-          reusePort: options.reusePort ?? false,
+          reusePort: options.reusePort ?? true,
         },
         () => resolve(),
       );

@@ -13,7 +13,7 @@ export interface UdpBindOptions {
   /** SO_RCVBUF / SO_SNDBUF asked for, so bursts queue in the kernel instead of being dropped. */
   recvBufferSize?: number;
   sendBufferSize?: number;
-  /** SO_REUSEPORT: several sockets (worker threads, a process handing over) share the port. */
+  /** SO_REUSEPORT (default true): several sockets (worker threads, a process handing over) share the port. */
   reusePort?: boolean;
   /**
    * An error on the bound socket (a send without callback that failed: EMSGSIZE, ENETUNREACH, …): the
@@ -29,7 +29,7 @@ export interface UdpBindOptions {
 export async function bindUdp(options: UdpBindOptions): Promise<Socket> {
   const socket = createSocket({
     type: isIPv6(options.host) ? 'udp6' : 'udp4',
-    reusePort: options.reusePort ?? false,
+    reusePort: options.reusePort ?? true,
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (err) => {

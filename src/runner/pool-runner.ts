@@ -7,7 +7,14 @@ import type { PoolConfig } from '../config/index.ts';
 import { Controller, PoolState } from '../control/index.ts';
 import { createDnsServer, type PoolDnsServer } from '../dns/index.ts';
 import { splitHostPort } from '../config/index.ts';
-import { EbbError, ExitCode, ListenError, StoreError } from '../core/index.ts';
+import { EbbError, EventCode, ExitCode, ListenError, StoreError } from '../core/index.ts';
+import {
+  HandoffServer,
+  Predecessor,
+  PredecessorListener,
+  handoffSocketPath,
+  type HandingOver,
+} from '../handoff/index.ts';
 import { checkKernelPath } from '../kernel/index.ts';
 import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
@@ -19,7 +26,24 @@ export interface PoolRunnerOptions {
   agents?: string[] | 'all';
   api?: { listen: string } | false;
   dns?: { listen: string } | false;
+  /**
+   * What this process runs, naming its hand-off control socket (SPEC §13): a process started with the
+   * same scope on this machine replaces this one. Default `up`; none: no hand-off (tests of parts).
+   */
+  handoffScope?: string | false;
+  /** How long a predecessor may keep serving its sessions once this process took over (default 1 h). */
+  handoffTimeoutMs?: number;
 }
+
+/** What became of a hand-off this process made to its successor. */
+export interface HandedOver {
+  successorPid: number;
+  /** Sessions that ended by themselves after the successor took over, and those ended at the deadline. */
+  ended: number;
+  forced: number;
+}
+
+const defaultHandoffTimeoutMs = 3_600_000;
 
 /**
  * Composes the parts of Ebb for one process: the store, the read model, the agents of some members and
@@ -33,12 +57,31 @@ export class PoolRunner {
   controller!: Controller;
   api: ApiServer | null = null;
   dns: PoolDnsServer | null = null;
+  /** The process this one replaced, while it still serves sessions (null when none). */
+  predecessor: Predecessor | null = null;
+  private handoff: HandoffServer | null = null;
   private readonly options: PoolRunnerOptions;
   private stopping: Promise<void> | null = null;
+  private apiHandedOff: Promise<void> = Promise.resolve();
+  /** Told once a successor has taken over (`yielded`) and once this process has nothing left (`done`). */
+  private readonly handOverWatchers: {
+    yielded: Array<(pid: number, sessions: number) => void>;
+    done: Array<(result: HandedOver) => void>;
+  } = { yielded: [], done: [] };
 
   constructor(options: PoolRunnerOptions) {
     this.options = options;
     this.config = options.config;
+  }
+
+  /** A successor took this process's place: it no longer accepts and serves `sessions` until they end. */
+  onYielded(told: (successorPid: number, sessions: number) => void): void {
+    this.handOverWatchers.yielded.push(told);
+  }
+
+  /** The hand-off to a successor is over: every session here has ended; the process may exit. */
+  onHandedOver(told: (result: HandedOver) => void): void {
+    this.handOverWatchers.done.push(told);
   }
 
   async start(): Promise<void> {
@@ -48,6 +91,25 @@ export class PoolRunner {
     const candidates = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
     // SPEC §12: an agent that cannot run a kernel listener (no CAP_NET_ADMIN, no nft) refuses to start.
     await checkKernelPath(kernelSites(this.config, candidates));
+    const scope = this.options.handoffScope ?? 'up';
+    const handoffPath =
+      scope === false ? null : handoffSocketPath(this.config.agent.localState, this.config.pool.name, scope);
+    // A process running the same parts here is replaced, not fought (SPEC §13): from its hello on it
+    // confirms nothing, so a pause given meanwhile waits for this process to apply it.
+    this.predecessor = handoffPath ? await Predecessor.find(handoffPath, this.options.logger) : null;
+    try {
+      await this.startParts(wanted, tokens);
+      if (this.predecessor) await this.takeOver(this.predecessor);
+      if (handoffPath) this.handoff = await this.listenForSuccessor(handoffPath);
+    } catch (err) {
+      // Before the predecessor yielded, it carries on as if nothing happened.
+      this.predecessor?.abandon();
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startParts(wanted: string[] | 'all', tokens: TokenTable | null): Promise<void> {
     const newFile = newSqliteFile(this.config.store);
     this.store = await openStore(this.config.store);
     if (newFile) {
@@ -97,13 +159,23 @@ export class PoolRunner {
           );
         return false;
       });
+      const predecessor = this.predecessor;
       for (const member of members) {
+        const continues = predecessor?.members.includes(member) === true;
         const agent = new MemberAgent({
           config: this.config,
           member,
           store: this.store,
           logger: this.options.logger,
           view: () => this.state.view(),
+          ...(continues && predecessor
+            ? {
+                takeOverFrom: predecessor.pid,
+                extraListeners: (service, events) => [
+                  new PredecessorListener(predecessor, member, service, events),
+                ],
+              }
+            : {}),
         });
         this.agents.push(agent);
         await agent.start();
@@ -140,6 +212,100 @@ export class PoolRunner {
     }
   }
 
+  /**
+   * The successor's side, once every part of this process is bound beside the predecessor's: tells it
+   * to stop accepting, then takes each member over (key, intents, status with both processes' sessions).
+   */
+  private async takeOver(predecessor: Predecessor): Promise<void> {
+    const timeoutMs = this.options.handoffTimeoutMs ?? defaultHandoffTimeoutMs;
+    await predecessor.yield(timeoutMs);
+    const fromPid = predecessor.pid;
+    const continuing = this.agents.filter((a) => predecessor.members.includes(a.member.id));
+    await Promise.all(continuing.map((a) => a.takeOver()));
+    for (const agent of continuing) {
+      const sessions = agent.services.reduce(
+        (n, s) => n + predecessor.stats(agent.member.id, s.id).sessions,
+        0,
+      );
+      agent.publish({
+        code: EventCode.agentHandoff,
+        member: agent.member.id,
+        at: Date.now(),
+        data: { phase: 'took-over', fromPid, toPid: process.pid, sessions },
+      });
+    }
+    this.options.logger.info(
+      { fromPid, sessions: predecessor.sessions },
+      'took over from the running process; it serves its live sessions until they end',
+    );
+    void predecessor.finished.then((result) => {
+      for (const agent of continuing) {
+        agent.publish({
+          code: EventCode.agentHandoff,
+          member: agent.member.id,
+          at: Date.now(),
+          data: {
+            phase: 'finished',
+            fromPid,
+            toPid: process.pid,
+            ended: result?.ended ?? null,
+            forced: result?.forced ?? null,
+            ...(result ? {} : { note: 'the old process went away without a word' }),
+          },
+        });
+      }
+      if (this.predecessor === predecessor) this.predecessor = null;
+    });
+  }
+
+  /** The predecessor's side: what a successor that connects to the control socket may ask of this one. */
+  private listenForSuccessor(path: string): Promise<HandoffServer> {
+    const parts: HandingOver = {
+      members: this.agents.map((a) => a.member.id),
+      holdConfirmations: () => this.agents.forEach((a) => a.holdConfirmations(true)),
+      resumeConfirmations: () => this.agents.forEach((a) => a.holdConfirmations(false)),
+      stopAccepting: async (deadlineMs) => {
+        await Promise.all(this.agents.map((a) => a.handOver()));
+        // The API answers what is under way (a pause waiting for its confirmation) while it goes.
+        this.apiHandedOff = this.api?.handOff(deadlineMs) ?? Promise.resolve();
+        await this.dns?.close();
+      },
+      services: () =>
+        this.agents.flatMap((a) =>
+          a.services.map((s) => ({ member: a.member.id, service: s.id, stats: a.runtime(s.id)!.stats() })),
+        ),
+      onChange: (changed) => this.agents.forEach((a) => a.watch(changed)),
+      endSessions: async (member, service) =>
+        (await this.agents
+          .find((a) => a.member.id === member)
+          ?.runtime(service)
+          ?.endSessions()) ?? 0,
+      endAll: async () => {
+        const counts = await Promise.all(
+          this.agents.flatMap((a) => a.services.map((s) => a.runtime(s.id)!.endSessions())),
+        );
+        return counts.reduce((x, y) => x + y, 0);
+      },
+    };
+    let successorPid = 0;
+    return HandoffServer.listen(
+      path,
+      parts,
+      {
+        yielded: (pid, sessions) => {
+          successorPid = pid;
+          for (const told of this.handOverWatchers.yielded) told(pid, sessions);
+        },
+        finished: (result) => {
+          void this.apiHandedOff.then(() => {
+            for (const told of this.handOverWatchers.done) told({ successorPid, ...result });
+          });
+        },
+      },
+      this.options.logger,
+    );
+  }
+
   private retryStateStart(): void {
     const timer = setTimeout(() => {
       if (this.stopping) return;
@@ -151,6 +317,7 @@ export class PoolRunner {
   /** Idempotent: the same promise however often it is called. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.handoff?.close();
       await this.api?.close();
       await this.dns?.close();
       await Promise.all(this.agents.map((a) => a.stop()));

@@ -15,6 +15,11 @@ export interface IntentSyncOptions {
   logger: Logger;
   local: LocalIntents;
   slots: ReadonlyMap<string, ServiceSlot>;
+  /**
+   * This agent takes over from a running one (a hand-off, SPEC §13): the services carry on as they are,
+   * so the start-up rules (`onRestart`, `startup`) that apply after a restart do not.
+   */
+  continuing?: boolean;
 }
 
 /** What boot and connect read from the store: its identity, and the member's intents at one revision. */
@@ -161,7 +166,9 @@ export class IntentSync {
     const now = Date.now();
     for (const slot of this.options.slots.values()) {
       const current = known.get(slot.id) ?? { intent: defaultIntent(slot.config.startup, now), revision: 0 };
-      const intent = bootIntent(current.intent, slot.config.onRestart, now);
+      const intent = this.options.continuing
+        ? current.intent
+        : bootIntent(current.intent, slot.config.onRestart, now);
       if (intent !== current.intent) this.pendingBootWrites.add(slot.id);
       slot.want({ intent, revision: current.revision });
     }

@@ -14,6 +14,11 @@ export interface LeaseHolderOptions {
   keys: PoolKeys;
   logger: Logger;
   ttlMs: number;
+  /**
+   * A process of this host that this one replaces (a hand-off, SPEC §13): its key is taken over in one
+   * compare-and-set, moved onto this process's lease, so the member never looks down in between.
+   */
+  takeOverFrom?: number;
 }
 
 /** What an agent writes under its key: who holds the member. */
@@ -24,9 +29,9 @@ export interface AgentInfo {
 }
 
 /**
- * Another live process holds the member (its agent key is on a lease that keeps being renewed). Until
- * the hand-off of SPEC §13 exists, a second agent for a member refuses to start rather than fight over
- * its status (operator audit #1).
+ * Another live process holds the member (its agent key is on a lease that keeps being renewed): a
+ * second agent for a member refuses to start rather than fight over its status (operator audit #1).
+ * Replacing a running agent is a hand-off (SPEC §13), which takes the key over instead.
  */
 export class MemberHeldError extends EbbError {
   constructor(member: string, holder: AgentInfo) {
@@ -48,13 +53,24 @@ export class LeaseHolder {
   private readonly options: LeaseHolderOptions;
   private lease: Lease | null = null;
   private stopped = false;
+  /** Handed over to a successor, which holds the key now: this process writes nothing more. */
+  private yielded = false;
 
   constructor(options: LeaseHolderOptions) {
     this.options = options;
   }
 
   get held(): boolean {
-    return this.lease !== null;
+    return this.lease !== null && !this.yielded;
+  }
+
+  /**
+   * A successor takes the key over (SPEC §13): from now on `held` is false, so this process writes no
+   * status; the lease is kept alive until `release()`, and revoking it then leaves the key, which is on
+   * the successor's lease by then (or, if it never took it, goes with this one as at any stop).
+   */
+  yieldToSuccessor(): void {
+    this.yielded = true;
   }
 
   /**
@@ -68,6 +84,7 @@ export class LeaseHolder {
     while (!this.lease && !this.stopped) {
       const holder = await this.tryCreate();
       if (!holder) return;
+      if (await this.takeOver(holder)) return;
       if (await this.removeIfDead(holder)) continue;
       if (Date.now() >= giveUpAt) throw new MemberHeldError(this.options.member, holder.info);
       if (!told) {
@@ -89,14 +106,33 @@ export class LeaseHolder {
     this.lease = null;
   }
 
-  /** Creates the agent key on a new lease if it is absent; otherwise returns who holds it. */
-  private async tryCreate(): Promise<{ info: AgentInfo; modRevision: number } | null> {
+  /**
+   * The key of the process this one replaces, moved onto a lease of ours in one compare-and-set: true
+   * once held. Any other holder is not ours to take.
+   */
+  private async takeOver(holder: { info: AgentInfo; modRevision: number }): Promise<boolean> {
+    const from = this.options.takeOverFrom;
+    if (from === undefined || holder.info.pid !== from || holder.info.host !== hostname()) return false;
+    const moved = await this.tryCreate(holder.modRevision);
+    if (moved) return false;
+    this.options.logger.info(
+      { member: this.options.member, fromPid: from },
+      'took the member over from the process this one replaces',
+    );
+    return true;
+  }
+
+  /**
+   * Puts the agent key on a new lease if its revision is `expected` (0: absent); otherwise returns who
+   * holds it.
+   */
+  private async tryCreate(expected = 0): Promise<{ info: AgentInfo; modRevision: number } | null> {
     const { store, keys, member, ttlMs } = this.options;
     const key = keys.agent(member);
     const lease = await store.grantLease(ttlMs);
     const info: AgentInfo = { pid: process.pid, host: hostname(), startedAt: Date.now() };
     const created = await store
-      .txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(info), lease }])
+      .txn([{ key, modRevision: expected }], [{ type: 'put', key, value: JSON.stringify(info), lease }])
       .catch(async (err: unknown) => {
         await lease.revoke().catch(() => {});
         throw err;
@@ -104,7 +140,7 @@ export class LeaseHolder {
     if (created.succeeded) {
       this.lease = lease;
       lease.onLost(() => {
-        if (this.stopped) return;
+        if (this.stopped || this.yielded) return;
         this.lease = null;
         this.options.logger.warn({ member, code: 'EBB_LEASE_LOST' }, 'agent lease lost; taking a new one');
         this.retry();

@@ -39,6 +39,14 @@ export interface MemberAgentOptions {
   listeners?: (service: ServiceConfig, listener: ListenerConfig, events: ListenerEvents) => Listener;
   /** Whether to answer HAProxy's agent-check when the member has `agentCheckPort` (default true). */
   agentCheck?: boolean;
+  /**
+   * The pid of a process of this host whose agent for this member this one replaces (a hand-off, SPEC
+   * §13): `start()` binds beside it and boots from the stored intents as they are, without taking the
+   * member or confirming anything; `takeOver()` then takes its key over and confirms.
+   */
+  takeOverFrom?: number;
+  /** More listeners per service, summed with its own: the sessions a predecessor still serves. */
+  extraListeners?: (service: string, events: ListenerEvents) => Listener[];
 }
 
 /** A service whose listeners are `mode: embedded`: its server runs its agent, not `ebb up` / `ebb agent`. */
@@ -68,6 +76,10 @@ export class MemberAgent {
   private readonly lease: LeaseHolder;
   private agentCheck: AgentCheckServer | null = null;
   private stopped = false;
+  /** A successor is taking over: confirm nothing (a pause waits for the successor to apply it). */
+  private holding = false;
+  /** Handed over: this process's events are its own business, no longer the pool's. */
+  private handedOver = false;
   /** Woken whenever a service's stats change (a graceful stop waits for its sessions to end). */
   private readonly changeWaiters = new Set<() => void>();
 
@@ -90,18 +102,19 @@ export class MemberAgent {
       ...common,
       read: (service) => this.slots.get(service)!.status(),
       // Only the member's holder writes its status (operator audit #1).
-      mayWrite: () => this.lease.held,
+      mayWrite: () => this.lease.held && !this.holding,
     });
     this.lease = new LeaseHolder({
       ...common,
       ttlMs: config.agent.leaseTtlMs,
+      ...(options.takeOverFrom !== undefined ? { takeOverFrom: options.takeOverFrom } : {}),
     });
     for (const service of this.services) {
       const runtime = new ServiceRuntime({
         member: member.id,
         service: service.id,
-        listeners: (sink) =>
-          service.listeners.map((l) =>
+        listeners: (sink) => [
+          ...service.listeners.map((l) =>
             options.listeners
               ? options.listeners(service, l, sink)
               : createListener(member.address, l, sink, {
@@ -112,7 +125,9 @@ export class MemberAgent {
                   workers: config.agent.workers,
                 }),
           ),
-        onEvent: (event) => this.events.publish(event),
+          ...(options.extraListeners?.(service.id, sink) ?? []),
+        ],
+        onEvent: (event) => this.publish(event),
         onChange: (urgent) => {
           this.statuses.changed(service.id, urgent);
           if (this.changeWaiters.size > 0) for (const wake of [...this.changeWaiters]) wake();
@@ -124,7 +139,7 @@ export class MemberAgent {
         config: service,
         runtime,
         logger,
-        publish: (event) => this.events.publish(event),
+        publish: (event) => this.publish(event),
         onApplied: () => this.statuses.changed(service.id, true),
       });
       this.slots.set(service.id, slot);
@@ -133,6 +148,7 @@ export class MemberAgent {
       ...common,
       local: new LocalIntents(config.agent.localState, config.pool.name, member.id),
       slots: this.slots,
+      continuing: options.takeOverFrom !== undefined,
     });
   }
 
@@ -148,14 +164,10 @@ export class MemberAgent {
   async start(): Promise<void> {
     // One agent per member: take the member before binding anything or writing its status. A member held
     // by another live process is refused here (MemberHeldError); a store out of reach does not stop the
-    // agent from serving from its local copy (SPEC §3): the claim is made when the store answers.
-    await this.lease.claim().catch((err: unknown) => {
-      if (err instanceof MemberHeldError) throw err;
-      this.options.logger.warn(
-        { member: this.member.id, code: 'EBB_STORE_UNAVAILABLE', err: (err as Error).message },
-        'store unreachable: cannot check that no other agent holds this member; claiming it when it answers',
-      );
-    });
+    // agent from serving from its local copy (SPEC §3): the claim is made when the store answers. A
+    // successor binds first and takes the member over in `takeOver()`, once its predecessor has yielded.
+    const successor = this.options.takeOverFrom !== undefined;
+    if (!successor) await this.claimAtStart();
     // Services come up from the intents known now, whether or not the store answers (SPEC §3).
     await this.intents.boot();
     await Promise.all([...this.slots.values()].map((slot) => slot.settled()));
@@ -169,6 +181,29 @@ export class MemberAgent {
       );
       await this.agentCheck.start();
     }
+    if (!successor) await this.serve();
+  }
+
+  /**
+   * A successor's second step (SPEC §13), once its predecessor no longer accepts: takes the member's key
+   * over (never absent in between), follows the intents, and writes status — this process's sessions
+   * and, through `extraListeners`, the predecessor's.
+   */
+  async takeOver(): Promise<void> {
+    await this.serve();
+  }
+
+  private async claimAtStart(): Promise<void> {
+    await this.lease.claim().catch((err: unknown) => {
+      if (err instanceof MemberHeldError) throw err;
+      this.options.logger.warn(
+        { member: this.member.id, code: 'EBB_STORE_UNAVAILABLE', err: (err as Error).message },
+        'store unreachable: cannot check that no other agent holds this member; claiming it when it answers',
+      );
+    });
+  }
+
+  private async serve(): Promise<void> {
     await this.connectToStore().catch((err: unknown) => {
       this.options.logger.warn(
         { member: this.member.id, code: 'EBB_STORE_UNAVAILABLE', err: (err as Error).message },
@@ -177,12 +212,53 @@ export class MemberAgent {
       this.retrySoon(() => this.connectToStore());
     });
     this.statuses.start();
-    this.events.publish({
+    this.publish({
       code: EventCode.agentUp,
       member: this.member.id,
       at: Date.now(),
-      data: { pid: process.pid },
+      data: {
+        pid: process.pid,
+        ...(this.options.takeOverFrom !== undefined ? { handoffFrom: this.options.takeOverFrom } : {}),
+      },
     });
+  }
+
+  /** Publishes an event of this agent (the runner's `agent.handoff` too); none once handed over. */
+  publish(event: EbbEvent): void {
+    if (!this.handedOver) this.events.publish(event);
+  }
+
+  /**
+   * A successor is taking over (`true`: confirm nothing until it has; `false`: it went away, confirm
+   * again). While held, intents are still applied here: only the confirmation waits.
+   */
+  holdConfirmations(hold: boolean): void {
+    this.holding = hold;
+    if (!hold) for (const service of this.services) this.statuses.changed(service.id, true);
+  }
+
+  /**
+   * The predecessor's side of a hand-off (SPEC §13): stops following intents and answering the
+   * agent-check, lets the successor's key stand, and closes every listener to new sessions — which the
+   * successor, bound beside, takes. Live sessions go on; `sessions()` counts them, `stop()` ends what is
+   * left. Resolves once nothing here takes a new session.
+   */
+  async handOver(): Promise<void> {
+    this.handedOver = true;
+    this.holding = true;
+    this.intents.stop();
+    this.lease.yieldToSuccessor();
+    await this.agentCheck?.close();
+    this.agentCheck = null;
+    const slots = [...this.slots.values()];
+    for (const slot of slots) slot.stop();
+    await Promise.all(slots.map((slot) => slot.settled()));
+    await Promise.all(slots.map((slot) => slot.runtime.handOff()));
+  }
+
+  /** Calls `changed` on every change of a service's stats (until the agent stops). */
+  watch(changed: () => void): void {
+    this.changeWaiters.add(changed);
   }
 
   /** Ends the agent: listeners close (ending any sessions left), the lease is revoked. */

@@ -81,6 +81,11 @@ class FakeListener implements Listener {
     this.calls.push('close');
     return this.life.close();
   }
+  closeToNew(): Promise<void> {
+    this.calls.push('closeToNew');
+    this.life.close().catch(() => {});
+    return this.life.stoppedTaking();
+  }
   destroy(): Promise<number> {
     this.calls.push('destroy');
     return this.life.destroy();

@@ -39,7 +39,7 @@ export interface ServiceRuntimeOptions {
 }
 
 /** Why sessions were ended by Ebb (the `why` of `session.forced`). */
-type ForceReason = 'deadline' | 'stop' | 'shutdown';
+type ForceReason = 'deadline' | 'stop' | 'shutdown' | 'handoff';
 
 /**
  * One service on one member: its state machine and its listeners, whose `stats()` it sums (it keeps no
@@ -212,6 +212,32 @@ export class ServiceRuntime {
     await this.enqueue(async () => {
       this.clearDeadline();
       await this.destroyListeners('shutdown').catch((err: unknown) => this.failed(err, 'shutdown'));
+    });
+  }
+
+  /**
+   * Hands the service over to a successor process bound beside this one (SPEC §13): every listener
+   * stops taking new sessions — the successor takes them — and the live ones go on until they end (or
+   * `endSessions()` ends them); kernel listeners detach, leaving rules and connections to the successor.
+   * The state stays as it is, and no deadline of this process fires: the successor carries the intent
+   * from here. Resolves once no listener takes new sessions.
+   */
+  async handOff(): Promise<void> {
+    await this.enqueue(async () => {
+      this.clearDeadline();
+      await Promise.all(this.listeners.map((l) => (l.detach ? l.detach() : l.closeToNew())));
+    });
+  }
+
+  /**
+   * Ends every session left now, counted as forced (the successor's deadline or stop, or the hand-off's
+   * own deadline); resolves with how many.
+   */
+  async endSessions(): Promise<number> {
+    return this.enqueue(async () => {
+      const counts = await this.settleAll('handoff', (l) => l.destroy());
+      this.reportForced(counts, 'handoff');
+      return counts.reduce((a, b) => a + b, 0);
     });
   }
 
