@@ -6,6 +6,7 @@ import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
 import { admitBody } from './body-limit.ts';
 import { isLoopback } from './request-guard.ts';
+import { probePortFree } from '../net/index.ts';
 
 /** How often a handing-over server looks for keep-alive connections that went idle, to close them. */
 const idleSweepMs = 100;
@@ -44,6 +45,10 @@ export class ApiServer {
       if (admitBody(request, response)) void toApp(request, response);
     });
     this.server = server;
+    await probePortFree(address.host, address.port, 'tcp').catch((err: unknown) => {
+      this.server = null;
+      throw new ListenError(`api ${this.listen}: ${(err as Error).message}`, err);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new ListenError(`api ${this.listen}: ${err.message}`, err)));
       // SO_REUSEPORT: a new Ebb process binds beside this one before it hands over (SPEC §13).

@@ -202,6 +202,8 @@ function startSuccessor(): void {
     stdio: 'inherit',
     env: process.env,
   });
+  // It outlives this process: it must not keep this one running once the hand-off is over.
+  child.unref();
   process.stdout.write(`ebb: SIGHUP: started pid ${child.pid} to take over from this process\n`);
   child.once('exit', (code, signal) => {
     process.stdout.write(

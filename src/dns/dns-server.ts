@@ -128,7 +128,9 @@ const allowed: Record<DnsServerState, readonly DnsServerState[]> = {
 /** The authoritative DNS server for the pool zone (SPEC §4.1), on UDP and TCP at one address. */
 export class DnsServer {
   #state: DnsServerState = DnsServerState.idle;
-  readonly #opts: Required<Omit<DnsServerOptions, 'logger' | 'nsAddresses'>>;
+  readonly #opts: Required<Omit<DnsServerOptions, 'logger' | 'nsAddresses' | 'reusePort'>> & {
+    reusePort?: boolean;
+  };
   readonly #logger: DnsLogger | undefined;
   readonly #nsAddresses: readonly string[];
   readonly #serial = new ZoneSerial();
@@ -163,7 +165,7 @@ export class DnsServer {
       maxTcpConnections: options.maxTcpConnections ?? defaults.maxTcpConnections,
       tcpIdleTimeoutMs: options.tcpIdleTimeoutMs ?? defaults.tcpIdleTimeoutMs,
       maxTcpPendingBytes: options.maxTcpPendingBytes ?? defaults.maxTcpPendingBytes,
-      reusePort: options.reusePort ?? true,
+      reusePort: options.reusePort,
     };
     this.#logger = options.logger;
     const host = options.listen.host;

@@ -99,7 +99,7 @@ export class TcpListener extends LifecycleListener {
       label: this.description,
       allowHalfOpen: true,
       noDelay: true,
-      reusePort: this.#o.reusePort ?? true,
+      reusePort: this.#o.reusePort,
       onConnection: (client) => this.#onConnection(client),
       onAcceptError: (err) => {
         this.#o.onError?.(err);

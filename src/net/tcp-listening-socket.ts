@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type ServerOpts, type Sock
 import { AcceptError, ListenError } from '../core/index.ts';
 import { ErrorThrottle } from './error-throttle.ts';
 import { formatAddress } from './format-address.ts';
+import { probePortFree } from './port-probe.ts';
 
 export interface TcpListenOptions {
   host: string;
@@ -23,9 +24,9 @@ export interface TcpListenOptions {
   /** listen(2) backlog: connects the kernel completes before we accept them (capped by somaxconn). */
   backlog?: number;
   /**
-   * SO_REUSEPORT (default true): several sockets share the port and the kernel spreads connects — worker
-   * threads, and a new Ebb process binding beside the one it replaces (SPEC §13). Linux lets only
-   * sockets of the same user that all set it share, so a port another program holds is still EADDRINUSE.
+   * SO_REUSEPORT: several sockets share the port and the kernel spreads connects. `true`: shared on
+   * purpose (worker threads). Unset: set all the same, so that a new Ebb process can bind beside this one
+   * (SPEC §13), but a port someone else holds is EADDRINUSE (`port-probe.ts`).
    */
   reusePort?: boolean;
   /** Connections beyond this many are closed as they are accepted (Node's `maxConnections`). */
@@ -68,6 +69,15 @@ export class TcpListeningSocket {
 
   /** Binds and listens; rejects with a `ListenError` (and leaves nothing bound) when it cannot. */
   static async listen(options: TcpListenOptions): Promise<TcpListeningSocket> {
+    // Shared on purpose (threads: reusePort given) or not: a port another process holds is an error.
+    if (options.reusePort === undefined) {
+      await probePortFree(options.host, options.port, 'tcp').catch((err: unknown) => {
+        throw new ListenError(
+          `${options.label}: cannot listen on ${formatAddress(options.host, options.port)}`,
+          err,
+        );
+      });
+    }
     let socket: TcpListeningSocket | null = null;
     const server = (options.createServer ?? createServer)(
       { allowHalfOpen: options.allowHalfOpen ?? false, noDelay: options.noDelay ?? false },

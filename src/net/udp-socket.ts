@@ -3,6 +3,7 @@ import { isIPv6 } from 'node:net';
 import { ListenError, SocketError } from '../core/index.ts';
 import { ErrorThrottle } from './error-throttle.ts';
 import { formatAddress } from './format-address.ts';
+import { probePortFree } from './port-probe.ts';
 
 export interface UdpBindOptions {
   host: string;
@@ -13,7 +14,10 @@ export interface UdpBindOptions {
   /** SO_RCVBUF / SO_SNDBUF asked for, so bursts queue in the kernel instead of being dropped. */
   recvBufferSize?: number;
   sendBufferSize?: number;
-  /** SO_REUSEPORT (default true): several sockets (worker threads, a process handing over) share the port. */
+  /**
+   * SO_REUSEPORT: `true`, shared on purpose (worker threads); unset, set all the same for a successor
+   * to bind beside (SPEC §13), after a probe that the port is not held (`port-probe.ts`).
+   */
   reusePort?: boolean;
   /**
    * An error on the bound socket (a send without callback that failed: EMSGSIZE, ENETUNREACH, …): the
@@ -27,6 +31,14 @@ export interface UdpBindOptions {
  * and leaves nothing bound when it cannot.
  */
 export async function bindUdp(options: UdpBindOptions): Promise<Socket> {
+  if (options.reusePort === undefined) {
+    await probePortFree(options.host, options.port, 'udp').catch((err: unknown) => {
+      throw new ListenError(
+        `${options.label}: cannot bind ${formatAddress(options.host, options.port)}`,
+        err,
+      );
+    });
+  }
   const socket = createSocket({
     type: isIPv6(options.host) ? 'udp6' : 'udp4',
     reusePort: options.reusePort ?? true,

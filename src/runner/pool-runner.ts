@@ -16,6 +16,7 @@ import {
   type HandingOver,
 } from '../handoff/index.ts';
 import { checkKernelPath } from '../kernel/index.ts';
+import { bindBesidePredecessor, ensureRequestMigration } from '../net/index.ts';
 import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -97,13 +98,17 @@ export class PoolRunner {
     // A process running the same parts here is replaced, not fought (SPEC §13): from its hello on it
     // confirms nothing, so a pause given meanwhile waits for this process to apply it.
     this.predecessor = handoffPath ? await Predecessor.find(handoffPath, this.options.logger) : null;
+    // Its ports are held by it until it yields: this process binds beside, not elsewhere.
+    bindBesidePredecessor(this.predecessor !== null);
     try {
       await this.startParts(wanted, tokens);
       if (this.predecessor) await this.takeOver(this.predecessor);
+      bindBesidePredecessor(false);
       if (handoffPath) this.handoff = await this.listenForSuccessor(handoffPath);
     } catch (err) {
       // Before the predecessor yielded, it carries on as if nothing happened.
       this.predecessor?.abandon();
+      bindBesidePredecessor(false);
       await this.stop();
       throw err;
     }
@@ -265,6 +270,7 @@ export class PoolRunner {
       holdConfirmations: () => this.agents.forEach((a) => a.holdConfirmations(true)),
       resumeConfirmations: () => this.agents.forEach((a) => a.holdConfirmations(false)),
       stopAccepting: async (deadlineMs) => {
+        this.migrateQueuedConnects();
         await Promise.all(this.agents.map((a) => a.handOver()));
         // The API answers what is under way (a pause waiting for its confirmation) while it goes.
         this.apiHandedOff = this.api?.handOff(deadlineMs) ?? Promise.resolve();
@@ -304,6 +310,23 @@ export class PoolRunner {
       },
       this.options.logger,
     );
+  }
+
+  /** Before closing listeners beside a successor's: their queued connects must go to it, not be reset. */
+  private migrateQueuedConnects(): void {
+    const migration = ensureRequestMigration();
+    const { logger } = this.options;
+    if (migration === 'turned-on') {
+      logger.info(
+        { code: 'EBB_TCP_MIGRATE_REQ' },
+        'set net.ipv4.tcp_migrate_req=1: connects queued on the listeners this process closes go to its successor',
+      );
+    } else if (migration !== 'on') {
+      logger.warn(
+        { code: 'EBB_TCP_MIGRATE_REQ', err: migration.unavailable },
+        'a connect that completes the moment this process closes a listener may be reset; set net.ipv4.tcp_migrate_req=1 (docs/deploy.md)',
+      );
+    }
   }
 
   private retryStateStart(): void {

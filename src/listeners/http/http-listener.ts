@@ -179,7 +179,7 @@ export class HttpListener extends LifecycleListener {
       // As Node's own HTTP server: a client's FIN is answered once its responses are written.
       allowHalfOpen: true,
       noDelay: true,
-      reusePort: this.#o.reusePort ?? true,
+      reusePort: this.#o.reusePort,
       onConnection: (socket: Socket) => front.accept(socket),
       onAcceptError: (err) => {
         this.#o.onError?.(err);
