@@ -58,10 +58,11 @@ export class RawUa {
 
   /**
    * Another socket (UDP) or connection (TCP) speaking for the same party of the same call, from another
-   * port: the kernel may hand what it sends to another listener sharing the front end's port.
+   * port: the kernel may hand what it sends to another listener sharing the front end's port. `target`:
+   * where it sends (default: where this one does).
    */
-  async twin(): Promise<RawUa> {
-    const t = await RawUa.open(this.transport, this.#target);
+  async twin(target = this.#target): Promise<RawUa> {
+    const t = await RawUa.open(this.transport, target);
     t.#callId = this.#callId;
     t.#tag = this.#tag;
     t.#cseq = this.#cseq;
