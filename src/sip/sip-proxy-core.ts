@@ -347,7 +347,11 @@ export class SipProxyCore {
       dialog = this.#tracker.notifyBeforeAnswer(req, ess, from, arrivedRoute, now);
       if (dialog) ends = this.#tracker.inDialogRequest(dialog, req, ess, now);
     }
-    const foreign = !creates && !dialog && toTag !== undefined ? this.#foreignNote(ess, toTag) : undefined;
+    // Kept on the transaction with the event a 481/408 answer would mean; sent now with the request's own.
+    const foreign =
+      !creates && !dialog && toTag !== undefined
+        ? this.#noteFor(ess, toTag, SipDialogNoteEvent.ended)
+        : undefined;
     const txn = this.#transactions.create(
       { key, method: req.method, source: from, ourBranch, dest, attempt, dialog, ends, foreign },
       now,
@@ -358,10 +362,10 @@ export class SipProxyCore {
   }
 
   /** What siblings are told of a request inside a dialog not tracked here, when anyone listens. */
-  #foreignNote(ess: MessageEssentials, toTag: string): SipDialogNote | undefined {
+  #noteFor(ess: MessageEssentials, toTag: string, event: SipDialogNoteEvent): SipDialogNote | undefined {
     if (!this.#o.onNote) return undefined;
     const fromTag = ess.from.params.get('tag') ?? '';
-    return { kind: 'sip-dialog', callId: ess.callId, fromTag, toTag, cseq: ess.cseq.seq, event: 'ended' };
+    return { kind: 'sip-dialog', callId: ess.callId, fromTag, toTag, cseq: ess.cseq.seq, event };
   }
 
   /**
@@ -449,8 +453,8 @@ export class SipProxyCore {
       const dialog = toTag === undefined ? undefined : this.#tracker.find(ess.callId, fromTag ?? '', toTag);
       if (dialog) this.#tracker.inDialogRequest(dialog, req, ess, now);
       else if (toTag !== undefined) {
-        const note = this.#foreignNote(ess, toTag);
-        if (note) this.#o.onNote?.({ ...note, event: SipDialogNoteEvent.ack });
+        const note = this.#noteFor(ess, toTag, SipDialogNoteEvent.ack);
+        if (note) this.#o.onNote?.(note);
       }
       dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
     }
