@@ -1,4 +1,4 @@
-export { ListenerState, type Listener, type ListenerEvents } from './listener.ts';
+export { ListenerState, type Listener, type ListenerEvents, type ListenerNote } from './listener.ts';
 export { emptyStats, sumStats, type ListenerStats } from './listener-stats.ts';
 export { ListenerLifecycle, type ListenerDriver } from './listener-lifecycle.ts';
 export { LifecycleListener } from './lifecycle-listener.ts';
@@ -20,6 +20,7 @@ export {
 export { SipBuiltinUas } from './sip-builtin-uas.ts';
 export { SIP_UDP_BUFFER_BYTES, SipUdpTransport } from './sip-udp-transport.ts';
 export { SipTcpTransport } from './sip-tcp-transport.ts';
+export { OWN_FIRST_CONNECTION_ID, SipSharedPortTransport } from './sip-shared-port-transport.ts';
 export type { SipTransport, SipTransportEvents } from './sip-transport.ts';
 // The shared listening-socket helper lives in src/net (DNS uses it too); re-exported for listener kinds.
 export { formatAddress, TcpListeningSocket, bindUdp, type TcpListenOptions } from '../net/index.ts';

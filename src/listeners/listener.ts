@@ -1,4 +1,5 @@
 import type { EbbError } from '../core/index.ts';
+import type { SipDialogNote } from '../sip/index.ts';
 import type { ListenerStats } from './listener-stats.ts';
 
 /**
@@ -36,7 +37,21 @@ export interface ListenerEvents {
   onChange(urgent: boolean): void;
   /** A failure the listener survives (accept errors, socket errors), throttled per errno; for logs. */
   onError?(err: EbbError): void;
+  /**
+   * Something its siblings must know: listeners of the same config elsewhere (the other worker threads
+   * sharing its port, the process it hands over to or takes over from; SPEC §13) may hold the session
+   * it concerns. The owner passes it to each of them through `applyNote`, in order; none is answered.
+   */
+  onNote?(note: ListenerNote): void;
 }
+
+/**
+ * What one listener tells the listeners of the same config elsewhere (`onNote` → `applyNote`): plain
+ * JSON, meaningful without threads — "a listener like you saw this". Today one kind:
+ * `sip-dialog`, a request inside a SIP dialog the sender does not track, which it routed (RFC 3261
+ * §16.12); the one that tracks the dialog counts its ACK, activity or end (see `SipDialogNote`).
+ */
+export type ListenerNote = SipDialogNote;
 
 /**
  * One front end of a service: listens, turns new sessions away while refusing, keeps existing sessions
@@ -89,6 +104,12 @@ export interface Listener {
    * whatever it set in the kernel, as they are. Absent on listeners whose sessions live in Ebb.
    */
   detach?(): Promise<void>;
+  /**
+   * A note from a listener of the same config elsewhere (see `ListenerEvents.onNote`): applied to the
+   * session it names when that session is here, ignored otherwise, also while closing (its sessions are
+   * still counted) and when closed. Absent on kinds that emit none.
+   */
+  applyNote?(note: ListenerNote): void;
   /**
    * A disagreement found after the command that set it (a kernel rule another program removed), shown
    * as the service's error until it is repaired; null or absent when there is none.

@@ -13,12 +13,13 @@ import {
 import type { ListenerBuild } from './listener-kinds.ts';
 import { ListenerLifecycle } from './listener-lifecycle.ts';
 import type { ListenerStats } from './listener-stats.ts';
-import type { Listener } from './listener.ts';
+import type { Listener, ListenerNote } from './listener.ts';
 import { SipBuiltinUas } from './sip-builtin-uas.ts';
 import { SipFlowDrainer } from './sip-flow-drainer.ts';
 import { acceptingMember } from './sip-redirect.ts';
 import type { SipTransport, SipTransportEvents, SipTransportOptions } from './sip-transport.ts';
 import { SipTcpTransport } from './sip-tcp-transport.ts';
+import { OWN_FIRST_CONNECTION_ID, SipSharedPortTransport } from './sip-shared-port-transport.ts';
 import { SipUdpTransport } from './sip-udp-transport.ts';
 import { SipWsTransport } from './sip-ws-transport.ts';
 
@@ -56,6 +57,15 @@ export interface SipListenerOptions {
   /** `transport: tls`: how connections to the upstream are made (default: verified against Node's CAs). */
   tlsDial?: ConnectionOptions;
   onTlsReload?: (credentials: TlsCredentials) => void;
+  /**
+   * Shares its port (SO_REUSEPORT) with front ends of the same config beside it — worker threads, or a
+   * process handing over (SPEC §13). udp and tcp proxies then also listen on a port of their own, named
+   * in their Via and Record-Route (`SipSharedPortTransport`), tell the others of requests inside dialogs
+   * they do not track (`onNote`), and on `close()` give the shared port up while their dialogs go on.
+   */
+  reusePort?: boolean;
+  /** See `ListenerEvents.onNote`. */
+  onNote?: (note: ListenerNote) => void;
 }
 
 export const SIP_DEFAULT_CLOSE_SPREAD_MS = 10_000;
@@ -65,7 +75,9 @@ export const SIP_DEFAULT_CLOSE_SPREAD_MS = 10_000;
  * sessions are dialogs. Refusing keeps the socket open — new calls, subscriptions and registrations get
  * 503 (or 302), OPTIONS to the front end gets 503 so load balancers take it out, and everything inside
  * existing dialogs goes on flowing. Closing does the same until the last dialog ends: its BYE has to
- * reach us (RFC 3261 §16.12, we record-routed), so the socket closes only then.
+ * reach us (RFC 3261 §16.12, we record-routed), so the socket closes only then — except with
+ * `reusePort`, where others beside it take the shared port's traffic: closing gives that port up at once
+ * and keeps its own port and connections until the last dialog ends.
  */
 export class SipListener extends LifecycleListener {
   readonly description: string;
@@ -113,7 +125,7 @@ export class SipListener extends LifecycleListener {
       bind: (refusing) => this.#bind(refusing),
       refuse: async () => this.#setRefusing(true),
       accept: async () => this.#setRefusing(false),
-      stopListening: async () => this.#setRefusing(true),
+      stopListening: () => this.#stopListening(),
       endSessions: () => this.#core?.endSessions() ?? Promise.resolve(0),
       release: () => this.#release(),
       sessions: () => this.#sessions(),
@@ -168,11 +180,28 @@ export class SipListener extends LifecycleListener {
     return this.#core?.stats();
   }
 
-  /** Synchronous underneath: once this resolves, every new session that arrives is turned away. */
+  /**
+   * A note from a listener of the same config beside this one (`ListenerEvents.onNote`): counted when
+   * the dialog is tracked here, ignored otherwise (and while closed).
+   */
+  applyNote(note: ListenerNote): void {
+    if (note.kind === 'sip-dialog') this.#core?.applyNote(note);
+  }
+
+  /** The port only this listener has, beside the shared one (`reusePort`, udp and tcp proxies). */
+  get ownPort(): number | undefined {
+    return this.#transport instanceof SipSharedPortTransport ? this.#transport.ownPort : undefined;
+  }
 
   #changed(): void {
     this.life.sessionsChanged();
     this.#o.onChange?.(false);
+  }
+
+  /** For good: new sessions are refused; with a shared port, it is given up to the listeners beside. */
+  async #stopListening(): Promise<void> {
+    this.#setRefusing(true);
+    if (this.#transport instanceof SipSharedPortTransport) await this.#transport.stopShared();
   }
 
   #setRefusing(refusing: boolean): void {
@@ -195,12 +224,13 @@ export class SipListener extends LifecycleListener {
       onMessage: (message, from) => core?.receive(message, from),
       onParseError: (err, from) => core?.receiveError(err, from),
     };
-    const options = {
+    const options: SipTransportOptions = {
       host: o.host,
       port: o.port,
       events,
       onError: o.onError,
       onFlowsChanged: () => this.#changed(),
+      reusePort: o.reusePort,
     };
     let transport: SipTransport;
     try {
@@ -213,8 +243,14 @@ export class SipListener extends LifecycleListener {
       this.#uas = null;
       throw err;
     }
+    const own = transport instanceof SipSharedPortTransport ? transport.ownPort : undefined;
     core = new SipProxyCore({
-      self: { host: o.host, port: transport.port, transport: o.transport },
+      self: {
+        host: o.host,
+        port: own ?? transport.port,
+        transport: o.transport,
+        ...(own === undefined ? {} : { sharedPort: transport.port }),
+      },
       upstream,
       sender: transport,
       sink: this.#sink,
@@ -223,6 +259,7 @@ export class SipListener extends LifecycleListener {
       maxIdleMs: o.maxIdleMs ?? SIP_DEFAULT_MAX_IDLE_MS,
       endWaitMs: o.endWaitMs,
       onError: o.onError,
+      onNote: o.onNote,
     });
     this.#core = core;
     this.#transport = transport;
@@ -231,6 +268,9 @@ export class SipListener extends LifecycleListener {
 
   async #transportFor(options: SipTransportOptions): Promise<SipTransport> {
     const o = this.#o;
+    if (o.reusePort && o.upstream !== 'builtin' && (o.transport === 'udp' || o.transport === 'tcp')) {
+      return this.#sharedPortTransport(options, o.transport);
+    }
     if (o.transport === 'udp') return new SipUdpTransport(options);
     if (o.transport === 'tcp') return new SipTcpTransport(options);
     if (o.transport === 'ws') return new SipWsTransport(options);
@@ -257,6 +297,19 @@ export class SipListener extends LifecycleListener {
             dial: o.upstream === 'builtin' ? false : (o.tlsDial ?? {}),
           });
     return secure;
+  }
+
+  /**
+   * The shared port plus one of its own (same host, port 0): responses and route-set requests come back
+   * to this listener whichever one beside it the kernel would have chosen (SPEC §13). tls, ws and wss
+   * share their port without an own one: they are not threaded (see `threadable()`).
+   */
+  #sharedPortTransport(options: SipTransportOptions, name: 'udp' | 'tcp'): SipSharedPortTransport {
+    const make = (o: SipTransportOptions) =>
+      name === 'udp' ? new SipUdpTransport(o) : new SipTcpTransport(o);
+    const shared = make({ ...options, reusePort: true, shared: true });
+    const own = make({ ...options, port: 0, reusePort: false, firstConnectionId: OWN_FIRST_CONNECTION_ID });
+    return new SipSharedPortTransport(shared, own);
   }
 
   /** The certificate source while open with TLS (tests read what is in use). */
@@ -295,6 +348,8 @@ export function createSipListener(
     upstream: target.kind === 'builtin' ? 'builtin' : { host: target.host, port: target.port },
     onChange: build.events.onChange,
     onError: reportTo(build.events.onError),
+    onNote: build.events.onNote,
+    reusePort: build.reusePort,
     retryAfter: config.retryAfter,
     redirect:
       config.reroute === 'redirect'

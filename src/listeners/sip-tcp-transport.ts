@@ -52,6 +52,8 @@ export class SipTcpTransport implements SipTransport {
   readonly #connections = new Map<number, Connection>();
   readonly #byAddress = new Map<string, Connection>();
   #server: TcpListeningSocket | null = null;
+  /** The listening socket once it stopped, until its accepted connections are all gone (`finished`). */
+  #listening: TcpListeningSocket | null = null;
   #pastAcceptErrors = 0;
   #closed = false;
   #nextId = 1;
@@ -59,7 +61,7 @@ export class SipTcpTransport implements SipTransport {
 
   /** `firstId`: where its connection ids start (a transport that holds it keeps its own below). */
   constructor(options: SipTransportOptions, tls?: SipTlsOptions, firstId = 1) {
-    this.#nextId = firstId;
+    this.#nextId = options.firstConnectionId ?? firstId;
     this.#o = options;
     this.#port = options.port;
     this.#tls = tls;
@@ -102,6 +104,7 @@ export class SipTcpTransport implements SipTransport {
       port: this.#o.port,
       label: `sip/${this.name}`,
       noDelay: true,
+      reusePort: this.#o.reusePort,
       onConnection: (socket) => {
         if (this.#connections.size >= MAX_CONNECTIONS) return socket.destroy();
         if (this.#acceptor) return this.#acceptor.accept(socket);
@@ -149,13 +152,21 @@ export class SipTcpTransport implements SipTransport {
     conn.socket.setTimeout(FLOW_CLOSE_WAIT_MS, () => conn.socket.destroy());
   }
 
+  /** Stops accepting (what the kernel queued is still taken); the connections stay until `close()`. */
+  async stopListening(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#listening = server;
+    this.#server = null;
+    await server.close();
+    this.#pastAcceptErrors += server.acceptErrors;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    const server = this.#server;
-    this.#server = null;
-    // Stop listening first, so a connection accepted meanwhile is dropped with the rest.
-    await server?.close();
-    this.#pastAcceptErrors += server?.acceptErrors ?? 0;
+    await this.stopListening();
+    const server = this.#listening;
+    this.#listening = null;
     for (const conn of [...this.#connections.values()]) conn.socket.destroy();
     await server?.finished;
   }

@@ -19,6 +19,11 @@ export interface SipTransport extends SipSender {
   flowIds?(): Iterable<number>;
   readonly flows?: number;
   closeFlow?(id: number): void;
+  /**
+   * Stops taking new traffic on its port (UDP: closes the socket; TCP: the listening socket) but keeps
+   * the connections open, for a front end that hands its port to another one beside it (SPEC §13).
+   */
+  stopListening?(): Promise<void>;
   /** Stops listening and drops every connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -31,4 +36,10 @@ export interface SipTransportOptions {
   onError?: (err: unknown) => void;
   /** A client's flow opened or closed (stream transports). */
   onFlowsChanged?: () => void;
+  /** SO_REUSEPORT: the port is shared with front ends of the same config beside it (SPEC §13). */
+  reusePort?: boolean;
+  /** UDP: mark what arrives as come in on the shared port (`SipPeer.shared`). */
+  shared?: boolean;
+  /** Where its TCP connection ids start, so two transports of one front end never share an id. */
+  firstConnectionId?: number;
 }

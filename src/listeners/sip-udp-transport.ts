@@ -53,10 +53,14 @@ export class SipUdpTransport implements SipTransport {
       label: 'sip/udp',
       recvBufferSize: SIP_UDP_BUFFER_BYTES,
       sendBufferSize: SIP_UDP_BUFFER_BYTES,
+      reusePort: this.#o.reusePort,
       // After bind, errors are per datagram (EMSGSIZE, unreachable): reported, and the socket goes on.
       onError: (err) => this.#o.onError?.(err),
     });
-    socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
+    const shared = this.#o.shared ? { shared: true } : {};
+    socket.on('message', (buf, rinfo) =>
+      this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port, ...shared }),
+    );
     this.#port = socket.address().port;
     this.#socket = socket;
     if (this.#listenTcp) {
@@ -89,13 +93,18 @@ export class SipUdpTransport implements SipTransport {
     }
   }
 
-  async close(): Promise<void> {
+  /** Closes the socket; the TCP connections opened for large messages stay until `close()`. */
+  async stopListening(): Promise<void> {
     const socket = this.#socket;
     if (!socket) return;
     this.#socket = null;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  async close(): Promise<void> {
     await this.#tcp?.close();
     this.#tcp = null;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await this.stopListening();
   }
 
   #onDatagram(buf: Buffer, from: SipPeer): void {

@@ -5,6 +5,7 @@ import { getHeader, getHeaderValues } from './sip-headers.ts';
 import type { SipMessage, SipRequest, SipResponse } from './sip-message.ts';
 import { SipParseError } from './sip-parse-error.ts';
 import type { SipPeer } from './sip-peer.ts';
+import { SipDialogNoteEvent, type SipDialogNote } from './sip-dialog-note.ts';
 import { TIMER_64T1_MS, TIMER_C_MS } from './transaction-table.ts';
 import type { MessageEssentials } from './validate-request.ts';
 
@@ -277,6 +278,26 @@ export class DialogTracker {
     } else if (method === 'SUBSCRIBE') {
       this.#subscriptionExpiry(dialog, res, now);
     }
+  }
+
+  /**
+   * What a front end beside this one saw inside a dialog this one tracks (SPEC §13): the same effect as
+   * the request passing here, without its answer. False when the dialog is not here (another's, or gone).
+   */
+  applyNote(note: SipDialogNote, now: number): boolean {
+    const dialog = this.find(note.callId, note.fromTag, note.toTag);
+    if (!dialog || dialog.state === DialogState.terminated) return false;
+    dialog.lastActivity = now;
+    if (note.event === SipDialogNoteEvent.ended) {
+      this.end(dialog, false);
+    } else if (note.event === SipDialogNoteEvent.ack) {
+      dialog.ackedCSeq = Math.max(dialog.ackedCSeq, note.cseq);
+      if (dialog.ackDueAt !== undefined) {
+        dialog.ackDueAt = undefined;
+        this.#schedule(dialog);
+      }
+    }
+    return true;
   }
 
   /** Ends a dialog and closes its session once. */

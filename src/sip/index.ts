@@ -56,7 +56,9 @@ export { formatSipUri, isAbsoluteUri, parseSipUri, SipUriScheme, type SipUri } f
 export { validateRequest, validateResponse, type MessageEssentials } from './validate-request.ts';
 export { formatVia, parseVia, type Via } from './via.ts';
 // The SIP front end's socket-free parts: peers, transactions, dialogs, the proxy core, the demo UAS.
+export { SipDialogNoteEvent, type SipDialogNote } from './sip-dialog-note.ts';
 export {
+  isSelfAddress,
   isSelfUri,
   peerKey,
   samePeer,
@@ -68,7 +70,7 @@ export {
   type SipSelf,
   type SipSender,
 } from './sip-peer.ts';
-export { replyTarget, stampReceived, stampVia } from './via-received.ts';
+export { replyTarget, sharedOf, stampReceived, stampVia } from './via-received.ts';
 export { ExpiryWheel } from './expiry-wheel.ts';
 export {
   BranchDeriver,

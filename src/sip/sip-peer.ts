@@ -15,6 +15,12 @@ export interface SipPeer {
    * (RFC 3261 §18.1.1). A connection id on a UDP listener also means TCP.
    */
   transport?: SipTransportName;
+  /**
+   * A UDP message that came in on the port the element shares with its siblings (SPEC §13), not on its
+   * own: what answers it goes back out of that socket (RFC 3581 §4: a response leaves from where its
+   * request arrived, for NATs and symmetric clients). Absent: the element's own socket.
+   */
+  shared?: boolean;
 }
 
 /** What the socket-free SIP cores need from a transport. */
@@ -34,8 +40,14 @@ export type SipTransportName = (typeof SipTransportName)[keyof typeof SipTranspo
 /** This element's own address, as written in its Via sent-by and Record-Route. */
 export interface SipSelf {
   host: string;
+  /** Its own port: in its Via (RFC 3261 §16.6 step 8) and Record-Route, so what follows them comes back to it. */
   port: number;
   transport: SipTransportName;
+  /**
+   * The port it shares with siblings (worker threads, a process handing over; SPEC §13) when it has its
+   * own besides: clients send new requests there, so it names this element too. Absent: `port` is both.
+   */
+  sharedPort?: number;
 }
 
 export function peerKey(host: string, port: number): string {
@@ -81,8 +93,14 @@ export function uriTarget(uri: string): { host: string; port: number } | undefin
   }
 }
 
+/** True when an address is this element's: its own port or the one it shares. */
+export function isSelfAddress(address: { host: string; port: number }, self: SipSelf): boolean {
+  if (samePeer(address, self)) return true;
+  return self.sharedPort !== undefined && samePeer(address, { host: self.host, port: self.sharedPort });
+}
+
 /** True when a sip: URI names this element (its address and port; the default port is 5060). */
 export function isSelfUri(uri: string, self: SipSelf): boolean {
   const t = uriTarget(uri);
-  return t !== undefined && samePeer(t, self);
+  return t !== undefined && isSelfAddress(t, self);
 }

@@ -6,7 +6,8 @@ import { parseDatagram } from './parse-datagram.ts';
 import { serializeMessage } from './serialize-message.ts';
 import { getHeader, getHeaderValues } from './sip-headers.ts';
 import type { SipMessage, SipRequest, SipResponse } from './sip-message.ts';
-import type { SipPeer } from './sip-peer.ts';
+import type { SipDialogNote } from './sip-dialog-note.ts';
+import type { SipPeer, SipSelf } from './sip-peer.ts';
 import { SipProxyCore } from './sip-proxy-core.ts';
 import { parseVia } from './via.ts';
 
@@ -22,12 +23,19 @@ interface Sent {
 }
 
 /** A front end on a fake network: what it sends is parsed back and kept; the clock is ours. */
-function setup(options: { redirect?: () => { host: string } | undefined; maxIdleMs?: number } = {}) {
+function setup(
+  options: {
+    redirect?: () => { host: string } | undefined;
+    maxIdleMs?: number;
+    self?: SipSelf;
+    onNote?: (note: SipDialogNote) => void;
+  } = {},
+) {
   const sent: Sent[] = [];
   const counts = { opened: 0, closed: 0, forced: 0, upstreamFailed: 0 };
   const clock = { now: 1_000_000 };
   const core = new SipProxyCore({
-    self: SELF,
+    self: options.self ?? SELF,
     upstream: UP,
     sender: { send: (to, data) => void sent.push({ to, msg: parseDatagram(data) }) },
     sink: {
@@ -44,6 +52,7 @@ function setup(options: { redirect?: () => { host: string } | undefined; maxIdle
     endWaitMs: 50,
     now: () => clock.now,
     onError: (err) => assert.fail(err as Error),
+    onNote: options.onNote,
   });
   /** Everything sent since the last call. */
   const take = (): Sent[] => sent.splice(0);
@@ -618,3 +627,112 @@ describe('SipProxyCore', () => {
     assert.equal(h.core.sessions, 0);
   });
 });
+
+/**
+ * Two front ends sharing port 5060 (SPEC §13: threads, or a process handing over), each with a port of
+ * its own (5061, 5062) in its Via and Record-Route. The kernel may give a caller's ACK or BYE to the one
+ * that did not forward the INVITE: that one routes it and notes it; the owner counts it.
+ */
+describe('SipProxyCore beside another on a shared port (notes)', () => {
+  const A_RR = '<sip:192.0.2.10:5061;transport=udp;lr>';
+  let a: ReturnType<typeof setup>;
+  let b: ReturnType<typeof setup>;
+  let notes: SipDialogNote[];
+  beforeEach(() => {
+    notes = [];
+    a = setup({
+      self: { ...SELF, port: 5061, sharedPort: 5060 },
+      onNote: (n) => (notes.push(n), b.core.applyNote(n)),
+    });
+    b = setup({
+      self: { ...SELF, port: 5062, sharedPort: 5060 },
+      onNote: (n) => (notes.push(n), a.core.applyNote(n)),
+    });
+  });
+  afterEach(() => {
+    a.core.close();
+    b.core.close();
+  });
+
+  /** INVITE and 200 through a; returns the call and the callee's tag. */
+  function answered() {
+    const c = call();
+    a.core.receive(c.invite(), CALLER);
+    const fwd = a.only().msg as SipRequest;
+    assert.equal(parseVia(getHeaderValues(fwd, 'Via')[0]!).port, 5061, 'its own port in the Via');
+    assert.equal(getHeader(fwd, 'Record-Route'), A_RR, 'and in the Record-Route');
+    a.core.receive(answer(fwd, 200, { toTag: `callee-${c.tag}` }), UP);
+    a.only();
+    return { c, toTag: `callee-${c.tag}` };
+  }
+
+  it('an ACK routed by the other is noted: the owner sends no BYE for a missing ACK (RFC 3261 §13.3.1.4)', () => {
+    const { c, toTag } = answered();
+    b.core.receive(c.ack(toTag, 'ack-b', 'sip:bob@192.0.2.20:5080', [A_RR]), CALLER);
+    const { to } = b.only();
+    assert.deepEqual(
+      { host: to.host, port: to.port },
+      { host: SELF.host, port: 5061 },
+      'along the route set',
+    );
+    assert.deepEqual(notes, [
+      { kind: 'sip-dialog', callId: c.callId, fromTag: c.tag, toTag, cseq: 1, event: 'ack' },
+    ]);
+    a.clock.now += 40_000;
+    a.core.sweep(a.clock.now);
+    assert.deepEqual(a.take(), [], 'no BYE');
+    assert.equal(a.core.sessions, 1);
+  });
+
+  it('a BYE to the shared port without a route: the other sends it upstream, the owner counts the end once', () => {
+    const { c, toTag } = answered();
+    a.core.receive(c.ack(toTag), CALLER);
+    a.only();
+    const bye = () => withoutRoute(c.inDialog('BYE', toTag, 2));
+    b.core.receive(bye(), CALLER);
+    const fwd = b.only();
+    assert.deepEqual({ host: fwd.to.host, port: fwd.to.port }, UP);
+    assert.equal(notes.at(-1)?.event, 'ended');
+    assert.deepEqual(a.counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
+    assert.equal(b.counts.opened + b.counts.closed, 0, 'the other counts nothing');
+    b.core.receive(answer(fwd.msg, 200), UP);
+    assert.deepEqual({ host: b.only().to.host }, { host: CALLER.host }, 'the answer goes to the caller');
+    b.core.receive(bye(), CALLER); // a retransmission is answered from memory, not noted again
+    b.take();
+    assert.equal(notes.filter((n) => n.event === 'ended').length, 1);
+  });
+
+  it("481 to a re-INVITE the other routed ends the owner's dialog (RFC 3261 §12.2.1.2)", () => {
+    const { c, toTag } = answered();
+    a.core.receive(c.ack(toTag), CALLER);
+    a.only();
+    b.core.receive(c.inDialog('INFO', toTag, 2, []), CALLER);
+    assert.equal(notes.at(-1)?.event, 'active');
+    b.take();
+    b.core.receive(withoutRoute(c.inDialog('INVITE', toTag, 3)), CALLER);
+    const fwd = b.only().msg;
+    assert.equal(notes.at(-1)?.event, 'active');
+    b.core.receive(answer(fwd, 481), UP);
+    assert.equal(notes.at(-1)?.event, 'ended');
+    assert.deepEqual(a.counts, { opened: 1, closed: 1, forced: 0, upstreamFailed: 0 });
+  });
+
+  it('the shared port names it too: a Route to it is its own, a 302 names it', () => {
+    const c = call();
+    a.core.receive(c.invite('INVITE', ['Route: <sip:192.0.2.10:5060;lr>']), CALLER);
+    assert.equal(getHeader(a.only().msg, 'Route'), undefined, 'removed as its own (RFC 3261 §16.4)');
+    const r = setup({
+      self: { ...SELF, port: 5061, sharedPort: 5060 },
+      redirect: () => ({ host: '192.0.2.11' }),
+    });
+    r.core.refusing = true;
+    r.core.receive(call().invite(), CALLER);
+    assert.equal(getHeader(r.only().msg, 'Contact'), '<sip:conf@192.0.2.11:5060;transport=udp>');
+    r.core.close();
+  });
+});
+
+/** As SIPp sends in-dialog requests: to the address it was given, without the route set. */
+function withoutRoute(req: SipRequest): SipRequest {
+  return { ...req, headers: req.headers.filter((x) => x.name !== 'Route') };
+}

@@ -7,7 +7,7 @@ import {
   requestToParty,
   type OutgoingRequest,
 } from './dialog-requests.ts';
-import { DialogTracker, type SipSessionSink } from './dialog-tracker.ts';
+import { DialogTracker, parseSubscriptionState, type SipSessionSink } from './dialog-tracker.ts';
 import { formatHostPort } from './host-port.ts';
 import {
   addRecordRoute,
@@ -22,7 +22,9 @@ import { newBranch } from './sip-ids.ts';
 import { getHeader, getHeaderValues, removeHeader, addHeader } from './sip-headers.ts';
 import type { SipHeader, SipMessage, SipRequest, SipResponse } from './sip-message.ts';
 import { SipParseError } from './sip-parse-error.ts';
+import { SipDialogNoteEvent, type SipDialogNote } from './sip-dialog-note.ts';
 import {
+  isSelfAddress,
   isSelfUri,
   samePeer,
   uriTarget,
@@ -43,7 +45,7 @@ import { UacRequests } from './uac-requests.ts';
 import { serializeMessage } from './serialize-message.ts';
 import { validateRequest, validateResponse, type MessageEssentials } from './validate-request.ts';
 import { BRANCH_MAGIC_COOKIE } from './sip-ids.ts';
-import { replyTarget, stampReceived, stampVia } from './via-received.ts';
+import { replyTarget, sharedOf, stampReceived, stampVia } from './via-received.ts';
 
 export interface SipProxyCoreOptions {
   /** The front end's own address: its Via sent-by and Record-Route. */
@@ -63,6 +65,11 @@ export interface SipProxyCoreOptions {
   now?: () => number;
   /** A bug while handling one message: the message is dropped and this is told. */
   onError?: (err: unknown) => void;
+  /**
+   * A request inside a dialog this core does not track passed through (SPEC §13): front ends beside it
+   * (threads sharing the port, a process handing over) are told, so the one tracking it counts it.
+   */
+  onNote?: (note: SipDialogNote) => void;
 }
 
 /** Counters for tests and benchmarks (a plain snapshot). */
@@ -243,6 +250,14 @@ export class SipProxyCore {
     return busy;
   }
 
+  /**
+   * A note from a front end beside this one (see `onNote`): applied to the dialog when it is tracked
+   * here, ignored otherwise. True when it was.
+   */
+  applyNote(note: SipDialogNote): boolean {
+    return this.#tracker.applyNote(note, this.#now());
+  }
+
   /** Expires transactions and dialogs; runs every second on its own, callable by tests. */
   sweep(now: number): void {
     this.#transactions.sweep(now);
@@ -332,12 +347,25 @@ export class SipProxyCore {
       dialog = this.#tracker.notifyBeforeAnswer(req, ess, from, arrivedRoute, now);
       if (dialog) ends = this.#tracker.inDialogRequest(dialog, req, ess, now);
     }
+    // Kept on the transaction with the event a 481/408 answer would mean; sent now with the request's own.
+    const foreign =
+      !creates && !dialog && toTag !== undefined
+        ? this.#noteFor(ess, toTag, SipDialogNoteEvent.ended)
+        : undefined;
     const txn = this.#transactions.create(
-      { key, method: req.method, source: from, ourBranch, dest, attempt, dialog, ends },
+      { key, method: req.method, source: from, ourBranch, dest, attempt, dialog, ends, foreign },
       now,
     );
     this.#stats.forwarded++;
     this.#o.sender.send(dest, bytes, () => (udp ? this.#overUdp(txn, req, udp) : this.#sendFailed(txn, req)));
+    if (foreign) this.#o.onNote?.({ ...foreign, event: foreignEvent(req) });
+  }
+
+  /** What siblings are told of a request inside a dialog not tracked here, when anyone listens. */
+  #noteFor(ess: MessageEssentials, toTag: string, event: SipDialogNoteEvent): SipDialogNote | undefined {
+    if (!this.#o.onNote) return undefined;
+    const fromTag = ess.from.params.get('tag') ?? '';
+    return { kind: 'sip-dialog', callId: ess.callId, fromTag, toTag, cseq: ess.cseq.seq, event };
   }
 
   /**
@@ -393,17 +421,22 @@ export class SipProxyCore {
     const route = getHeader(req, 'Route');
     if (route !== undefined) {
       const t = uriTarget(nameAddrUri(route) ?? '');
-      if (t && !samePeer(t, this.#self)) return t;
+      if (t && !isSelfAddress(t, this.#self)) return t;
     }
     if (dialog) {
       const target = dialog.fromCaller(tags.from) ? dialog.callee : dialog.caller;
       const t = uriTarget(req.uri);
-      const hop = t && !samePeer(t, this.#self) ? t : target.peer;
-      return { host: hop.host, port: hop.port, connection: target.peer.connection };
+      if (t && !isSelfAddress(t, this.#self)) return { ...t, connection: target.peer.connection };
+      return {
+        host: target.peer.host,
+        port: target.peer.port,
+        connection: target.peer.connection,
+        ...sharedOf(target.peer),
+      };
     }
     if (!fromUpstream) return this.#o.upstream;
     const t = uriTarget(req.uri);
-    return t && !samePeer(t, this.#self) ? t : undefined;
+    return t && !isSelfAddress(t, this.#self) ? t : undefined;
   }
 
   #ack(req: SipRequest, ess: MessageEssentials, from: SipPeer, now: number): void {
@@ -419,6 +452,10 @@ export class SipProxyCore {
       const toTag = ess.to.params.get('tag') ?? undefined;
       const dialog = toTag === undefined ? undefined : this.#tracker.find(ess.callId, fromTag ?? '', toTag);
       if (dialog) this.#tracker.inDialogRequest(dialog, req, ess, now);
+      else if (toTag !== undefined) {
+        const note = this.#noteFor(ess, toTag, SipDialogNoteEvent.ack);
+        if (note) this.#o.onNote?.(note);
+      }
       dest = this.#nextHop(req, dialog, { from: fromTag, to: toTag }, from);
     }
     if (!dest) {
@@ -471,7 +508,7 @@ export class SipProxyCore {
     const other = this.#o.redirect?.();
     if (other) {
       const user = uriUser(req.uri);
-      const hp = formatHostPort(other.host, this.#self.port);
+      const hp = formatHostPort(other.host, this.#self.sharedPort ?? this.#self.port);
       const contact = `<sip:${user === undefined ? '' : `${user}@`}${hp};transport=${this.#self.transport}>`;
       return this.#answer(req, ess, from, key, 302, { contact }, now);
     }
@@ -509,7 +546,7 @@ export class SipProxyCore {
       const via = topVia(res);
       if (!via) return;
       const bytes = serializeMessage(res);
-      const to = { ...viaTarget(via), connection: txn.source.connection };
+      const to = { ...viaTarget(via), connection: txn.source.connection, ...sharedOf(txn.source) };
       txn.local = true;
       this.#transactions.responded(txn, status, bytes, to, this.#now());
       this.#o.sender.send(to, bytes);
@@ -528,7 +565,7 @@ export class SipProxyCore {
     // §18.1.2: a response whose top Via is not ours is discarded.
     const branch = via.params.get('branch') ?? '';
     if (
-      !samePeer({ host: via.host, port: via.port ?? 5060 }, this.#self) ||
+      !isSelfAddress({ host: via.host, port: via.port ?? 5060 }, this.#self) ||
       !branch.startsWith(BRANCH_MAGIC_COOKIE)
     ) {
       this.#stats.dropped++;
@@ -541,11 +578,18 @@ export class SipProxyCore {
     }
     const txn = this.#transactions.byBranch(branch, ess.cseq.method);
     // §16.7 step 3 / §18.2.2: to the next Via's received/rport, over the request's connection on TCP.
-    const to: SipPeer = { ...viaTarget(ess.vias[1]!), connection: txn?.source.connection };
+    const to: SipPeer = {
+      ...viaTarget(ess.vias[1]!),
+      connection: txn?.source.connection,
+      ...sharedOf(txn?.source),
+    };
     let forcedDialog: Dialog | undefined;
     if (txn?.attempt) {
       const dialog = this.#tracker.attemptResponse(txn.attempt, res, ess, from, this.#isSelfRoute, now);
       if (dialog && txn.attempt.forced && dialog.state === DialogState.confirmed) forcedDialog = dialog;
+    } else if (txn?.foreign && (res.status === 481 || res.status === 408)) {
+      // §12.2.1.2: the dialog is gone; whoever tracks it is told (once: the final answer is relayed once).
+      if (txn.lastStatus < 200) this.#o.onNote?.(txn.foreign);
     } else if (txn?.dialog) {
       this.#tracker.inDialogResponse(
         txn.dialog,
@@ -653,6 +697,19 @@ export class SipProxyCore {
       getHeader(req, 'Route') === undefined && /^sips?:/i.test(req.uri) && uriUser(req.uri) === undefined
     );
   }
+}
+
+/**
+ * What a request inside a dialog does to it, for the note (RFC 3261 §15.1: a BYE ends the session when
+ * sent; RFC 6665 §4.1.2.3: so does a NOTIFY saying terminated).
+ */
+function foreignEvent(req: SipRequest): SipDialogNoteEvent {
+  if (req.method === 'BYE') return SipDialogNoteEvent.ended;
+  if (req.method === 'NOTIFY') {
+    const state = parseSubscriptionState(getHeader(req, 'Subscription-State'));
+    if (state?.value === 'terminated') return SipDialogNoteEvent.ended;
+  }
+  return SipDialogNoteEvent.active;
 }
 
 /** SPEC §1: new sessions are dialog-creating requests (without a To-tag) and REGISTER. */

@@ -3,6 +3,7 @@ import type { CallAttempt, Dialog } from './dialog.ts';
 import { ExpiryWheel } from './expiry-wheel.ts';
 import { formatHostPort } from './host-port.ts';
 import { BRANCH_MAGIC_COOKIE } from './sip-ids.ts';
+import type { SipDialogNote } from './sip-dialog-note.ts';
 import type { SipPeer } from './sip-peer.ts';
 import type { MessageEssentials } from './validate-request.ts';
 
@@ -42,6 +43,11 @@ export interface ServerTransaction {
   dialog: Dialog | undefined;
   /** Its final answer ends that dialog (BYE, NOTIFY with Subscription-State: terminated). */
   ends: boolean;
+  /**
+   * For a request inside a dialog this proxy does not track (SPEC §13): the note to give if the answer
+   * says the dialog is gone (481, 408; RFC 3261 §12.2.1.2).
+   */
+  foreign: SipDialogNote | undefined;
 }
 
 /**
@@ -98,6 +104,7 @@ export interface NewTransaction {
   attempt?: CallAttempt;
   dialog?: Dialog;
   ends?: boolean;
+  foreign?: SipDialogNote;
 }
 
 /** The proxy's server transactions, found by the incoming request's key or the forwarded copy's branch. */
@@ -139,6 +146,7 @@ export class TransactionTable {
       attempt: t.attempt,
       dialog: t.dialog,
       ends: t.ends ?? false,
+      foreign: t.foreign,
     };
     this.#byKey.set(txn.key, txn);
     if (txn.ourBranch) this.#byBranch.set(`${txn.ourBranch}|${txn.method}`, txn);

@@ -26,5 +26,10 @@ export function stampVia(via: Via, from: SipPeer): Via {
 
 /** Where the response to a request goes: by its (stamped) top Via, over the connection it came on (§18.2.2). */
 export function replyTarget(via: Via, from: SipPeer): SipPeer {
-  return { ...viaTarget(via), connection: from.connection };
+  return { ...viaTarget(via), connection: from.connection, ...sharedOf(from) };
+}
+
+/** `{ shared: true }` for a peer met on the shared socket, else nothing (RFC 3581 §4: answer from there). */
+export function sharedOf(peer: SipPeer | undefined): { shared?: true } {
+  return peer?.shared ? { shared: true } : {};
 }

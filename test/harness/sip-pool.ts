@@ -35,6 +35,8 @@ export interface SipPoolOptions {
   apiPort: number;
   dnsPort: number;
   minAccepting?: number;
+  /** `agent.workers` (SPEC §13): threads serving each listener that can be threaded. */
+  workers?: number;
 }
 
 export interface SipPool {
@@ -72,7 +74,11 @@ export function sipPool(options: SipPoolOptions): SipPool {
     store: `sqlite:${options.dir}/state.db`,
     dns: { listen: `127.0.0.1:${options.dnsPort}` },
     api: { listen: `127.0.0.1:${options.apiPort}` },
-    agent: { leaseTtl: '2s', localState: `${options.dir}/local` },
+    agent: {
+      leaseTtl: '2s',
+      localState: `${options.dir}/local`,
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    },
     members,
   };
   return {

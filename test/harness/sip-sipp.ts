@@ -24,6 +24,11 @@ export interface SippOptions {
   service?: string;
   /** Most calls at once (-l). */
   limit?: number;
+  /**
+   * A socket (UDP) or connection (TCP) per call (`-t un` / `-t tn`) instead of one for all: calls then
+   * come from many ports, which the kernel spreads over the sockets sharing Ebb's port (SPEC §13).
+   */
+  socketPerCall?: boolean;
   extra?: string[];
 }
 
@@ -55,7 +60,9 @@ export class Sipp {
       '-p',
       String(options.localPort),
       '-t',
-      options.transport === 'udp' ? 'u1' : 't1',
+      `${options.transport === 'udp' ? 'u' : 't'}${options.socketPerCall ? 'n' : '1'}`,
+      // SIPp refuses -t un/tn while its socket limit (50,000) exceeds the file limit.
+      ...(options.socketPerCall ? ['-max_socket', '1000'] : []),
       '-nostdin',
       '-trace_err',
       '-error_file',

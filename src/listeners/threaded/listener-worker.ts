@@ -7,7 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toThreadError } from '../../core/index.ts';
 import { createListener } from '../create-listener.ts';
 import type { Listener } from '../listener.ts';
-import type { FromListenerWorker, ListenerWorkerData, ToListenerWorker } from './threaded-messages.ts';
+import type {
+  FromListenerWorker,
+  ListenerCommand,
+  ListenerWorkerData,
+  ToListenerWorker,
+} from './threaded-messages.ts';
 
 const port = parentPort!;
 const data = workerData as ListenerWorkerData;
@@ -19,12 +24,13 @@ const listener: Listener = createListener(
   {
     onChange: (urgent) => post({ type: 'stats', stats: listener.stats(), urgent }),
     onError: (err) => post({ type: 'error', error: { code: err.code, message: err.message } }),
+    onNote: (note) => post({ type: 'note', note }),
   },
   { member: data.member, service: data.service, view: () => data.view, reusePort: true },
 );
 let closing: Promise<void> | null = null;
 
-async function run(command: ToListenerWorker['command']): Promise<number> {
+async function run(command: ListenerCommand): Promise<number> {
   switch (command) {
     case 'bind':
     case 'bindRefusing':
@@ -50,6 +56,7 @@ async function run(command: ToListenerWorker['command']): Promise<number> {
 }
 
 port.on('message', (message: ToListenerWorker) => {
+  if (message.type === 'note') return listener.applyNote?.(message.note);
   run(message.command).then(
     (value) => {
       post({ type: 'done', id: message.id, value });

@@ -5,7 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig, type ListenerConfig, type PoolConfig } from '../../config/index.ts';
 import { ListenError } from '../../core/index.ts';
 import { createListener } from '../create-listener.ts';
-import type { Listener } from '../listener.ts';
+import type { Listener, ListenerNote } from '../listener.ts';
+import { SipBuiltinUas } from '../sip-builtin-uas.ts';
+import { SipListener } from '../sip-listener.ts';
+import { RawUa } from '../sip-raw-ua.ts';
 import { ThreadedListener, threadable } from './threaded-listener.ts';
 
 const host = '127.0.0.1';
@@ -21,12 +24,16 @@ function configWith(listeners: object[], workers = 2): PoolConfig {
   );
 }
 
-function build(config: PoolConfig, onChange: () => void = () => {}): Listener {
+function build(
+  config: PoolConfig,
+  onChange: () => void = () => {},
+  onNote?: (note: ListenerNote) => void,
+): Listener {
   const service = config.members[0]!.services[0]!;
   return createListener(
     host,
     service.listeners[0]!,
-    { onChange },
+    { onChange, ...(onNote ? { onNote } : {}) },
     {
       member: 'm1',
       service,
@@ -203,4 +210,139 @@ describe('ThreadedListener (tcp, 2 threads)', () => {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
   });
+});
+
+/**
+ * A sip proxy listener on two worker threads (SPEC §13): each thread has a port of its own in its Via and
+ * Record-Route; a BYE that the kernel gives to the thread without the dialog is routed there, and its note
+ * reaches the owner through the ThreadedListener, which counts the end.
+ */
+describe('ThreadedListener (sip, 2 threads)', () => {
+  it('sip over udp and tcp to an address is threaded; builtin, tls and ws are not', () => {
+    const sip = (extra: object) =>
+      configWith([{ protocol: 'sip', port: 5060, ...extra }]).members[0]!.services[0]!.listeners[0]!;
+    assert.equal(threadable(sip({ transport: 'udp', upstream: `${host}:5070` })), true);
+    assert.equal(threadable(sip({ transport: 'tcp', upstream: `${host}:5070` })), true);
+    assert.equal(threadable(sip({ transport: 'udp', upstream: 'builtin:sip-uas' })), false);
+    assert.equal(threadable(sip({ transport: 'ws', upstream: `${host}:5070` })), false);
+    const tls = { transport: 'tls', upstream: `${host}:5070`, tls: { cert: '/x.pem', key: '/x.key' } };
+    assert.equal(threadable(sip(tls)), false);
+  });
+
+  it('hand-off: closed beside a listener elsewhere, its call ends by a note given to applyNote', async () => {
+    const uas = new SipBuiltinUas('udp', host);
+    const upstream = await uas.start();
+    const port = await freePort();
+    const old = build(
+      configWith([
+        { protocol: 'sip', transport: 'udp', port, upstream: `${upstream.host}:${upstream.port}` },
+      ]),
+    ) as ThreadedListener;
+    // The new process's listener: the same config, bound beside with SO_REUSEPORT.
+    const next = new SipListener({
+      host,
+      port,
+      transport: 'udp',
+      upstream,
+      reusePort: true,
+      onNote: (n) => old.applyNote(n),
+    });
+    const u = await RawUa.open('udp', { host, port });
+    try {
+      await old.open(false);
+      const dialog = await u.call();
+      await until('the call is counted', () => old.stats().sessions === 1);
+      await next.open(false);
+      const closing = old.close();
+      await until('closing', () => old.state === 'closing');
+      // Whichever listener the BYE reaches (a thread still giving the port up, or the new one), a counts it.
+      u.send(u.request('BYE', { uri: dialog.contact, toTag: dialog.toTag }));
+      await u.response(200, 'BYE');
+      await closing;
+      assert.equal(old.stats().sessions, 0);
+      assert.equal(old.stats().forced, 0);
+      assert.equal(next.stats().accepted, 0, 'the BYE was no new session there');
+    } finally {
+      u.close();
+      await old.destroy();
+      await next.destroy();
+      await uas.close();
+    }
+  });
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`${transport}: calls from many ports counted exactly; BYEs from other ports end them all; notes go up too; close waits for a call`, async () => {
+      const uas = new SipBuiltinUas(transport, host);
+      const upstream = await uas.start();
+      const port = await freePort();
+      const notes: ListenerNote[] = [];
+      const listener = build(
+        configWith([{ protocol: 'sip', transport, port, upstream: `${upstream.host}:${upstream.port}` }]),
+        () => {},
+        (note) => notes.push(note),
+      ) as ThreadedListener;
+      assert.ok(listener instanceof ThreadedListener);
+      const phones: RawUa[] = [];
+      const phone = async (like?: RawUa) => {
+        const p = like ? await like.twin() : await RawUa.open(transport, { host, port });
+        phones.push(p);
+        return p;
+      };
+      await listener.open(false);
+      try {
+        const calls = 16;
+        const callers = await Promise.all(Array.from({ length: calls }, () => phone()));
+        const dialogs = await Promise.all(callers.map((c) => c.call()));
+        await until('16 sessions', () => listener.stats().sessions === calls);
+        const each = listener.threadStats().map((t) => t.accepted);
+        assert.ok(
+          each.every((n) => n > 0),
+          `the kernel spread them over both threads: ${each.join(' + ')}`,
+        );
+
+        // As SIPp does: to the shared port, no route set, here from a new port each.
+        const byers = await Promise.all(callers.slice(1).map((c) => phone(c)));
+        byers.forEach((b, i) =>
+          b.send(b.request('BYE', { uri: dialogs[i + 1]!.contact, toTag: dialogs[i + 1]!.toTag })),
+        );
+        await Promise.all(byers.map((b) => b.response(200, 'BYE')));
+        await until('1 session left', () => listener.stats().sessions === 1);
+        assert.ok(
+          notes.some((n) => n.event === 'ended'),
+          'some BYEs reached the other thread (odds of none: 2^-15), and their notes went up',
+        );
+
+        let closed = false;
+        const closing = listener.close().then(() => (closed = true));
+        await until('closing', () => listener.state === 'closing');
+        await sleep(50);
+        assert.equal(closed, false, 'close waits for the last call');
+        // The shared port is given up (hand-off: SPEC §13); the route set leads to the owner's own port.
+        const own = Number(/:(\d+);/.exec(dialogs[0]!.route[0]!)![1]);
+        const last = await callers[0]!.twin({ host, port: own });
+        phones.push(last);
+        last.send(
+          last.request('BYE', {
+            uri: dialogs[0]!.contact,
+            toTag: dialogs[0]!.toTag,
+            route: dialogs[0]!.route,
+          }),
+        );
+        await last.response(200, 'BYE');
+        await closing;
+        assert.deepEqual(
+          {
+            sessions: listener.stats().sessions,
+            accepted: listener.stats().accepted,
+            forced: listener.stats().forced,
+          },
+          { sessions: 0, accepted: calls, forced: 0 },
+        );
+      } finally {
+        await listener.destroy();
+        for (const p of phones) p.close();
+        await uas.close();
+      }
+    });
+  }
 });

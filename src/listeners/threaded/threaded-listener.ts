@@ -5,7 +5,7 @@ import { LifecycleListener } from '../lifecycle-listener.ts';
 import type { ListenerContext } from '../listener-kinds.ts';
 import { ListenerLifecycle, type ListenerDriver } from '../listener-lifecycle.ts';
 import { emptyStats, type ListenerStats } from '../listener-stats.ts';
-import type { ListenerEvents } from '../listener.ts';
+import type { ListenerEvents, ListenerNote } from '../listener.ts';
 import type {
   FromListenerWorker,
   ListenerCommand,
@@ -28,18 +28,22 @@ interface Thread {
 }
 
 /**
- * Which listeners may run on several threads: those whose sessions are each self-contained on one
- * connection and that need nothing shared between threads — tcp and http proxies to a `host:port`,
- * without TLS. Builtin upstreams stay on the agent's thread (the demo chat room is one room), sip too
- * (a dialog's requests may reach any thread: issue 12), and TLS http (its files are re-read on SIGHUP,
- * which only the main thread receives).
+ * Which listeners may run on several threads: proxies to a `host:port` without TLS — tcp and http, whose
+ * sessions are each self-contained on one connection, and sip over udp or tcp, whose dialogs' messages
+ * may reach any thread (the kernel spreads them by address): each thread has a port of its own in its
+ * Via and Record-Route, so responses come back to it, and a thread that routes a request inside a dialog
+ * it does not track tells the others (`ListenerNote`), so the owner counts it. Builtin upstreams stay on
+ * the agent's thread (the demo chat room is one room, the demo callee one callee); TLS (http, sip tls
+ * and wss) too, as its files are re-read on SIGHUP, which only the main thread receives; and sip ws, whose
+ * WebSocket flows are tied to their connection and gain nothing from it.
  */
 export function threadable(config: ListenerConfig): boolean {
   // Kinds added later (kernel, embedded modes) have no proxied data path: never threaded.
-  const c = config as { mode?: string; target?: { kind: string }; tls?: unknown };
+  const c = config as { mode?: string; target?: { kind: string }; tls?: unknown; transport?: string };
   if (c.mode !== undefined && c.mode !== 'proxy') return false;
-  if (c.target?.kind !== 'address') return false;
-  return config.protocol === 'tcp' || (config.protocol === 'http' && c.tls === undefined);
+  if (c.target?.kind !== 'address' || c.tls !== undefined) return false;
+  if (config.protocol === 'sip') return c.transport === 'udp' || c.transport === 'tcp';
+  return config.protocol === 'tcp' || config.protocol === 'http';
 }
 
 /**
@@ -49,6 +53,8 @@ export function threadable(config: ListenerConfig): boolean {
  * `ListenerLifecycle` as every kind) sends each step to every thread and resolves once all of them have
  * done it — `refuse()` returns only when every thread refuses. Counts: each thread sends its whole
  * `stats()` with every change, and `stats()` here is their sum, plus what threads that have ended counted.
+ * Notes (`ListenerNote`): one from a thread goes to every other thread and up to `events.onNote` (for
+ * listeners elsewhere); one given to `applyNote` goes to every thread.
  */
 export class ThreadedListener extends LifecycleListener {
   readonly description: string;
@@ -97,6 +103,15 @@ export class ThreadedListener extends LifecycleListener {
 
   stats(): ListenerStats {
     return sumAll([this.#past, ...this.#threads.map((t) => t.stats)]);
+  }
+
+  applyNote(note: ListenerNote): void {
+    this.#noteTo(this.#threads, note);
+  }
+
+  #noteTo(threads: readonly Thread[], note: ListenerNote): void {
+    const message: ToListenerWorker = { type: 'note', note };
+    for (const t of threads) if (!t.gone) t.worker.postMessage(message);
   }
 
   async #bind(refusing: boolean): Promise<void> {
@@ -175,6 +190,13 @@ export class ThreadedListener extends LifecycleListener {
           return;
         case 'error':
           this.#events.onError?.(new EbbError(message.error.code, message.error.message));
+          return;
+        case 'note':
+          this.#noteTo(
+            this.#threads.filter((t) => t !== thread),
+            message.note,
+          );
+          this.#events.onNote?.(message.note);
           return;
       }
     });
