@@ -79,7 +79,6 @@ describe('status and audit tables escape text from elsewhere (audit #23)', () =>
   });
 });
 
-
 /** The demo pool's services (SPEC §7): the longest ids an operator meets out of the box. */
 const demoServices = [
   'frontend',

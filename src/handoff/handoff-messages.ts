@@ -14,6 +14,8 @@ import { z } from 'zod';
  *  (takes the member's lease over, confirms, writes status with both processes' sessions)
  *        ◀─────────────────────────────────── sessions { services }  (on every change)
  *  end-sessions { id, member, service } ────▶  (a deadline or stop on the successor's side)
+ *  note { member, service, listener, note } ▶  (an in-dialog SIP request for one of its calls reached
+ *                                               the successor; the predecessor counts it)
  *        ◀─────────────────────────────────── ended { id, count }
  *        ◀─────────────────────────────────── done { ended, forced }  (then it exits)
  * ```
@@ -35,6 +37,31 @@ const stats = z
   .strict();
 
 const name = z.string().min(1).max(253);
+/** `ListenerNote` (src/listeners/listener.ts): a request inside a SIP dialog the sender does not track. */
+const note = z
+  .object({
+    kind: z.literal('sip-dialog'),
+    callId: z.string().min(1).max(1024),
+    fromTag: z.string().max(1024),
+    toTag: z.string().max(1024),
+    cseq: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32),
+    event: z.enum(['ack', 'active', 'ended']),
+  })
+  .strict();
+/** A note for listener `listener` (its index in the service's config) of one service. */
+const noteFor = z
+  .object({
+    type: z.literal('note'),
+    member: name,
+    service: name,
+    listener: z.number().int().min(0).max(1000),
+    note,
+  })
+  .strict();
 const serviceCount = z.object({ member: name, service: name, stats }).strict();
 const services = z.array(serviceCount).max(100_000);
 
@@ -55,6 +82,7 @@ export const SuccessorMessage = z.discriminatedUnion('type', [
   z
     .object({ type: z.literal('end-sessions'), id: z.number().int().min(0), member: name, service: name })
     .strict(),
+  noteFor,
 ]);
 export type SuccessorMessage = z.infer<typeof SuccessorMessage>;
 
@@ -78,3 +106,4 @@ export const PredecessorMessage = z.discriminatedUnion('type', [
 ]);
 export type PredecessorMessage = z.infer<typeof PredecessorMessage>;
 export type ServiceCount = z.infer<typeof serviceCount>;
+export type NoteMessage = z.infer<typeof noteFor>;

@@ -2,7 +2,12 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenerStats } from '../listeners/index.ts';
-import { PredecessorMessage, SuccessorMessage, type ServiceCount } from './handoff-messages.ts';
+import {
+  PredecessorMessage,
+  SuccessorMessage,
+  type NoteMessage,
+  type ServiceCount,
+} from './handoff-messages.ts';
 import { LineChannel } from './line-channel.ts';
 
 /** `sessions` messages go out at most this often: a burst of closes is one message. */
@@ -26,6 +31,8 @@ export interface HandingOver {
   endSessions(member: string, service: string): Promise<number>;
   /** Ends every session left now (the hand-off deadline), counted as forced. */
   endAll(): Promise<number>;
+  /** A listener of the successor routed a request inside a dialog of one of this process's listeners. */
+  applyNote(note: NoteMessage): void;
 }
 
 export interface HandoffServerEvents {
@@ -133,6 +140,9 @@ export class HandoffServer {
         case 'yield':
           void this.#yield(channel, pid, message.timeoutMs);
           return;
+        case 'note':
+          this.#parts.applyNote(message);
+          return;
         case 'end-sessions':
           void this.#parts
             .endSessions(message.member, message.service)
@@ -168,13 +178,11 @@ export class HandoffServer {
     this.stopListening();
     const base = new Map(this.#parts.services().map((s) => [`${s.member}\0${s.service}`, s.stats]));
     const report = (): ServiceCount[] =>
-      this.#parts
-        .services()
-        .map((s) => ({
-          member: s.member,
-          service: s.service,
-          stats: since(s.stats, base.get(`${s.member}\0${s.service}`)),
-        }));
+      this.#parts.services().map((s) => ({
+        member: s.member,
+        service: s.service,
+        stats: since(s.stats, base.get(`${s.member}\0${s.service}`)),
+      }));
     const live = () => report().reduce((n, s) => n + s.stats.sessions, 0);
     const startedWith = live();
     channel.send({ type: 'yielded', services: report() });

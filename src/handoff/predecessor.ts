@@ -2,7 +2,12 @@ import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import { EbbError, ExitCode } from '../core/index.ts';
 import { emptyStats, type ListenerStats } from '../listeners/index.ts';
-import { PredecessorMessage, SuccessorMessage, type ServiceCount } from './handoff-messages.ts';
+import {
+  PredecessorMessage,
+  SuccessorMessage,
+  type NoteMessage,
+  type ServiceCount,
+} from './handoff-messages.ts';
 import { LineChannel } from './line-channel.ts';
 
 /** How long the running process has to answer each step before the new one gives up. */
@@ -102,6 +107,11 @@ export class Predecessor {
       this.#endings.set(id, resolve);
       this.#channel.send({ type: 'end-sessions', id, member, service });
     });
+  }
+
+  /** Passes a note of one of this process's listeners on to the predecessor's listener of that config. */
+  note(message: Omit<NoteMessage, 'type'>): void {
+    this.#channel.send({ type: 'note', ...message });
   }
 
   /** Closes the connection (a hand-off the new process abandons: the running one carries on). */

@@ -64,6 +64,13 @@ export interface SipListenerOptions {
    * they do not track (`onNote`), and on `close()` give the shared port up while their dialogs go on.
    */
   reusePort?: boolean;
+  /**
+   * udp and tcp proxies take the shape `reusePort` gives (a port of their own in Via and Record-Route,
+   * notes, `close()` giving the shared port up) on one thread too, so that a process replacing this one
+   * can bind beside it (SPEC §13). The shared port is still probed first: a port someone else holds is
+   * an error (src/net/port-probe.ts).
+   */
+  sharePort?: boolean;
   /** See `ListenerEvents.onNote`. */
   onNote?: (note: ListenerNote) => void;
 }
@@ -268,7 +275,8 @@ export class SipListener extends LifecycleListener {
 
   async #transportFor(options: SipTransportOptions): Promise<SipTransport> {
     const o = this.#o;
-    if (o.reusePort && o.upstream !== 'builtin' && (o.transport === 'udp' || o.transport === 'tcp')) {
+    const shares = o.reusePort === true || o.sharePort === true;
+    if (shares && o.upstream !== 'builtin' && (o.transport === 'udp' || o.transport === 'tcp')) {
       return this.#sharedPortTransport(options, o.transport);
     }
     if (o.transport === 'udp') return new SipUdpTransport(options);
@@ -307,7 +315,12 @@ export class SipListener extends LifecycleListener {
   #sharedPortTransport(options: SipTransportOptions, name: 'udp' | 'tcp'): SipSharedPortTransport {
     const make = (o: SipTransportOptions) =>
       name === 'udp' ? new SipUdpTransport(o) : new SipTcpTransport(o);
-    const shared = make({ ...options, reusePort: true, shared: true });
+    // Threads share on purpose (reusePort); one thread sets SO_REUSEPORT all the same, after the probe.
+    const shared = make({
+      ...options,
+      reusePort: this.#o.reusePort === true ? true : undefined,
+      shared: true,
+    });
     const own = make({ ...options, port: 0, reusePort: false, firstConnectionId: OWN_FIRST_CONNECTION_ID });
     return new SipSharedPortTransport(shared, own);
   }
@@ -350,6 +363,7 @@ export function createSipListener(
     onError: reportTo(build.events.onError),
     onNote: build.events.onNote,
     reusePort: build.reusePort,
+    sharePort: true,
     retryAfter: config.retryAfter,
     redirect:
       config.reroute === 'redirect'

@@ -173,6 +173,8 @@ export class PoolRunner {
           store: this.store,
           logger: this.options.logger,
           view: () => this.state.view(),
+          // A note of one of its listeners may concern a call the predecessor still carries.
+          onNote: (service, listener, note) => this.predecessor?.note({ member, service, listener, note }),
           ...(continues && predecessor
             ? {
                 takeOverFrom: predecessor.pid,
@@ -286,6 +288,11 @@ export class PoolRunner {
           .find((a) => a.member.id === member)
           ?.runtime(service)
           ?.endSessions()) ?? 0,
+      applyNote: ({ member, service, listener, note }) => {
+        this.agents.find((a) => a.member.id === member)?.applyNote(service, listener, note);
+        // Its own predecessor (a hand-off still under way before this one) may hold that call.
+        this.predecessor?.note({ member, service, listener, note });
+      },
       endAll: async () => {
         const counts = await Promise.all(
           this.agents.flatMap((a) => a.services.map((s) => a.runtime(s.id)!.endSessions())),

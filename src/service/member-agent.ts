@@ -7,7 +7,7 @@ import {
   type ServiceConfig,
 } from '../config/index.ts';
 import { EventCode, type EbbError, type EbbEvent, type PoolView, type ServiceStatus } from '../core/index.ts';
-import { createListener, type Listener, type ListenerEvents } from '../listeners/index.ts';
+import { createListener, type Listener, type ListenerEvents, type ListenerNote } from '../listeners/index.ts';
 import { PoolKeys, type Store } from '../store/index.ts';
 import { AgentCheckServer } from './agent-check-server.ts';
 import { EventLog } from './event-log.ts';
@@ -45,6 +45,11 @@ export interface MemberAgentOptions {
    * member or confirming anything; `takeOver()` then takes its key over and confirms.
    */
   takeOverFrom?: number;
+  /**
+   * A note of listener `index` of a service (`ListenerEvents.onNote`) for the listeners of the same
+   * config in other processes: the predecessor of a hand-off may hold the dialog it concerns.
+   */
+  onNote?: (service: string, index: number, note: ListenerNote) => void;
   /** More listeners per service, summed with its own: the sessions a predecessor still serves. */
   extraListeners?: (service: string, events: ListenerEvents) => Listener[];
 }
@@ -114,10 +119,10 @@ export class MemberAgent {
         member: member.id,
         service: service.id,
         listeners: (sink) => [
-          ...service.listeners.map((l) =>
+          ...service.listeners.map((l, index) =>
             options.listeners
               ? options.listeners(service, l, sink)
-              : createListener(member.address, l, sink, {
+              : createListener(member.address, l, this.noteSink(sink, service.id, index), {
                   pool: config.pool.name,
                   member: member.id,
                   service,
@@ -221,6 +226,18 @@ export class MemberAgent {
         ...(this.options.takeOverFrom !== undefined ? { handoffFrom: this.options.takeOverFrom } : {}),
       },
     });
+  }
+
+  /** A note from another process for listener `index` of a service (see `onNote`). */
+  applyNote(service: string, index: number, note: ListenerNote): void {
+    this.slots.get(service)?.runtime.listener(index)?.applyNote?.(note);
+  }
+
+  /** Listener events whose notes go to `onNote`, named by service and listener. */
+  private noteSink(sink: ListenerEvents, service: string, index: number): ListenerEvents {
+    const onNote = this.options.onNote;
+    if (!onNote) return sink;
+    return { ...sink, onNote: (note) => onNote(service, index, note) };
   }
 
   /** Publishes an event of this agent (the runner's `agent.handoff` too); none once handed over. */

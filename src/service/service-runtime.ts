@@ -81,6 +81,11 @@ export class ServiceRuntime {
     return sessions;
   }
 
+  /** Its listener at `index` (the order of the service's config). */
+  listener(index: number): Listener | undefined {
+    return this.listeners[index];
+  }
+
   /** The listeners' stats summed: the service's. */
   stats(): ListenerStats {
     return sumStats(this.listeners.map((l) => l.stats()));
