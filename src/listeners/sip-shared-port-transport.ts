@@ -61,13 +61,17 @@ export class SipSharedPortTransport implements SipTransport {
     this.#own.send(to, data, onFail);
   }
 
+  /**
+   * Flows are what clients opened to the port they are configured with (their registrations ride on
+   * them, SPEC §14). A connection to the own port comes from a party following the route set of a
+   * dialog (the callee's BYE, say): never a registration, so neither counted nor closed as a flow.
+   */
   *flowIds(): Iterable<number> {
     yield* this.#shared.flowIds?.() ?? [];
-    yield* this.#own.flowIds?.() ?? [];
   }
 
   get flows(): number {
-    return (this.#shared.flows ?? 0) + (this.#own.flows ?? 0);
+    return this.#shared.flows ?? 0;
   }
 
   closeFlow(id: number): void {
