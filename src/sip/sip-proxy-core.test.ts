@@ -666,15 +666,28 @@ describe('SipProxyCore beside another on a shared port (notes)', () => {
     return { c, toTag: `callee-${c.tag}` };
   }
 
-  it('an ACK routed by the other is noted: the owner sends no BYE for a missing ACK (RFC 3261 §13.3.1.4)', () => {
+  it('an ACK along the route set goes on to the owner, un-noted; the owner then sends no BYE for a missing ACK (RFC 3261 §13.3.1.4)', () => {
     const { c, toTag } = answered();
     b.core.receive(c.ack(toTag, 'ack-b', 'sip:bob@192.0.2.20:5080', [A_RR]), CALLER);
-    const { to } = b.only();
+    const { to, msg } = b.only();
     assert.deepEqual(
       { host: to.host, port: to.port },
       { host: SELF.host, port: 5061 },
       'along the route set',
     );
+    assert.deepEqual(notes, [], 'the owner gets the ACK itself: a note would count it twice, or early');
+    a.core.receive(msg, { host: SELF.host, port: 5062, transport: 'udp' });
+    assert.equal(a.only().to.host, '192.0.2.20', 'the owner sends it on to the callee');
+    a.clock.now += 40_000;
+    a.core.sweep(a.clock.now);
+    assert.deepEqual(a.take(), [], 'no BYE');
+    assert.equal(a.core.sessions, 1);
+  });
+
+  it('an ACK to the shared port without a route is noted: the owner sends no BYE for a missing ACK', () => {
+    const { c, toTag } = answered();
+    b.core.receive(withoutRoute(c.ack(toTag, 'ack-b', 'sip:bob@192.0.2.20:5080', [])), CALLER);
+    b.only();
     assert.deepEqual(notes, [
       { kind: 'sip-dialog', callId: c.callId, fromTag: c.tag, toTag, cseq: 1, event: 'ack' },
     ]);

@@ -348,8 +348,11 @@ export class SipProxyCore {
       if (dialog) ends = this.#tracker.inDialogRequest(dialog, req, ess, now);
     }
     // Kept on the transaction with the event a 481/408 answer would mean; sent now with the request's own.
+    // A request that goes on along a Route (after ours) reaches whoever record-routed it — the front end
+    // that tracks the dialog among them — which counts it itself: a note too would count it before the
+    // request got there, and a front end handing over could exit under its own last BYE.
     const foreign =
-      !creates && !dialog && toTag !== undefined
+      !creates && !dialog && toTag !== undefined && !alongRoute(req)
         ? this.#noteFor(ess, toTag, SipDialogNoteEvent.ended)
         : undefined;
     const txn = this.#transactions.create(
@@ -452,7 +455,7 @@ export class SipProxyCore {
       const toTag = ess.to.params.get('tag') ?? undefined;
       const dialog = toTag === undefined ? undefined : this.#tracker.find(ess.callId, fromTag ?? '', toTag);
       if (dialog) this.#tracker.inDialogRequest(dialog, req, ess, now);
-      else if (toTag !== undefined) {
+      else if (toTag !== undefined && !alongRoute(req)) {
         const note = this.#noteFor(ess, toTag, SipDialogNoteEvent.ack);
         if (note) this.#o.onNote?.(note);
       }
@@ -746,4 +749,9 @@ function contactHeader(uri: string | undefined): SipHeader[] {
 
 function reasonFor(err: SipParseError): string | undefined {
   return err.status === 400 ? `Bad Request (${err.field ?? 'message'})` : undefined;
+}
+
+/** A Route is left after our own were removed: the request goes on to the next record-routing hop. */
+function alongRoute(req: SipRequest): boolean {
+  return getHeader(req, 'Route') !== undefined;
 }
