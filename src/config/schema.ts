@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { startupTypes } from '../core/index.ts';
 import { duration, hostPort, id, port } from './fields.ts';
@@ -123,8 +124,16 @@ export const configSchema = z
       .object({
         leaseTtl: duration.prefault('5s'),
         localState: z.string().min(1).default('.ebb/local'),
-        /** Threads serving each tcp/http proxy listener to a host:port (SPEC §13); 1: the agent's own. */
-        workers: z.number().int().min(1).max(8).default(1),
+        /**
+         * Threads serving each tcp, http and sip proxy listener to a host:port (SPEC §13); 1: the agent's
+         * own. Default: one per CPU, at most 8.
+         */
+        workers: z
+          .number()
+          .int()
+          .min(1)
+          .max(8)
+          .default(() => defaultWorkers()),
       })
       .strict()
       .transform(({ leaseTtl, localState, workers }) => ({
@@ -147,3 +156,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type PoolConfig = z.output<typeof configSchema>;
 export type MemberConfig = PoolConfig['members'][number];
 export type ServiceConfig = MemberConfig['services'][number];
+
+/** SPEC §13: `agent.workers` defaults to the CPUs this process may use, at most 8. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(8, availableParallelism()));
+}

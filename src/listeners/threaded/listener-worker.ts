@@ -43,9 +43,12 @@ async function run(command: ListenerCommand): Promise<number> {
       await listener.accept();
       return 0;
     case 'stopListening':
-      // Refusing closes the listening socket (tcp, http); the close then only waits for the sessions.
-      if (listener.state === 'accepting') await listener.refuse();
-      if (listener.state !== 'closed') closing = listener.close();
+      // Done once this thread takes no new session (its shared socket is closed, SPEC §13); the close
+      // goes on until its sessions have ended, and `release` waits for that.
+      if (listener.state !== 'closed') {
+        closing = listener.close();
+        await listener.closeToNew();
+      }
       return 0;
     case 'endSessions':
       return listener.endSessions();
