@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, type FieldIssue } from '../core/index.ts';
@@ -363,13 +363,13 @@ members: [ { id: fe01, address: 127.0.0.11, services: [ { id: e, listeners: [ { 
     assert.equal(yaml.agent.leaseTtlMs, 3000);
   });
 
-  it('defaults: leaseTtl 5s whether agent is left out or given without it', () => {
+  it('defaults: leaseTtl 5s, one worker thread per CPU (at most 8), whether agent is left out or given without it', () => {
     const without = validateConfig(pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]));
     assert.deepEqual(without.agent, {
       leaseTtl: '5s',
       leaseTtlMs: 5000,
       localState: '.ebb/local',
-      workers: 1,
+      workers: Math.min(8, availableParallelism()),
     });
     const empty = validateConfig({
       ...pool([{ protocol: 'tcp', port: 7000, upstream: 'builtin:echo' }]),
