@@ -250,8 +250,22 @@ describe('replacing a running ebb up (hand-off)', () => {
     await endByPid(fresh);
   });
 
-  it('20 hand-offs in a row under ebb load: 0 failed, 0 forced', async (t) => {
+  it('20 hand-offs in a row under ebb load: 0 failed, 0 forced, no member ever looks down', async (t) => {
     let current = await start();
+    // What a reader of the pool sees all along: every member's agent up (its key never lapses).
+    const seenDown: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      for (let i = 0; i < 2000 && watching; i++) {
+        try {
+          const pool = (await (await fetch(`${apiUrl}/v1/pool`)).json()) as PoolStatus;
+          for (const m of pool.members) if (m.agent !== 'up') seenDown.push(`${m.id}: ${m.agent}`);
+        } catch (err) {
+          seenDown.push(`API: ${(err as Error).message}`);
+        }
+        await sleep(50);
+      }
+    })();
     const load = ebb(
       'load',
       '--service',
@@ -272,6 +286,9 @@ describe('replacing a running ebb up (hand-off)', () => {
       assert.match(previous.output, /0 forced; exiting/, previous.output);
     }
     const result = await load;
+    watching = false;
+    await watcher;
+    assert.deepEqual(seenDown, [], 'the API answered throughout and no member looked down');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const stats = JSON.parse(result.stdout) as LoadStats;
     t.diagnostic(`load across 20 hand-offs: ${JSON.stringify(stats)}`);

@@ -9,7 +9,8 @@ import { tryConnect } from './harness/tcp-sessions.ts';
 /**
  * Operator audit #1: a second agent for a member that a live process holds must not touch the pool. It
  * refuses to start, names the process that holds the member, and writes nothing: the member stays in
- * service, in DNS and accepting.
+ * service, in DNS and accepting. (The same command again — `ebb up` beside `ebb up` — is not a second
+ * agent but a replacement, a hand-off: test/handoff.test.ts.)
  */
 describe('a second agent for a live member', () => {
   const ws = new Workspace('ebb-second-agent-');
@@ -37,7 +38,7 @@ describe('a second agent for a live member', () => {
     ws.cleanup();
   });
 
-  for (const args of [['agent', '--member', 'm1'], ['up']]) {
+  for (const args of [['agent', '--member', 'm1']]) {
     it(`ebb ${args.join(' ')} refuses to start, names the holder, and changes nothing`, async () => {
       const before = (await status()).members[0]!;
       assert.equal(before.services[0]!.accepting, true);
