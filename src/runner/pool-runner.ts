@@ -29,9 +29,10 @@ export interface PoolRunnerOptions {
   dns?: { listen: string } | false;
   /**
    * What this process runs, naming its hand-off control socket (SPEC §13): a process started with the
-   * same scope on this machine replaces this one. Default `up`; none: no hand-off (tests of parts).
+   * same scope on this machine replaces this one. The server commands give one (`up`, `agent m1`, …);
+   * without it (runners composed in one process: tests, tools) there is no hand-off either way.
    */
-  handoffScope?: string | false;
+  handoffScope?: string;
   /** How long a predecessor may keep serving its sessions once this process took over (default 1 h). */
   handoffTimeoutMs?: number;
 }
@@ -92,9 +93,11 @@ export class PoolRunner {
     const candidates = wanted === 'all' ? this.config.members.map((m) => m.id) : wanted;
     // SPEC §12: an agent that cannot run a kernel listener (no CAP_NET_ADMIN, no nft) refuses to start.
     await checkKernelPath(kernelSites(this.config, candidates));
-    const scope = this.options.handoffScope ?? 'up';
+    const scope = this.options.handoffScope;
     const handoffPath =
-      scope === false ? null : handoffSocketPath(this.config.agent.localState, this.config.pool.name, scope);
+      scope === undefined
+        ? null
+        : handoffSocketPath(this.config.agent.localState, this.config.pool.name, scope);
     // A process running the same parts here is replaced, not fought (SPEC §13): from its hello on it
     // confirms nothing, so a pause given meanwhile waits for this process to apply it.
     this.predecessor = handoffPath ? await Predecessor.find(handoffPath, this.options.logger) : null;
