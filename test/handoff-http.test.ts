@@ -63,7 +63,9 @@ describe('hand-off of an http front end on two threads', () => {
     );
     const echoAll = async (text: string) => {
       for (const socket of sockets) socket.send(text);
-      for (const socket of sockets) assert.equal(await nextMessage(socket), text);
+      for (const [i, socket] of sockets.entries()) {
+        assert.equal(await nextMessage(socket).catch((err: Error) => `WebSocket ${i}: ${err.message}`), text);
+      }
     };
     await echoAll('before');
     const busy = await RawClient.connect(address, base);
@@ -109,8 +111,9 @@ describe('hand-off of an http front end on two threads', () => {
     assert.deepEqual(failures, [], `new requests during the hand-off: ${answered} answered`);
     assert.ok(answered > 10, `requests ran through the hand-off (${answered})`);
 
+    const closes = sockets.map((socket) => closed(socket));
     for (const socket of sockets) socket.close(1000);
-    for (const socket of sockets) assert.equal((await closed(socket)).code, 1000);
+    for (const close of closes) assert.equal((await close).code, 1000);
     assert.equal(await old.waitForExit(10_000), 0, old.output);
     assert.match(old.output, /11 session\(s\) ended by themselves, 0 forced/);
     const after = await until((s) => s.sessions === 0, 'nothing left');

@@ -7,6 +7,9 @@ import { WebSocketServer } from 'ws';
 export function openWebSocket(url: string, timeoutMs = 3000): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
+    // Messages are queued from the start: one that arrives before the test asks for it is kept, not lost
+    // (an EventTarget keeps nothing for listeners added later).
+    queued(ws);
     const timer = setTimeout(() => {
       ws.close();
       reject(new Error(`${url}: not open within ${timeoutMs} ms`));
