@@ -250,6 +250,28 @@ describe('replacing a running ebb up (hand-off)', () => {
     await endByPid(fresh);
   });
 
+  it('--handoff-timeout: what the old process still serves then is ended, counted as forced', async () => {
+    const running = await start();
+    const m1 = members[0]!;
+    const session = await openSocket(m1.address, portBase);
+    assert.equal(await roundTrip(session, 'held\n'), 'held\n');
+    const closedByOld = new Promise<void>((resolve) => session.once('close', () => resolve()));
+    const successor = await EbbServer.start(['up', config, '--handoff-timeout', '1s'], /is up/, {
+      cwd: ws.dir,
+    });
+    servers.push(successor);
+    await closedByOld;
+    assert.equal(await running.waitForExit(10_000), 0, running.output);
+    assert.match(running.output, /0 session\(s\) ended by themselves, 1 forced/);
+    await successor.waitForOutput(/agent\.handoff\s+m1\s+phase=finished .*ended=0 forced=1/, 5000);
+    const status = await eventually(
+      () => echo('m1'),
+      (s) => s.forced === 1,
+    );
+    assert.equal(status.forced, 1, 'status counts the forced session under the service');
+    await successor.stop();
+  });
+
   it('20 hand-offs in a row under ebb load: 0 failed, 0 forced, no member ever looks down', async (t) => {
     let current = await start();
     // What a reader of the pool sees all along: every member's agent up (its key never lapses).

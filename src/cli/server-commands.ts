@@ -277,6 +277,11 @@ function printBanner(config: PoolConfig, path: string, runner: PoolRunner): void
     `Console: ${api}/`,
     `API:     ${api}   (OpenAPI: ${api}/v1/openapi.json, metrics: ${api}/metrics)`,
     `DNS:     ${config.dns.listen} (udp, tcp), zone ${config.pool.fqdn}`,
+    ...(runner.predecessor
+      ? [
+          `Took over from pid ${runner.predecessor.pid}: it serves its ${runner.predecessor.sessions} live session(s) until they end (docs/handoff.md)`,
+        ]
+      : []),
     ...restoredLines(runner.state.snapshot()),
     '',
     ...bannerHints(config, path),
