@@ -92,7 +92,7 @@ describe('hand-off of an http front end on two threads', () => {
     const old = servers[0]!;
     const successor = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
     servers.push(successor);
-    assert.match(old.output, new RegExp(`pid ${successor.pid} took over`));
+    await old.waitForOutput(new RegExp(`pid ${successor.pid} took over`), 5000);
     await echoAll('after');
     busy.send('5\r\nhello\r\n0\r\n\r\n');
     const text = await busy.waitFor((r) => r.includes('"size":5'), 3000, 'the answer to the upload');

@@ -77,7 +77,7 @@ describe('hand-off with SIPp calls up (udp and tcp)', () => {
       const old = servers.at(-1)!;
       const successor = await EbbServer.start(['up', config], /is up/, { cwd: ws.dir });
       servers.push(successor);
-      assert.match(old.output, new RegExp(`pid ${successor.pid} took over`));
+      await old.waitForOutput(new RegExp(`pid ${successor.pid} took over`), 5000);
       const during = await ebb.service('m1', 'voice');
       assert.equal(during.sessions, calls, 'status counts the old process calls under the service');
 

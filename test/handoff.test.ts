@@ -164,7 +164,7 @@ describe('replacing a running ebb up (hand-off)', () => {
     await sleep(300);
 
     const successor = await start();
-    assert.match(old.output, new RegExp(`pid ${successor.pid} took over`));
+    await old.waitForOutput(new RegExp(`pid ${successor.pid} took over`), 5000);
     // Until the old process has exited, status counts its sessions under the same service.
     const during = await echo('m1');
     assert.equal(during.sessions, 30, JSON.stringify(during));

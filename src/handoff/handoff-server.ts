@@ -185,8 +185,9 @@ export class HandoffServer {
       }));
     const live = () => report().reduce((n, s) => n + s.stats.sessions, 0);
     const startedWith = live();
-    channel.send({ type: 'yielded', services: report() });
+    // Said here first: the successor reports itself up only after it has this answer.
     this.#events.yielded(pid, startedWith);
+    channel.send({ type: 'yielded', services: report() });
     let finished = false;
     let timer: NodeJS.Timeout | null = null;
     const finish = () => {
