@@ -47,4 +47,29 @@ describe('separate agent and API processes on SQLite', () => {
     assert.doesNotMatch(resume.stdout, /not confirmed/);
     assert.equal(await tryConnect(members[0]!.address, portBase), 'connected');
   });
+
+  it('ebb agent --member m1 again replaces the running agent (hand-off): it exits, m1 never looks down', async () => {
+    const old = servers[0]!;
+    const successor = await EbbServer.start(['agent', '--config', config, '--member', 'm1'], /running/, {
+      cwd: ws.dir,
+    });
+    servers.push(successor);
+    await old.waitForOutput(new RegExp(`pid ${successor.pid} took over`), 5000);
+    assert.equal(await old.waitForExit(10_000), 0, old.output);
+    const status = await run('status', '--json');
+    assert.equal(status.code, 0, status.stderr);
+    const m1 = (JSON.parse(status.stdout) as { members: Array<{ id: string; agent: string }> }).members.find(
+      (m) => m.id === 'm1',
+    )!;
+    assert.equal(m1.agent, 'up');
+    assert.equal(
+      await tryConnect(members[0]!.address, portBase),
+      'connected',
+      'the new agent holds the listener',
+    );
+    const pause = await run('pause', 'm1');
+    assert.equal(pause.code, 0, pause.stderr);
+    assert.equal(await tryConnect(members[0]!.address, portBase), 'ECONNREFUSED', 'and applies intents');
+    assert.equal((await run('resume', 'm1')).code, 0);
+  });
 });
