@@ -59,6 +59,8 @@ interface TargetResult {
   oldTotal: number;
   /** Why the hand-offs stopped early, if they did. */
   error: string | null;
+  /** Ebb: warnings and errors its processes logged (the first few). */
+  warnings: string[];
 }
 
 /** What both targets have in common: K hand-offs under the load, then the load's counts. */
@@ -124,6 +126,7 @@ async function runEbb(
       forced: replaced.reduce((n, p) => n + (p.forced ?? 0), 0),
       oldExited: replaced.filter((p) => p.exitCode !== null).length,
       oldTotal: replaced.length,
+      warnings: chain.warnings().slice(0, 5),
     };
   } finally {
     await chain.stop();
@@ -152,6 +155,7 @@ async function runHaproxy(
       forced: null,
       oldExited: h.exitedFormer().exited,
       oldTotal: h.formerWorkers,
+      warnings: [],
     };
   } finally {
     await h.stop();
@@ -254,6 +258,7 @@ async function main(): Promise<void> {
   });
   const notes = [
     ...ratios,
+    ...results.map((r) => `${name(r)} hand-off ms: ${r.handoffMs.map((v) => v.toFixed(0)).join(', ')}`),
     'Ebb hand-off: new `ebb up` started → old process said `pid N took over` (it includes starting Node and the pool); ' +
       'HAProxy reload: SIGUSR2 → master said `Loading success.`',
     ...results.flatMap((r) =>
@@ -261,6 +266,7 @@ async function main(): Promise<void> {
         ? [`${name(r)} failures: ${[...r.connects.examples, ...r.held.examples].join('; ')}`]
         : [],
     ),
+    ...results.flatMap((r) => r.warnings.map((w) => `${name(r)} logged: ${w}`)),
     failures.length
       ? `FAILED — Ebb must refuse, lose, cut and force nothing: ${failures.join('; ')}`
       : 'ebb: 0 refused, 0 lost, 0 cut, 0 forced: pass',

@@ -73,6 +73,16 @@ export class EbbChain {
     return out;
   }
 
+  /** Warnings and errors every process of the chain logged (JSON lines on stderr: level 40 and up). */
+  warnings(): string[] {
+    return [this.#current, ...this.#old].flatMap((p) =>
+      p.output
+        .split('\n')
+        .filter((l) => /"level":(4|5|6)0\b/.test(l))
+        .map((l) => `pid ${p.pid}: ${l.slice(0, 300)}`),
+    );
+  }
+
   async stop(): Promise<void> {
     for (const p of [this.#current, ...this.#old].reverse()) await p.stop();
   }
