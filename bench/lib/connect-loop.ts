@@ -51,9 +51,12 @@ export class ConnectLoop {
         try {
           const echoed = await roundTrip(socket, `n${i}\n`, 3000);
           if (echoed !== `n${i}\n`) throw new Error(`echoed ${JSON.stringify(echoed)}`);
-        } finally {
-          await closeSocket(socket);
+        } catch (err) {
+          // A lost connection may never answer a FIN: do not wait for it.
+          socket.destroy();
+          throw err;
         }
+        await closeSocket(socket);
         this.counts.ok++;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
