@@ -3,9 +3,20 @@
  * retry: each connects, gets one line echoed and closes. What a client that just arrives sees while the
  * process behind the port is replaced (SPEC §13: none refused). Bounded in count and in time.
  */
+import type { Socket } from 'node:net';
 import { closeSocket, openSocket, roundTrip } from '../../test/harness/tcp-sessions.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Closes `socket` and waits for the other side's FIN, at most `ms`; false (and destroyed) if it never came. */
+async function closedWithin(socket: Socket, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const closed = await Promise.race([closeSocket(socket).then(() => true as const), late]);
+  clearTimeout(timer);
+  if (!closed) socket.destroy();
+  return closed;
+}
 
 export interface ConnectLoopCounts {
   attempted: number;
@@ -56,7 +67,7 @@ export class ConnectLoop {
           socket.destroy();
           throw err;
         }
-        await closeSocket(socket);
+        if (!(await closedWithin(socket, 3000))) throw new Error('no FIN back within 3 s');
         this.counts.ok++;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
