@@ -9,7 +9,7 @@ import { closeSocket, openSocket, roundTrip } from '../../test/harness/tcp-sessi
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Closes `socket` and waits for the other side's FIN, at most `ms`; false (and destroyed) if it never came. */
-async function closedWithin(socket: Socket, ms: number): Promise<boolean> {
+export async function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
   const closed = await Promise.race([closeSocket(socket).then(() => true as const), late]);

@@ -4,7 +4,8 @@
  * an echo does not come back within 3 s, before this side closed it. Bounded in time.
  */
 import type { Socket } from 'node:net';
-import { closeSocket, openSocket, roundTrip } from '../../test/harness/tcp-sessions.ts';
+import { openSocket, roundTrip } from '../../test/harness/tcp-sessions.ts';
+import { closedWithin } from './connect-loop.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,7 +49,7 @@ export class HeldSessions {
   async close(): Promise<HeldCounts> {
     this.#closing = true;
     await Promise.all(this.#loops);
-    await Promise.all(this.#sockets.map((s) => closeSocket(s)));
+    await Promise.all(this.#sockets.map((s) => closedWithin(s, 5000)));
     return this.counts;
   }
 
