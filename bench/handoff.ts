@@ -59,6 +59,8 @@ interface TargetResult {
   oldTotal: number;
   /** Why the hand-offs stopped early, if they did. */
   error: string | null;
+  /** Most processes (Ebb processes, HAProxy workers) running at once, read after each hand-off. */
+  peakProcesses: number;
   /** Ebb: warnings and errors its processes logged (the first few). */
   warnings: string[];
 }
@@ -110,13 +112,13 @@ async function runEbb(
   const chain = await EbbChain.start(layout.configPath);
   try {
     const label = `ebb (agent.workers ${threads})`;
-    const r = await underLoad(
-      label,
-      { host: m1.address, port: m1.ports.echo! },
-      o,
-      () => chain.handOff(),
-      log,
-    );
+    let peak = 1;
+    const handOff = async () => {
+      const ms = await chain.handOff();
+      peak = Math.max(peak, chain.alive());
+      return ms;
+    };
+    const r = await underLoad(label, { host: m1.address, port: m1.ports.echo! }, o, handOff, log);
     // Held sessions are closed now: every replaced process should exit on its own, having forced none.
     const replaced = await chain.replaced(30_000);
     return {
@@ -126,6 +128,7 @@ async function runEbb(
       forced: replaced.reduce((n, p) => n + (p.forced ?? 0), 0),
       oldExited: replaced.filter((p) => p.exitCode !== null).length,
       oldTotal: replaced.length,
+      peakProcesses: peak,
       warnings: chain.warnings().slice(0, 5),
     };
   } finally {
@@ -144,7 +147,13 @@ async function runHaproxy(
     threads,
   });
   try {
-    const r = await underLoad(`haproxy (nbthread ${threads})`, h, o, () => h.reload(), log);
+    let peak = 1;
+    const reload = async () => {
+      const ms = await h.reload();
+      peak = Math.max(peak, h.formerWorkers - h.exitedFormer().exited + 1);
+      return ms;
+    };
+    const r = await underLoad(`haproxy (nbthread ${threads})`, h, o, reload, log);
     // Old workers exit once their last connection has ended (bounded wait).
     const deadline = performance.now() + 30_000;
     while (h.exitedFormer().exited < h.formerWorkers && performance.now() < deadline) await sleep(100);
@@ -155,6 +164,7 @@ async function runHaproxy(
       forced: null,
       oldExited: h.exitedFormer().exited,
       oldTotal: h.formerWorkers,
+      peakProcesses: peak,
       warnings: [],
     };
   } finally {
@@ -244,6 +254,7 @@ async function main(): Promise<void> {
     [`held sessions cut (of ${o.sessions})`, ...cell((r) => String(r.held.cut))],
     ['held exchanges echoed', ...cell((r) => String(r.held.exchanges))],
     ['sessions forced by old processes', ...cell((r) => (r.forced === null ? 'n/a' : String(r.forced)))],
+    ['processes running at once, most', ...cell((r) => String(r.peakProcesses))],
     ['old processes exited / replaced', ...cell((r) => `${r.oldExited}/${r.oldTotal}`)],
     ['hand-off ms p50', ...cell((r) => ms(r, 50))],
     ['hand-off ms max', ...cell((r) => ms(r, 100))],

@@ -56,6 +56,11 @@ export class EbbChain {
     return ms;
   }
 
+  /** Processes of the chain still running: the current one and the replaced ones still serving. */
+  alive(): number {
+    return [this.#current, ...this.#old].filter((p) => p.running).length;
+  }
+
   /** Waits (bounded) until every replaced process has exited, and reads what each said. */
   async replaced(timeoutMs: number): Promise<ReplacedProcess[]> {
     const deadline = performance.now() + timeoutMs;
