@@ -31,6 +31,9 @@
  * `--etcd-max-txn-ops N`
  * starts etcd with a higher limit of operations per transaction (0, the default: etcd's own, 128); builds
  * of Ebb whose pause transaction compared every member's agent key needed it past ~124 members.
+ *
+ * Every agent runs with `agent.workers: 1` (pinned: the default is the CPU count; the echo is builtin
+ * and not threaded anyway) and `dns.workers` at its default, 1.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clampNumber, eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
@@ -138,6 +141,7 @@ async function oneRun(mode: Mode, o: Options): Promise<RunResult> {
       real: 3,
       services: [{ id: 'echo', upstream: 'builtin:echo' }],
       simulated: mode === Mode.etcdSplit ? o.simulated : 0,
+      agentWorkers: 1,
     });
     if (cluster && o.simulated > 0) {
       o.log(`  ${mode}: simulating ${o.simulated} members on etcd…`);

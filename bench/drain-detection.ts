@@ -12,6 +12,9 @@
  * `end()` on the last socket; "SSE" is when this process read the event from the stream, minus the same
  * moment — what an operator's tool waiting on the stream sees. HAProxy and Envoy have no drain event:
  * a tool has to poll their session counts, so their column reads "none (poll)".
+ *
+ * Ebb runs with `agent.workers: 1` (pinned: the default is the CPU count; the echo is builtin and not
+ * threaded anyway).
  */
 import { connect, type Socket } from 'node:net';
 import type { PoolStatus } from '../src/control/index.ts';
@@ -94,7 +97,11 @@ interface RunResult {
 }
 
 async function oneRun(o: { cycles: number; sessions: number; maxSeconds: number }): Promise<RunResult> {
-  const pool = await startEbbPool({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
+  const pool = await startEbbPool({
+    members: 2,
+    services: [{ id: 'echo', upstream: 'builtin:echo' }],
+    agentWorkers: 1,
+  });
   const waiter = new EventWaiter();
   const stream = await pool.events((event, receivedAt) => waiter.push(event, receivedAt));
   try {

@@ -13,6 +13,8 @@
  *   for its echo (http-proxy.ts's `ws-load` role; each round trip counts 2).
  * - server CPU µs per request: CPU time of the server process over the keep-alive load / requests.
  * `--short`: 3 runs × 2 s, for a quick look on a loaded machine.
+ *
+ * The pool config pins `agent.workers: 1`; an embedded listener runs in the application's thread anyway.
  */
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -90,7 +92,8 @@ async function main(): Promise<void> {
     JSON.stringify({
       pool: { name: 'bench', fqdn: 'bench.ebb.test' },
       store: `sqlite:${join(dir, 'state.db')}`,
-      agent: { localState: join(dir, 'local') },
+      // Pinned although an embedded listener runs in the application's own thread whatever it says.
+      agent: { localState: join(dir, 'local'), workers: 1 },
       members: [
         {
           id: 'b1',

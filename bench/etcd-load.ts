@@ -26,6 +26,8 @@
  * Calibration (unless `--no-calibrate`): 3 real `ebb agent`s on etcd, idle and then busy (each member's
  * echo service gets a connection opened and closed every 10 ms), measured the same way, to check the
  * simulator writes what agents write.
+ *
+ * The calibration agents run with `agent.workers: 1` (pinned: the default is the CPU count).
  */
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -182,6 +184,7 @@ async function calibration(seconds: number): Promise<Measurement[]> {
       real: 3,
       services: [{ id: 'echo', upstream: 'builtin:echo' }],
       leaseTtl: `${leaseTtlMs / 1000}s`,
+      agentWorkers: 1,
     });
     deployment = await EbbDeployment.start(layout, 'split', { agentsOnly: true, timeoutMs: 60_000 });
     const pids = deployment.processes.map((p) => p.pid);

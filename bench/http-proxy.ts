@@ -8,8 +8,9 @@
  *        [--concurrency 50] [--ws-connections 50] [--ws-bytes 64] [--idle-websockets 10000]
  *        [--targets ebb,node,haproxy] [--threads 1] [--json]
  *
- * `--threads N`: Ebb's listener on N worker threads (`agent.workers: N`, SO_REUSEPORT) beside HAProxy
- * with `nbthread N` (SPEC §13); the node floor stays on one thread.
+ * `--threads N` (default 1: the listener on this process's own thread): Ebb's listener on N worker
+ * threads (`agent.workers: N`, SO_REUSEPORT) beside HAProxy with `nbthread N` (SPEC §13); the node floor
+ * stays on one thread.
  *
  * Figures (medians over runs; targets in a rotating order each run):
  * - keep-alive req/s: wrk, one thread, `--concurrency` connections kept alive.

@@ -18,6 +18,9 @@
  * Pause latency: POST pause returned, over `--cycles` pause/resume cycles of the kernel service (a
  * connect right after each return must be refused). Drain detection: one held connection, pause, close
  * it; the `service.drained` event's `at` minus the moment of the close. Medians of runs; p99 of cycles.
+ *
+ * Ebb's proxy listener runs on one thread (`agent.workers: 1`, pinned: the default is the CPU count),
+ * as HAProxy's `nbthread 1`; the kernel path has no threads of Ebb's in the data path.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -150,7 +153,8 @@ async function inside(): Promise<void> {
       store: `sqlite:${dir}/state.db`,
       dns: { listen: `127.0.0.1:${await freePort()}` },
       api: { listen: `127.0.0.1:${apiPort}` },
-      agent: { localState: `${dir}/local` },
+      // One thread for the proxy figure, as HAProxy's nbthread 1 (the default is the CPU count).
+      agent: { localState: `${dir}/local`, workers: 1 },
       members: [
         {
           id: 'fe01',

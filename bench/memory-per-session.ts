@@ -10,6 +10,9 @@
  * is (after − before) × 10,000 / N. A proxied session costs the proxy two sockets, so N is 10,000 unless
  * the hard limit on open files (`ulimit -Hn`, which only CAP_SYS_RESOURCE can raise) is too low: then N
  * is the most that fits and the growth is scaled to 10,000 (it is linear in N).
+ *
+ * Ebb's listener runs on one thread (`agent.workers: 1`, pinned: the default is the CPU count), as
+ * HAProxy's `nbthread 1`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { which } from '../test/harness/managed-process.ts';
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
         members: 1,
         minAccepting: 0,
         services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
+        agentWorkers: 1,
       });
       const m = pool.members[0]!;
       pid = pool.apiProcess.pid;

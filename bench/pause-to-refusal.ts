@@ -14,6 +14,9 @@
  * A connect whose handshake completed in the kernel's accept queue just before the listening socket
  * closed is reset by the kernel when it closes: it is counted as "reset during pause" (a failed new
  * connect; Ebb never accepted it, so no session was dropped).
+ *
+ * Ebb runs with `agent.workers: 1` (pinned: the default is the CPU count; the echo is builtin and not
+ * threaded anyway).
  */
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -144,7 +147,11 @@ async function oneRun(o: {
   holdMs: number;
   maxSeconds: number;
 }): Promise<RunResult> {
-  const pool = await startEbbPool({ members: 2, services: [{ id: 'echo', upstream: 'builtin:echo' }] });
+  const pool = await startEbbPool({
+    members: 2,
+    services: [{ id: 'echo', upstream: 'builtin:echo' }],
+    agentWorkers: 1,
+  });
   try {
     const m1 = pool.members[0]!;
     const load = new ConnectLoad(m1.address, m1.ports.echo!, o.rate);

@@ -17,6 +17,9 @@
  *
  * Figures: failed sessions (must be 0: the exit status is 1 otherwise), accepted, re-tried (sessions that
  * reached a member only after another refused them), sessions/s accepted, pause latency.
+ *
+ * Ebb runs with `agent.workers: 1` (pinned: the default is the CPU count; the echo is builtin and not
+ * threaded anyway).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EbbServer } from '../test/harness/ebb-process.ts';
@@ -73,6 +76,7 @@ async function oneRun(o: Options): Promise<RunResult> {
     real: 3,
     services: [{ id: 'echo', upstream: 'builtin:echo' }],
     dnsTtl: o.dnsTtl,
+    agentWorkers: 1,
   });
   const deployment = await EbbDeployment.start(layout, 'up');
   let load: EbbServer | null = null;

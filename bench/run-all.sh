@@ -4,7 +4,7 @@
 # reports medians; the machine is noisy, so read ratios, not absolute times.
 #
 #   bash bench/run-all.sh [--json] [--quick] [NAME...]
-#     NAME: pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy embed-overhead
+#     NAME: pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy embed-overhead handoff
 #
 # --json writes one JSON document per benchmark to stdout (progress goes to stderr); --quick runs each
 # once with fewer cycles/shorter loads. Exit status: the number of benchmarks that failed.
@@ -30,7 +30,7 @@ for arg in "$@"; do
     *) names+=("$arg") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy embed-overhead)
+[ ${#names[@]} -gt 0 ] || names=(pause-to-refusal drain-detection tcp-proxy memory-per-session reroute-under-load dns-convergence etcd-load sip-calls dns-qps http-proxy embed-overhead handoff)
 
 declare -A quick_args=(
   [pause-to-refusal]="--runs 1 --cycles 15 --cli-cycles 2"
@@ -41,6 +41,7 @@ declare -A quick_args=(
   [dns-convergence]="--runs 1 --cycles 10 --simulated 200"
   [etcd-load]="--runs 1 --seconds 4 --sizes 100,1000"
   [embed-overhead]="--short"
+  [handoff]="--quick"
 )
 
 # The hard stop per benchmark (seconds): the etcd ones start a fresh etcd cluster and up to 3,000 leases

@@ -5,8 +5,8 @@
  * per 10,000 live calls (its dialog tracking).
  *
  *   node --disable-warning=ExperimentalWarning bench/sip-calls.ts [--runs 3] [--seconds 5] [--start 250]
- *        [--max-rate 16000] [--kamailio-children 1] [--memory-calls 10000] [--memory-runs 1]
- *        [--skip-memory] [--json]
+ *        [--max-rate 16000] [--threads 1] [--kamailio-children N] [--memory-calls 10000]
+ *        [--memory-runs 1] [--skip-memory] [--json]
  *
  * Calls: SIPp (test/sipp/uac-call.xml: INVITE, 200, ACK, BYE, 200, no hold) to a SIPp callee
  * (test/sipp/uas-bench.xml), through Ebb or Kamailio. A trial offers `rate` calls/s for `--seconds`; it
@@ -20,8 +20,17 @@
  * (64*T1) its RSS is the baseline; then `--memory-calls` calls are set up and held; RSS is read when
  * all are up (transactions of the setup still remembered) and 35 s later (dialogs only).
  *
- * Kamailio runs `--kamailio-children` UDP workers (default 1: Ebb is one event loop). Every process is
- * ended by its PID; temp files are removed.
+ * `--threads N` (default 1): Ebb with `agent.workers: N` (its SIP listener on N threads sharing the port,
+ * SO_REUSEPORT; pinned, as the default is the CPU count) beside Kamailio with N UDP children
+ * (`--kamailio-children` overrides Kamailio's count alone). With N > 1 the SIPp caller uses a socket per
+ * call (`-t un`): the kernel spreads datagrams over the sockets sharing a port by their source address,
+ * so calls from one socket would all reach one thread. The same SIPp mode is used for Kamailio in the
+ * same run, so both are offered the same traffic (Kamailio's children read one shared socket either way).
+ *
+ * The load tool's cost: the CPU seconds of the SIPp caller (read from /proc/<pid>/stat every 200 ms while
+ * it runs, so up to 200 ms short) and of the SIPp callee over each trial, printed for the best rate. On
+ * 2 cores SIPp itself takes a large part of the machine, so the figures are those of the machine minus
+ * SIPp, for both targets alike. Every process is ended by its PID; temp files are removed.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +41,7 @@ import { freePortRange } from '../test/harness/ports.ts';
 import { Kamailio } from '../test/harness/sip-kamailio.ts';
 import { Sipp } from '../test/harness/sip-sipp.ts';
 import { eachRun, report, runBench, startBench } from './lib/bench-cli.ts';
-import { benchProcessOptions, rssKiB, scratchDir, track } from './lib/processes.ts';
+import { benchProcessOptions, cpuSeconds, rssKiB, scratchDir, track } from './lib/processes.ts';
 import { fixed, median } from './lib/stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,6 +75,8 @@ interface Trial {
   rcvbufErrors: number;
   socketDrops: number;
   seconds: number;
+  /** CPU seconds of the SIPp caller and callee over the trial (the load tool's cost). */
+  sippCpuSeconds: number;
 }
 
 /** Kernel-wide UDP receive-buffer drops (RFC 4113 udpInErrors' buffer part, as Linux counts it). */
@@ -96,6 +107,8 @@ class Bench {
     seconds: number;
     start: number;
     maxRate: number;
+    /** `agent.workers` of Ebb; > 1: SIPp calls from a socket per call. */
+    threads: number;
     children: number;
     memoryCalls: number;
   };
@@ -160,7 +173,7 @@ class Bench {
         store: `sqlite:${dir}-state.db`,
         dns: { listen: `127.0.0.1:${dns}` },
         api: { listen: `127.0.0.1:${api}` },
-        agent: { leaseTtl: '5s', localState: `${dir}-local` },
+        agent: { leaseTtl: '5s', localState: `${dir}-local`, workers: this.opts.threads },
         members: [
           {
             id: 'm1',
@@ -187,6 +200,7 @@ class Bench {
     const rcv0 = rcvbufErrors();
     const sockets = [this.base, target.port];
     const drops0 = socketDrops(sockets);
+    const uasCpu0 = cpuSeconds(this.uas.process.pid);
     const started = performance.now();
     const uac = this.sipp({
       scenario: 'uac-call.xml',
@@ -199,10 +213,21 @@ class Bench {
       holdMs: 0,
       service: 'bench',
       limit: Math.max(2000, rate * 4),
+      socketPerCall: this.opts.threads > 1,
       extra: ['-buff_size', SOCKET_BUFFER, '-recv_timeout', '8000'],
     });
-    const r = await uac.wait(this.opts.seconds * 1000 + 60_000);
+    // Its /proc entry goes once it exits: keep the last reading.
+    let uacCpu = 0;
+    const poll = setInterval(() => {
+      try {
+        uacCpu = cpuSeconds(uac.process.pid);
+      } catch {
+        // exited
+      }
+    }, 200);
+    const r = await uac.wait(this.opts.seconds * 1000 + 60_000).finally(() => clearInterval(poll));
     const seconds = (performance.now() - started) / 1000;
+    const sippCpuSeconds = uacCpu + cpuSeconds(this.uas.process.pid) - uasCpu0;
     await sleep(1500);
     const calleeCompleted = this.uas.stats().successful - calleeBefore;
     const rcv = rcvbufErrors() - rcv0;
@@ -229,6 +254,7 @@ class Bench {
       rcvbufErrors: rcv,
       socketDrops: drops,
       seconds,
+      sippCpuSeconds,
     };
   }
 
@@ -295,6 +321,7 @@ class Bench {
         holdMs,
         service: 'bench',
         limit: calls + 100,
+        socketPerCall: this.opts.threads > 1,
         extra: ['-buff_size', SOCKET_BUFFER, '-recv_timeout', '8000'],
       });
     this.log(
@@ -338,7 +365,9 @@ async function main(): Promise<void> {
       seconds: [5, 1, 60],
       start: [250, 10, 100_000],
       'max-rate': [16_000, 10, 200_000],
-      'kamailio-children': [1, 1, 64],
+      threads: [1, 1, 8],
+      // 0: as many as --threads.
+      'kamailio-children': [0, 0, 64],
       'memory-calls': [10_000, 100, 200_000],
       'memory-runs': [1, 1, 5],
     },
@@ -351,7 +380,8 @@ async function main(): Promise<void> {
     seconds: n.seconds,
     start: n.start,
     maxRate: n['max-rate'],
-    children: n['kamailio-children'],
+    threads: n.threads,
+    children: n['kamailio-children'] || n.threads,
     memoryCalls: n['memory-calls'],
   };
   const log = cli.log;
@@ -359,7 +389,8 @@ async function main(): Promise<void> {
     if (!which(cmd)) throw new Error(`${cmd} is not installed (apt-get install sip-tester kamailio)`);
   }
   log(
-    `sip-calls: ${runs} run(s); trials of ${opts.seconds} s; Kamailio with ${opts.children} UDP worker(s); ` +
+    `sip-calls: ${runs} run(s); trials of ${opts.seconds} s; Ebb agent.workers ${opts.threads}; ` +
+      `Kamailio with ${opts.children} UDP worker(s); SIPp ${opts.threads > 1 ? 'a socket per call (-t un)' : 'one socket (-t u1)'}; ` +
       `UDP RcvbufErrors before: ${rcvbufErrors()}`,
   );
 
@@ -382,6 +413,8 @@ async function main(): Promise<void> {
       log(`run ${r + 1}, ${t.name}: ${b} calls/s with 0 failed calls`);
     }
   });
+  // The load tool's share of the machine while it offered the best passing rate (median over runs).
+  const sippCores = (ts: Trial[]) => median(ts.map((t) => t.sippCpuSeconds / t.seconds));
   const ebbRate = median(best.ebb);
   const kamRate = median(best.kamailio);
 
@@ -398,13 +431,22 @@ async function main(): Promise<void> {
     machine: cli.machine,
     runs,
     trialSeconds: opts.seconds,
+    threads: opts.threads,
     kamailioChildren: opts.children,
+    sippMode: opts.threads > 1 ? 'un' : 'u1',
     callsPerSecond: { ebb: ebbRate, kamailio: kamRate, ratio: ebbRate / kamRate, runs: best },
     atBestRate: {
-      ebb: passing.ebb.map((t) => ({ retransmissions: t.retransmissions, rcvbufErrors: t.rcvbufErrors })),
+      ebb: passing.ebb.map((t) => ({
+        retransmissions: t.retransmissions,
+        rcvbufErrors: t.rcvbufErrors,
+        sippCpuSeconds: t.sippCpuSeconds,
+        seconds: t.seconds,
+      })),
       kamailio: passing.kamailio.map((t) => ({
         retransmissions: t.retransmissions,
         rcvbufErrors: t.rcvbufErrors,
+        sippCpuSeconds: t.sippCpuSeconds,
+        seconds: t.seconds,
       })),
     },
     memory: {
@@ -425,6 +467,12 @@ async function main(): Promise<void> {
     [
       ['figure (median of runs)', 'ebb', 'kamailio', 'ratio'],
       ['calls/s with 0 failed calls', String(ebbRate), String(kamRate), fixed(ebbRate / kamRate)],
+      [
+        'SIPp CPU (caller + callee) at that rate, cores',
+        fixed(sippCores(passing.ebb)),
+        fixed(sippCores(passing.kamailio)),
+        '—',
+      ],
       ['RSS MiB per 10,000 live calls (dialogs only)', fixed(summary.memory.mibPer10kLive), 'n/a', '—'],
       [
         'RSS MiB per 10,000 calls just set up (+ transactions)',
@@ -438,6 +486,8 @@ async function main(): Promise<void> {
       `runs: ebb ${best.ebb.join(', ')}; kamailio ${best.kamailio.join(', ')} (calls/s)`,
       'a rate passes only with every call successful in SIPp, the same number completed at the callee, and no UDP ' +
         'receive-buffer drop in the kernel (/proc/net/snmp RcvbufErrors, /proc/net/udp drops)',
+      `SIPp ${opts.threads > 1 ? '-t un (a socket per call)' : '-t u1 (one socket)'} for both targets; its CPU is read from /proc ` +
+        'every 200 ms (a lower bound by up to 0.2 s per trial)',
       `Kamailio: dispatcher, transaction-stateful (tm), record-routing, ${opts.children} UDP worker(s); it keeps no dialog ` +
         'state in this config, so it has no per-call memory figure to compare (its shared memory is preallocated).',
     ],

@@ -8,8 +8,9 @@
  *        [--concurrency 50] [--bytes 1024] [--stream-connections 4] [--chunk 65536]
  *        [--threads 1] [--cpu-prof DIR] [--targets direct,haproxy,ebb] [--json]
  *
- * `--threads N`: Ebb with `agent.workers: N` (its listener on N threads, SO_REUSEPORT) beside HAProxy
- * with `nbthread N` (SPEC §13).
+ * `--threads N` (default 1): Ebb with `agent.workers: N` (its listener on N threads, SO_REUSEPORT)
+ * beside HAProxy with `nbthread N` (SPEC §13). Always written to the config: `agent.workers` defaults to
+ * the CPU count, which would make the one-thread figure an N-thread one.
  *
  * conn/s: each of `--concurrency` loops per worker connects, sends `--bytes`, reads them back and
  * closes (and waits for the peer's FIN). MB/s: `--stream-connections` long connections per worker keep

@@ -140,15 +140,15 @@ export async function startEbbPool(options: {
   /** Extra Node flags for the `ebb up` process, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
   minAccepting?: number;
-  /** `agent.workers` of the pool. */
-  agentWorkers?: number;
+  /** `agent.workers` of the pool (required: see `PoolLayoutOptions.agentWorkers`). */
+  agentWorkers: number;
 }): Promise<EbbDeployment> {
   const layout = await writePoolLayout({
     dir: scratchDir('ebb-bench-'),
     real: options.members ?? 2,
     services: options.services,
     ...(options.minAccepting !== undefined ? { minAccepting: options.minAccepting } : {}),
-    ...(options.agentWorkers !== undefined ? { agentWorkers: options.agentWorkers } : {}),
+    agentWorkers: options.agentWorkers,
   });
   return EbbDeployment.start(layout, 'up', { nodeArgs: options.nodeArgs ?? [] });
 }

@@ -39,8 +39,11 @@ export interface PoolLayoutOptions {
   dnsTtl?: number;
   leaseTtl?: string;
   minAccepting?: number;
-  /** `agent.workers`: threads per tcp proxy listener (SPEC §13). */
-  agentWorkers?: number;
+  /**
+   * `agent.workers`: threads per tcp/http/sip proxy listener (SPEC §13). Required, and always written:
+   * its default is the CPU count, which would silently turn a one-thread figure into an N-thread one.
+   */
+  agentWorkers: number;
 }
 
 export interface SimulatedMember {
@@ -98,7 +101,7 @@ export async function writePoolLayout(options: PoolLayoutOptions): Promise<PoolL
       agent: {
         leaseTtl,
         localState: join(options.dir, 'local'),
-        ...(options.agentWorkers ? { workers: options.agentWorkers } : {}),
+        workers: options.agentWorkers,
       },
       members,
     },
