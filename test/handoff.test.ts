@@ -272,6 +272,46 @@ describe('replacing a running ebb up (hand-off)', () => {
     await successor.stop();
   });
 
+  it('a chain: the middle process exits once its own sessions end; the first re-attaches to the newest', async () => {
+    const first = await start();
+    const m1 = members[0]!;
+    const session = await openSocket(m1.address, portBase);
+    assert.equal(await roundTrip(session, 'one\n'), 'one\n');
+    const middle = await start();
+    await first.waitForOutput(new RegExp(`pid ${middle.pid} took over`), 5000);
+    const newest = await start();
+    // The middle process served nothing itself: it goes, though the first one's session lives on.
+    assert.equal(await middle.waitForExit(10_000), 0, middle.output);
+    await newest.waitForOutput(
+      new RegExp(`agent\\.handoff\\s+m1\\s+phase=re-attached fromPid=${first.pid}`),
+      10_000,
+    );
+    assert.equal(first.running, true);
+    const counted = await eventually(
+      () => echo('m1'),
+      (s) => s.sessions === 1,
+    );
+    assert.equal(counted.sessions, 1, 'the newest process counts the first one’s session');
+    assert.equal(await roundTrip(session, 'two\n'), 'two\n');
+    await closeSocket(session);
+    assert.equal(await first.waitForExit(10_000), 0, first.output);
+    assert.match(first.output, /1 session\(s\) ended by themselves, 0 forced/);
+    await newest.waitForOutput(
+      new RegExp(`agent\\.handoff\\s+m1\\s+phase=finished fromPid=${first.pid} .*ended=1 forced=0`),
+      5000,
+    );
+    assert.equal(
+      (
+        await eventually(
+          () => echo('m1'),
+          (s) => s.sessions === 0,
+        )
+      ).sessions,
+      0,
+    );
+    await newest.stop();
+  });
+
   it('20 hand-offs in a row under ebb load: 0 failed, 0 forced, no member ever looks down', async (t) => {
     let current = await start();
     // What a reader of the pool sees all along: every member's agent up (its key never lapses).

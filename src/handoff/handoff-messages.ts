@@ -19,6 +19,10 @@ import { z } from 'zod';
  *        ◀─────────────────────────────────── ended { id, count }
  *        ◀─────────────────────────────────── done { ended, forced }  (then it exits)
  * ```
+ *
+ * A successor that is replaced in turn exits once its own sessions have ended; its predecessor, still
+ * serving, then connects to whoever holds the control socket and says `adopt { pid, members }`, and goes
+ * on from `sessions` with that process.
  */
 
 /** Counters are since `yielded`; `sessions`, `byKind`, `idleConnections` and `flows` are now. */
@@ -83,6 +87,15 @@ export const SuccessorMessage = z.discriminatedUnion('type', [
     .object({ type: z.literal('end-sessions'), id: z.number().int().min(0), member: name, service: name })
     .strict(),
   noteFor,
+  // Not from a successor: a predecessor whose successor exited before it finished, re-attaching to the
+  // process that holds the control socket now; from here on it speaks as a predecessor.
+  z
+    .object({
+      type: z.literal('adopt'),
+      pid: z.number().int().positive(),
+      members: z.array(name).max(100_000),
+    })
+    .strict(),
 ]);
 export type SuccessorMessage = z.infer<typeof SuccessorMessage>;
 
@@ -107,3 +120,4 @@ export const PredecessorMessage = z.discriminatedUnion('type', [
 export type PredecessorMessage = z.infer<typeof PredecessorMessage>;
 export type ServiceCount = z.infer<typeof serviceCount>;
 export type NoteMessage = z.infer<typeof noteFor>;
+export type AdoptMessage = Extract<SuccessorMessage, { type: 'adopt' }>;

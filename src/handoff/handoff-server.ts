@@ -1,10 +1,11 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenerStats } from '../listeners/index.ts';
 import {
   PredecessorMessage,
   SuccessorMessage,
+  type AdoptMessage,
   type NoteMessage,
   type ServiceCount,
 } from './handoff-messages.ts';
@@ -12,6 +13,9 @@ import { LineChannel } from './line-channel.ts';
 
 /** `sessions` messages go out at most this often: a burst of closes is one message. */
 const coalesceMs = 50;
+/** A predecessor whose successor exited looks for the next holder of the control socket this often. */
+const reattachAttempts = 20;
+const reattachGapMs = 250;
 
 /** What a running process does when a successor asks (the runner implements it). */
 export interface HandingOver {
@@ -23,8 +27,10 @@ export interface HandingOver {
   resumeConfirmations(): void;
   /** Stop accepting everywhere (listeners, agent-check, API, DNS); live sessions go on. */
   stopAccepting(deadlineMs: number): Promise<void>;
-  /** Each service's stats now. */
+  /** Each service's stats now: this process's sessions and those it relays for its own predecessors. */
   services(): Array<{ member: string; service: string; stats: ListenerStats }>;
+  /** Sessions this process serves itself (not those it relays): it may exit once they have ended. */
+  ownSessions(): number;
   /** Calls `changed` whenever a service's stats change. */
   onChange(changed: () => void): void;
   /** Ends a service's sessions now, counted as forced; resolves with how many. */
@@ -36,6 +42,11 @@ export interface HandingOver {
 }
 
 export interface HandoffServerEvents {
+  /**
+   * A predecessor of a process that has since exited re-attached (`adopt`): from here on the channel is
+   * its, speaking as a predecessor (the caller takes it over with `Predecessor.adopted`).
+   */
+  adopted(channel: LineChannel<PredecessorMessage, SuccessorMessage>, pid: number, members: string[]): void;
   /** The successor took over: this process no longer accepts, and says so. */
   yielded(successorPid: number, sessions: number): void;
   /** Every session of this process has ended (or was ended at the deadline): it may exit. */
@@ -54,7 +65,9 @@ export class HandoffServer {
   readonly #events: HandoffServerEvents;
   readonly #logger: Logger;
   #successor: LineChannel<SuccessorMessage, PredecessorMessage> | null = null;
+  #successorPid = 0;
   #yielded = false;
+  #finished = false;
 
   private constructor(
     server: Server,
@@ -119,59 +132,122 @@ export class HandoffServer {
 
   #connected(socket: Socket): void {
     const channel = new LineChannel<SuccessorMessage, PredecessorMessage>(socket, SuccessorMessage);
-    if (this.#successor || this.#yielded) {
-      channel.send({
-        type: 'refused',
-        reason: this.#yielded ? 'this process has already handed over' : 'another hand-off is under way',
-      });
-      channel.close();
-      return;
-    }
-    this.#successor = channel;
+    let role: 'unknown' | 'successor' | 'adopted' = 'unknown';
     let pid = 0;
     channel.onMessage((message) => {
-      switch (message.type) {
-        case 'hello':
-          pid = message.pid;
-          this.#parts.holdConfirmations();
-          this.#logger.info({ successorPid: pid }, 'a new process is taking over; confirmations wait for it');
-          channel.send({ type: 'hello', pid: process.pid, members: [...this.#parts.members] });
+      if (role === 'unknown') {
+        if (message.type === 'adopt') {
+          role = 'adopted';
+          this.#logger.info(
+            { predecessorPid: message.pid },
+            'a predecessor re-attached: its sessions are counted here',
+          );
+          this.#events.adopted(
+            channel.reread(PredecessorMessage) as LineChannel<PredecessorMessage, SuccessorMessage>,
+            message.pid,
+            message.members,
+          );
           return;
-        case 'yield':
-          void this.#yield(channel, pid, message.timeoutMs);
+        }
+        if (this.#successor || this.#yielded) {
+          channel.send({
+            type: 'refused',
+            reason: this.#yielded ? 'this process has already handed over' : 'another hand-off is under way',
+          });
+          channel.close();
           return;
-        case 'note':
-          this.#parts.applyNote(message);
-          return;
-        case 'end-sessions':
-          void this.#parts
-            .endSessions(message.member, message.service)
-            .catch(() => 0)
-            .then((count) => channel.send({ type: 'ended', id: message.id, count }));
-          return;
+        }
+        role = 'successor';
+        this.#successor = channel;
+        void channel.closed.then((err) => this.#successorGone(channel, pid, err));
       }
+      this.#fromSuccessor(channel, message, (p) => (pid = p));
     });
-    void channel.closed.then((err) => {
-      if (err)
-        this.#logger.warn(
-          { code: err instanceof Error && 'code' in err ? err.code : undefined, err: err.message },
-          'hand-off connection closed',
+  }
+
+  #fromSuccessor(
+    channel: LineChannel<SuccessorMessage, PredecessorMessage>,
+    message: SuccessorMessage,
+    setPid: (pid: number) => void,
+  ): void {
+    switch (message.type) {
+      case 'hello':
+        setPid(message.pid);
+        this.#successorPid = message.pid;
+        this.#parts.holdConfirmations();
+        this.#logger.info(
+          { successorPid: message.pid },
+          'a new process is taking over; confirmations wait for it',
         );
-      if (this.#yielded) return;
-      this.#successor = null;
+        channel.send({ type: 'hello', pid: process.pid, members: [...this.#parts.members] });
+        return;
+      case 'yield':
+        void this.#yield(channel, message.timeoutMs);
+        return;
+      case 'note':
+        this.#parts.applyNote(message);
+        return;
+      case 'end-sessions':
+        void this.#parts
+          .endSessions(message.member, message.service)
+          .catch(() => 0)
+          .then((count) => channel.send({ type: 'ended', id: message.id, count }));
+        return;
+      case 'adopt':
+        return; // only as a connection's first message
+    }
+  }
+
+  #successorGone(
+    channel: LineChannel<SuccessorMessage, PredecessorMessage>,
+    pid: number,
+    err: Error | null,
+  ): void {
+    if (err)
+      this.#logger.warn(
+        { code: err instanceof Error && 'code' in err ? err.code : undefined, err: err.message },
+        'hand-off connection closed',
+      );
+    if (this.#successor !== channel) return;
+    this.#successor = null;
+    if (!this.#yielded) {
       this.#parts.resumeConfirmations();
       this.#logger.warn(
         { successorPid: pid },
         'the new process went away before taking over; this one carries on',
       );
-    });
+      return;
+    }
+    // The successor exited (its own sessions ended, or it crashed) while this one still serves: report
+    // to whoever holds the control socket now, so its status counts these sessions and its notes reach them.
+    if (!this.#finished) void this.#reattach();
   }
 
-  async #yield(
-    channel: LineChannel<SuccessorMessage, PredecessorMessage>,
-    pid: number,
-    timeoutMs: number,
-  ): Promise<void> {
+  async #reattach(): Promise<void> {
+    for (let attempt = 0; attempt < reattachAttempts && !this.#finished; attempt++) {
+      const socket = await connectTo(this.#path);
+      if (socket) {
+        const channel = new LineChannel<SuccessorMessage, PredecessorMessage>(socket, SuccessorMessage);
+        this.#successor = channel;
+        channel.onMessage((message) => this.#fromSuccessor(channel, message, () => {}));
+        void channel.closed.then((err) => this.#successorGone(channel, 0, err));
+        (channel as unknown as LineChannel<never, AdoptMessage>).send({
+          type: 'adopt',
+          pid: process.pid,
+          members: [...this.#parts.members],
+        });
+        this.#report?.();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, reattachGapMs));
+    }
+    this.#logger.warn({}, 'no process holds the hand-off control socket: serving the sessions left alone');
+  }
+
+  /** Sends the sessions now to the current successor (set once yielded). */
+  #report: (() => void) | null = null;
+
+  async #yield(channel: LineChannel<SuccessorMessage, PredecessorMessage>, timeoutMs: number): Promise<void> {
     if (this.#yielded) return;
     this.#yielded = true;
     await this.#parts.stopAccepting(timeoutMs);
@@ -183,41 +259,54 @@ export class HandoffServer {
         service: s.service,
         stats: since(s.stats, base.get(`${s.member}\0${s.service}`)),
       }));
-    const live = () => report().reduce((n, s) => n + s.stats.sessions, 0);
-    const startedWith = live();
+    const send = (message: PredecessorMessage) => this.#successor?.send(message);
+    const startedWith = this.#parts.ownSessions();
+    const forcedBefore = this.#parts.services().reduce((n, s) => n + s.stats.forced, 0);
     // Said here first: the successor reports itself up only after it has this answer.
-    this.#events.yielded(pid, startedWith);
+    this.#events.yielded(this.#successorPid, startedWith);
     channel.send({ type: 'yielded', services: report() });
-    let finished = false;
+    this.#report = () => send({ type: 'sessions', services: report() });
     let timer: NodeJS.Timeout | null = null;
     const finish = () => {
-      if (finished) return;
-      finished = true;
+      if (this.#finished) return;
+      this.#finished = true;
       clearTimeout(deadline);
       if (timer) clearTimeout(timer);
-      const services = report();
       // Ended at the deadline or at the successor's word (its own deadline, a stop) alike.
-      const forced = services.reduce((n, s) => n + s.stats.forced, 0);
+      const forced = Math.max(
+        0,
+        this.#parts.services().reduce((n, s) => n + s.stats.forced, 0) - forcedBefore,
+      );
       const result = { ended: Math.max(0, startedWith - forced), forced };
-      channel.send({ type: 'sessions', services });
-      channel.send({ type: 'done', ...result });
-      channel.close();
+      send({ type: 'sessions', services: report() });
+      send({ type: 'done', ...result });
+      this.#successor?.close();
       this.#events.finished(result);
     };
     const deadline = setTimeout(() => {
       void this.#parts.endAll().then(finish, finish);
     }, timeoutMs);
     this.#parts.onChange(() => {
-      if (finished || timer) return;
+      if (this.#finished || timer) return;
       timer = setTimeout(() => {
         timer = null;
-        if (finished) return;
-        channel.send({ type: 'sessions', services: report() });
-        if (live() === 0) finish();
+        if (this.#finished) return;
+        send({ type: 'sessions', services: report() });
+        // Its own sessions, not those it relays: a predecessor of its own re-attaches to the next holder.
+        if (this.#parts.ownSessions() === 0) finish();
       }, coalesceMs);
     });
     if (startedWith === 0) finish();
   }
+}
+
+/** A connected socket at `path`, or null when nothing listens there. */
+function connectTo(path: string): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', () => resolve(null));
+  });
 }
 
 /** Counters since the hand-off began; what is open now as it is. */

@@ -125,6 +125,9 @@ class FakeParts implements HandingOver {
   services() {
     return [{ member: 'm1', service: 'echo', stats: this.stats }];
   }
+  ownSessions(): number {
+    return this.stats.sessions;
+  }
   onChange(changed: () => void): void {
     this.#changed.push(changed);
   }
@@ -159,7 +162,11 @@ async function handoffPair(parts: FakeParts) {
   const server = await HandoffServer.listen(
     path,
     parts,
-    { yielded: (_pid, sessions) => yielded.push(sessions), finished: (r) => finished.push(r) },
+    {
+      yielded: (_pid, sessions) => yielded.push(sessions),
+      finished: (r) => finished.push(r),
+      adopted: (channel) => channel.close(),
+    },
     logger,
   );
   return { path, server, finished, yielded };

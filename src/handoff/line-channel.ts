@@ -22,7 +22,7 @@ export class HandoffProtocolError extends EbbError {
  */
 export class LineChannel<In, Out> {
   readonly #socket: Socket;
-  readonly #schema: z.ZodType<In>;
+  #schema: z.ZodType<In>;
   #buffered: Buffer[] = [];
   #bufferedBytes = 0;
   #onMessage: (message: In) => void = () => {};
@@ -41,6 +41,16 @@ export class LineChannel<In, Out> {
 
   onMessage(handler: (message: In) => void): void {
     this.#onMessage = handler;
+  }
+
+  /**
+   * From the next line on, messages are read by `schema` (the other side took another role: a
+   * predecessor re-attaching). The caller sets the handler for them with the returned channel.
+   */
+  reread<Next>(schema: z.ZodType<Next>): LineChannel<Next, unknown> {
+    const next = this as unknown as LineChannel<Next, unknown>;
+    next.#schema = schema;
+    return next;
   }
 
   get open(): boolean {

@@ -4,10 +4,11 @@ import {
   type ListenerEvents,
   type ListenerStats,
 } from '../listeners/index.ts';
-import type { Predecessor } from './predecessor.ts';
+import type { PredecessorGroup } from './predecessor-group.ts';
 
 /**
- * The sessions a predecessor (the process this one replaced, SPEC §13) still serves for one service,
+ * The sessions predecessors (the process this one replaced, and any that re-attached, SPEC §13) still
+ * serve for one service,
  * as one more listener of the service's runtime: the runtime sums them with its own, so status, drain
  * detection (`readyForOffline` waits for them) and the deadline (`endSessions` asks the predecessor to
  * end them, counted as forced there) treat both processes' sessions as the service's. It binds nothing.
@@ -15,16 +16,16 @@ import type { Predecessor } from './predecessor.ts';
 export class PredecessorListener extends LifecycleListener {
   readonly description: string;
   protected readonly life: ListenerLifecycle;
-  readonly #predecessor: Predecessor;
+  readonly #predecessors: PredecessorGroup;
   readonly #member: string;
   readonly #service: string;
 
-  constructor(predecessor: Predecessor, member: string, service: string, events: ListenerEvents) {
+  constructor(predecessors: PredecessorGroup, member: string, service: string, events: ListenerEvents) {
     super();
-    this.#predecessor = predecessor;
+    this.#predecessors = predecessors;
     this.#member = member;
     this.#service = service;
-    this.description = `sessions of pid ${predecessor.pid}, handing over`;
+    this.description = 'sessions of the processes this one took over from';
     const none = async () => {};
     this.life = new ListenerLifecycle(this.description, {
       bind: none,
@@ -32,16 +33,22 @@ export class PredecessorListener extends LifecycleListener {
       accept: none,
       stopListening: none,
       release: none,
-      endSessions: () => predecessor.endSessions(member, service),
+      endSessions: () => predecessors.endSessions(member, service),
       sessions: () => this.stats().sessions,
     });
-    predecessor.onChange(() => {
+    predecessors.onChange(() => {
       this.life.sessionsChanged();
       events.onChange(false);
     });
   }
 
   stats(): ListenerStats {
-    return this.#predecessor.stats(this.#member, this.#service);
+    return this.#predecessors.stats(this.#member, this.#service);
   }
+
+  /**
+   * This process stops (or exits after its own hand-off): the predecessors' sessions are theirs, not
+   * ended here; each re-attaches to whoever holds the control socket next, or finishes alone.
+   */
+  async detach(): Promise<void> {}
 }

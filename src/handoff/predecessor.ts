@@ -73,6 +73,21 @@ export class Predecessor {
     return predecessor;
   }
 
+  /**
+   * A predecessor of a process that has exited, re-attached on `channel` (`adopt`): it yielded long
+   * ago, and reports its sessions from here on.
+   */
+  static adopted(
+    channel: LineChannel<PredecessorMessage, SuccessorMessage>,
+    pid: number,
+    members: readonly string[],
+  ): Predecessor {
+    const predecessor = new Predecessor(channel);
+    predecessor.pid = pid;
+    predecessor.members = members;
+    return predecessor;
+  }
+
   /** Tells it to stop accepting; resolves once it has, with how many sessions it still serves. */
   async yield(timeoutMs: number): Promise<number> {
     this.#channel.send({ type: 'yield', timeoutMs });

@@ -11,12 +11,14 @@ import { EbbError, EventCode, ExitCode, ListenError, StoreError } from '../core/
 import {
   HandoffServer,
   Predecessor,
+  PredecessorGroup,
   PredecessorListener,
   handoffSocketPath,
   type HandingOver,
 } from '../handoff/index.ts';
 import { checkKernelPath } from '../kernel/index.ts';
 import { bindBesidePredecessor, ensureRequestMigration } from '../net/index.ts';
+import type { ListenerEvents } from '../listeners/index.ts';
 import { MemberAgent, isEmbeddedService } from '../service/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 
@@ -61,7 +63,10 @@ export class PoolRunner {
   dns: PoolDnsServer | null = null;
   /** The process this one replaced, while it still serves sessions (null when none). */
   predecessor: Predecessor | null = null;
+  /** Every process this one took over from that still serves sessions (it, and any that re-attached). */
+  readonly predecessors = new PredecessorGroup();
   private handoff: HandoffServer | null = null;
+  private handoffPath: string | null = null;
   private readonly options: PoolRunnerOptions;
   private stopping: Promise<void> | null = null;
   private apiHandedOff: Promise<void> = Promise.resolve();
@@ -101,6 +106,7 @@ export class PoolRunner {
     // A process running the same parts here is replaced, not fought (SPEC §13): from its hello on it
     // confirms nothing, so a pause given meanwhile waits for this process to apply it.
     this.predecessor = handoffPath ? await Predecessor.find(handoffPath, this.options.logger) : null;
+    this.handoffPath = handoffPath;
     // Its ports are held by it until it yields: this process binds beside, not elsewhere.
     bindBesidePredecessor(this.predecessor !== null);
     try {
@@ -168,6 +174,7 @@ export class PoolRunner {
         return false;
       });
       const predecessor = this.predecessor;
+      const predecessors = this.predecessors;
       for (const member of members) {
         const continues = predecessor?.members.includes(member) === true;
         const agent = new MemberAgent({
@@ -176,13 +183,14 @@ export class PoolRunner {
           store: this.store,
           logger: this.options.logger,
           view: () => this.state.view(),
-          // A note of one of its listeners may concern a call the predecessor still carries.
-          onNote: (service, listener, note) => this.predecessor?.note({ member, service, listener, note }),
-          ...(continues && predecessor
+          // A note of one of its listeners may concern a call a predecessor still carries.
+          onNote: (service, listener, note) => predecessors.note({ member, service, listener, note }),
+          ...(continues && predecessor ? { takeOverFrom: predecessor.pid } : {}),
+          // With a control socket, predecessors may come (the replaced one, or one re-attaching later).
+          ...(this.handoffPath !== null
             ? {
-                takeOverFrom: predecessor.pid,
-                extraListeners: (service, events) => [
-                  new PredecessorListener(predecessor, member, service, events),
+                extraListeners: (service: string, events: ListenerEvents) => [
+                  new PredecessorListener(predecessors, member, service, events),
                 ],
               }
             : {}),
@@ -229,6 +237,7 @@ export class PoolRunner {
   private async takeOver(predecessor: Predecessor): Promise<void> {
     const timeoutMs = this.options.handoffTimeoutMs ?? defaultHandoffTimeoutMs;
     await predecessor.yield(timeoutMs);
+    this.predecessors.add(predecessor);
     const fromPid = predecessor.pid;
     const continuing = this.agents.filter((a) => predecessor.members.includes(a.member.id));
     await Promise.all(continuing.map((a) => a.takeOver()));
@@ -248,6 +257,12 @@ export class PoolRunner {
       { fromPid, sessions: predecessor.sessions },
       'took over from the running process; it serves its live sessions until they end',
     );
+    this.announceFinish(predecessor, continuing);
+  }
+
+  /** `agent.handoff phase=finished` for each member once `predecessor` is gone, with its counts. */
+  private announceFinish(predecessor: Predecessor, continuing: MemberAgent[]): void {
+    const fromPid = predecessor.pid;
     void predecessor.finished.then((result) => {
       for (const agent of continuing) {
         agent.publish({
@@ -293,9 +308,12 @@ export class PoolRunner {
           ?.endSessions()) ?? 0,
       applyNote: ({ member, service, listener, note }) => {
         this.agents.find((a) => a.member.id === member)?.applyNote(service, listener, note);
-        // Its own predecessor (a hand-off still under way before this one) may hold that call.
-        this.predecessor?.note({ member, service, listener, note });
+        // Its own predecessors (hand-offs still under way before this one) may hold that call.
+        this.predecessors.note({ member, service, listener, note });
       },
+      ownSessions: () =>
+        this.agents.reduce((n, a) => n + a.services.reduce((m, s) => m + a.runtime(s.id)!.sessions, 0), 0) -
+        this.predecessors.sessions,
       endAll: async () => {
         const counts = await Promise.all(
           this.agents.flatMap((a) => a.services.map((s) => a.runtime(s.id)!.endSessions())),
@@ -316,6 +334,20 @@ export class PoolRunner {
           void this.apiHandedOff.then(() => {
             for (const told of this.handOverWatchers.done) told({ successorPid, ...result });
           });
+        },
+        adopted: (channel, pid, members) => {
+          const adopted = Predecessor.adopted(channel, pid, members);
+          this.predecessors.add(adopted);
+          const continuing = this.agents.filter((a) => members.includes(a.member.id));
+          for (const agent of continuing) {
+            agent.publish({
+              code: EventCode.agentHandoff,
+              member: agent.member.id,
+              at: Date.now(),
+              data: { phase: 're-attached', fromPid: pid, toPid: process.pid, sessions: adopted.sessions },
+            });
+          }
+          this.announceFinish(adopted, continuing);
         },
       },
       this.options.logger,
@@ -351,6 +383,7 @@ export class PoolRunner {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.handoff?.close();
+      this.predecessors.release();
       await this.api?.close();
       await this.dns?.close();
       await Promise.all(this.agents.map((a) => a.stop()));
