@@ -7,7 +7,9 @@
  * Each run starts a fresh proxy, warms it up with 200 sessions (opened, one round trip, closed), reads
  * VmRSS from /proc/<pid>/status, opens N sessions (each does one small echo round trip, so both legs are
  * up, then stays idle), waits 2 s, reads VmRSS again, closes them and reads it a third time. The figure
- * is (after − before) × 10,000 / N. A proxied session costs the proxy two sockets, so N is 10,000 unless
+ * is (after − before) × 10,000 / N. A third column, the **node floor**, is a proxy on Node's `net` with
+ * nothing of Ebb's (bench/lib/tcp-floor-proxy.ts: two sockets and the same forwarding per session): what
+ * any proxy whose sessions are Node sockets costs at least. A proxied session costs the proxy two sockets, so N is 10,000 unless
  * the hard limit on open files (`ulimit -Hn`, which only CAP_SYS_RESOURCE can raise) is too low: then N
  * is the most that fits and the growth is scaled to 10,000 (it is linear in N).
  *
@@ -21,9 +23,9 @@ import { startEbbPool } from './lib/ebb-deployment.ts';
 import { HeldSessions } from './lib/load.ts';
 import { childFdLimit, hardFdLimit, rssKiB, scratchDir } from './lib/processes.ts';
 import { fixed, median, ratio } from './lib/stats.ts';
-import { startEchoUpstream, startHaproxyPeer } from './lib/tcp-peers.ts';
+import { startEchoUpstream, startHaproxyPeer, startNodeFloorProxy } from './lib/tcp-peers.ts';
 
-const Target = { ebb: 'ebb', haproxy: 'haproxy' } as const;
+const Target = { ebb: 'ebb', node: 'node', haproxy: 'haproxy' } as const;
 type Target = (typeof Target)[keyof typeof Target];
 
 interface Sample {
@@ -54,7 +56,9 @@ async function main(): Promise<void> {
   const wanted = bench.numbers.sessions;
   const sessions = Math.min(wanted, fit);
   const haproxyAvailable = which('haproxy');
-  const targets: Target[] = haproxyAvailable ? [Target.ebb, Target.haproxy] : [Target.ebb];
+  const targets: Target[] = haproxyAvailable
+    ? [Target.ebb, Target.node, Target.haproxy]
+    : [Target.ebb, Target.node];
   if (!haproxyAvailable)
     log('memory-per-session: haproxy is not installed (apt-get install -y haproxy): its column is skipped');
   log(
@@ -83,6 +87,11 @@ async function main(): Promise<void> {
       endpoint = { host: m.address, port: m.ports.proxy! };
       stop = () => pool.stop();
       counted = async () => (await pool.service(m.id, 'proxy')).sessions;
+    } else if (t === Target.node) {
+      const floor = await startNodeFloorProxy({ host: '127.0.0.1', port: upPort });
+      pid = floor.proc.pid;
+      endpoint = { host: floor.host, port: floor.port };
+      stop = () => floor.proc.stop();
     } else {
       const { haproxy, host, port } = await startHaproxyPeer(
         dir,
@@ -152,6 +161,7 @@ async function main(): Promise<void> {
     failed: samples.get(t)?.reduce((a, s) => a + s.failed, 0) ?? 0,
   });
   const e = fig(Target.ebb);
+  const n = fig(Target.node);
   const h = targets.includes(Target.haproxy) ? fig(Target.haproxy) : null;
   const summary = {
     benchmark: 'memory-per-session',
@@ -160,6 +170,7 @@ async function main(): Promise<void> {
     sessionsPerMeasurement: sessions,
     scaledTo10k: sessions !== 10_000,
     ebb: e,
+    nodeFloor: n,
     haproxy: h,
     ratio: h ? ratio(e.mibPer10k, h.mibPer10k) : null,
     perRun: Object.fromEntries(targets.map((t) => [t, samples.get(t)])),
@@ -170,29 +181,37 @@ async function main(): Promise<void> {
     bench,
     summary,
     [
-      ['figure (median of runs)', 'ebb', 'haproxy', 'ebb/haproxy'],
+      ['figure (median of runs)', 'ebb', 'node floor', 'haproxy', 'ebb/haproxy', 'floor/haproxy'],
       [
         'RSS growth per 10,000 idle sessions (MiB)',
         fixed(e.mibPer10k, 1),
+        fixed(n.mibPer10k, 1),
         hv((x) => x.mibPer10k),
         rv((x) => x.mibPer10k),
+        h ? fixed(ratio(n.mibPer10k, h.mibPer10k)) : 'n/a',
       ],
       [
         'per session (KiB)',
         fixed(e.kibPerSession, 2),
+        fixed(n.kibPerSession, 2),
         hv((x) => x.kibPerSession, 2),
         rv((x) => x.kibPerSession),
+        h ? fixed(ratio(n.kibPerSession, h.kibPerSession)) : 'n/a',
       ],
       [
         'RSS before, after warm-up (MiB)',
         fixed(e.baselineMiB, 1),
+        fixed(n.baselineMiB, 1),
         hv((x) => x.baselineMiB),
         rv((x) => x.baselineMiB),
+        '—',
       ],
       [
         'still held 2 s after closing them all (MiB)',
         fixed(e.retainedAfterCloseMiB, 1),
+        fixed(n.retainedAfterCloseMiB, 1),
         hv((x) => x.retainedAfterCloseMiB),
+        '—',
         '—',
       ],
     ],

@@ -59,7 +59,7 @@ describe('EtcdStore with a frozen etcd member', () => {
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.modRevision > seen[i - 1]!.modRevision);
   });
 
-  it('a 3 s lease is renewed through the others while each member in turn is frozen for longer than its TTL', async () => {
+  it('a 3 s lease is renewed through the others while each member in turn is frozen (followers longer than its TTL)', async () => {
     const store = open();
     const reader = open();
     const p = prefix();
@@ -70,9 +70,15 @@ describe('EtcdStore with a frozen etcd member', () => {
     const deletes: WatchEvent[] = [];
     await reader.watch(p, (events) => deletes.push(...events.filter((e) => e.type === 'delete')));
     for (let member = 0; member < cluster.size; member++) {
+      // A follower is frozen for longer than the TTL. The leader only for 2 s (its followers elect another
+      // within 0.5–1 s, and the renewal has gone elsewhere long before): etcd 3.4.23, Debian's, revokes
+      // leases itself when a leader paused for longer than their TTL resumes — seen here: every renewal
+      // through the new leader answered with TTL 3, and the key deleted 9 ms after the old leader's thaw.
+      // That is the server's own stale-leader revoke, which no client can prevent (docs/store.md).
+      const frozenMs = member === (await cluster.leader()) ? 2000 : 4000;
       cluster.freeze(member);
       try {
-        await sleep(4000);
+        await sleep(frozenMs);
       } finally {
         cluster.thaw(member);
       }

@@ -24,6 +24,20 @@ export async function startEchoUpstream(): Promise<Endpoint & { proc: ManagedPro
   return { host: '127.0.0.1', port, proc };
 }
 
+/** The floor of a Node proxy (bench/lib/tcp-floor-proxy.ts) on a free 127.0.0.1 port in front of `upstream`. */
+export async function startNodeFloorProxy(upstream: Endpoint): Promise<Endpoint & { proc: ManagedProcess }> {
+  const port = await freePort();
+  const script = join(import.meta.dirname, 'tcp-floor-proxy.ts');
+  const proc = startNodeScript('node floor proxy', script, [
+    '--port',
+    String(port),
+    '--upstream-port',
+    String(upstream.port),
+  ]);
+  await proc.waitForOutput(/listening \d+/);
+  return { host: '127.0.0.1', port, proc };
+}
+
 /** HAProxy on a free 127.0.0.1 port proxying to `upstream`; `maxconn`: at least the sessions held at once. */
 export async function startHaproxyPeer(
   dir: string,
