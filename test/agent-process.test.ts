@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EbbServer, Workspace, runEbb } from './harness/ebb-process.ts';
 import { loopbackMembers, loopbackNet, tcpService } from './harness/pool-config.ts';
+import { keepTcpMigrateReq } from './harness/migrate-req.ts';
 import { freePortRange } from './harness/ports.ts';
 import { tryConnect } from './harness/tcp-sessions.ts';
 
@@ -14,6 +15,8 @@ describe('separate agent and API processes on SQLite', () => {
   let config: string;
   const servers: EbbServer[] = [];
   const run = (...args: string[]) => runEbb(['--config', config, ...args]);
+
+  const restoreMigrateReq = keepTcpMigrateReq();
 
   before(async () => {
     config = ws.config('pool.yaml', {
@@ -34,6 +37,7 @@ describe('separate agent and API processes on SQLite', () => {
   after(async () => {
     for (const server of servers) await server.stop('SIGKILL');
     ws.cleanup();
+    restoreMigrateReq();
   });
 
   it('an agent whose services are all paused keeps running and applies the resume', async () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { PoolStatus, ServiceStatusView } from '../src/control/index.ts';
 import { EbbServer, Workspace } from './harness/ebb-process.ts';
 import { loopbackMembers, loopbackNet } from './harness/pool-config.ts';
+import { keepTcpMigrateReq } from './harness/migrate-req.ts';
 import { freePortRange } from './harness/ports.ts';
 import { closed, nextMessage, openWebSocket, RawClient, startUpstream } from './http-support.ts';
 
@@ -35,7 +36,9 @@ describe('hand-off of an http front end on two threads', () => {
     assert.fail(`${what}: not reached; last ${JSON.stringify(last)}`);
   };
 
+  let restoreMigrateReq: () => void = () => {};
   before(async () => {
+    restoreMigrateReq = keepTcpMigrateReq();
     base = await freePortRange(4);
     upstream = await startUpstream();
     config = ws.config('pool.yaml', {
@@ -55,6 +58,7 @@ describe('hand-off of an http front end on two threads', () => {
     for (const server of servers) await server.stop('SIGKILL');
     await upstream?.close();
     ws.cleanup();
+    restoreMigrateReq();
   });
 
   it('10 WebSockets and a chunked POST in flight go on; new requests are answered throughout', async () => {

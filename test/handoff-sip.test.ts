@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EbbServer, Workspace } from './harness/ebb-process.ts';
+import { keepTcpMigrateReq } from './harness/migrate-req.ts';
 import { freePortRange } from './harness/ports.ts';
 import { EbbCli } from './harness/sip-ebb.ts';
 import { sipPool, type SipPool } from './harness/sip-pool.ts';
@@ -28,7 +29,9 @@ describe('hand-off with SIPp calls up (udp and tcp)', () => {
     return s;
   };
 
+  let restoreMigrateReq: () => void = () => {};
   before(async () => {
+    restoreMigrateReq = keepTcpMigrateReq();
     base = await freePortRange(16);
     nextPort = base + 5;
     sipp({ scenario: 'uas-answer.xml', dir: ws.dir, localPort: base + 3, transport: 'udp' });
@@ -55,6 +58,7 @@ describe('hand-off with SIPp calls up (udp and tcp)', () => {
     for (const server of servers) await server.stop('SIGKILL');
     await Promise.all(sipps.map((s) => s.stop()));
     ws.cleanup();
+    restoreMigrateReq();
   });
 
   for (const transport of ['udp', 'tcp'] as const) {
