@@ -119,7 +119,9 @@ describe('hand-off of an http front end on two threads', () => {
     for (const socket of sockets) socket.close(1000);
     for (const close of closes) assert.equal((await close).code, 1000);
     assert.equal(await old.waitForExit(10_000), 0, old.output);
-    assert.match(old.output, /11 session\(s\) ended by themselves, 0 forced/);
+    // 10 WebSockets, the POST, and any of the loop's requests that was in flight at the yield.
+    const ended = /(\d+) session\(s\) ended by themselves, 0 forced/.exec(old.output);
+    assert.ok(ended && Number(ended[1]) >= 11, old.output);
     const after = await until((s) => s.sessions === 0, 'nothing left');
     assert.equal(after.forced, 0);
     assert.equal((await fetch(`http://${address}:${base}/headers`)).status, 200);
