@@ -1,5 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenerStats } from '../listeners/index.ts';
 import {
@@ -9,6 +9,7 @@ import {
   type NoteMessage,
   type ServiceCount,
 } from './handoff-messages.ts';
+import { connectToControlSocket } from './handoff-socket-path.ts';
 import { LineChannel } from './line-channel.ts';
 
 /** `sessions` messages go out at most this often: a burst of closes is one message. */
@@ -133,7 +134,6 @@ export class HandoffServer {
   #connected(socket: Socket): void {
     const channel = new LineChannel<SuccessorMessage, PredecessorMessage>(socket, SuccessorMessage);
     let role: 'unknown' | 'successor' | 'adopted' = 'unknown';
-    let pid = 0;
     channel.onMessage((message) => {
       if (role === 'unknown') {
         if (message.type === 'adopt') {
@@ -159,20 +159,18 @@ export class HandoffServer {
         }
         role = 'successor';
         this.#successor = channel;
-        void channel.closed.then((err) => this.#successorGone(channel, pid, err));
+        void channel.closed.then((err) => this.#successorGone(channel, err));
       }
-      this.#fromSuccessor(channel, message, (p) => (pid = p));
+      this.#fromSuccessor(channel, message);
     });
   }
 
   #fromSuccessor(
     channel: LineChannel<SuccessorMessage, PredecessorMessage>,
     message: SuccessorMessage,
-    setPid: (pid: number) => void,
   ): void {
     switch (message.type) {
       case 'hello':
-        setPid(message.pid);
         this.#successorPid = message.pid;
         this.#parts.holdConfirmations();
         this.#logger.info(
@@ -198,11 +196,7 @@ export class HandoffServer {
     }
   }
 
-  #successorGone(
-    channel: LineChannel<SuccessorMessage, PredecessorMessage>,
-    pid: number,
-    err: Error | null,
-  ): void {
+  #successorGone(channel: LineChannel<SuccessorMessage, PredecessorMessage>, err: Error | null): void {
     if (err)
       this.#logger.warn(
         { code: err instanceof Error && 'code' in err ? err.code : undefined, err: err.message },
@@ -213,7 +207,7 @@ export class HandoffServer {
     if (!this.#yielded) {
       this.#parts.resumeConfirmations();
       this.#logger.warn(
-        { successorPid: pid },
+        { successorPid: this.#successorPid },
         'the new process went away before taking over; this one carries on',
       );
       return;
@@ -225,12 +219,12 @@ export class HandoffServer {
 
   async #reattach(): Promise<void> {
     for (let attempt = 0; attempt < reattachAttempts && !this.#finished; attempt++) {
-      const socket = await connectTo(this.#path);
-      if (socket) {
+      const socket = await connectToControlSocket(this.#path);
+      if (!(socket instanceof Error)) {
         const channel = new LineChannel<SuccessorMessage, PredecessorMessage>(socket, SuccessorMessage);
         this.#successor = channel;
-        channel.onMessage((message) => this.#fromSuccessor(channel, message, () => {}));
-        void channel.closed.then((err) => this.#successorGone(channel, 0, err));
+        channel.onMessage((message) => this.#fromSuccessor(channel, message));
+        void channel.closed.then((err) => this.#successorGone(channel, err));
         (channel as unknown as LineChannel<never, AdoptMessage>).send({
           type: 'adopt',
           pid: process.pid,
@@ -298,15 +292,6 @@ export class HandoffServer {
     });
     if (startedWith === 0) finish();
   }
-}
-
-/** A connected socket at `path`, or null when nothing listens there. */
-function connectTo(path: string): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', () => resolve(null));
-  });
 }
 
 /** Counters since the hand-off began; what is open now as it is. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 
 /** sockaddr_un holds 108 bytes with the trailing NUL; a longer path cannot be bound at all. */
@@ -25,4 +26,16 @@ export function handoffSocketPath(localState: string, pool: string, scope: strin
   // mkdir's mode is only for a directory it creates (and umask applies): make sure of it either way.
   chmodSync(dir, 0o700);
   return join(dir, file);
+}
+
+/**
+ * A connection to the control socket at `path`, or the error of the connect: ENOENT or ECONNREFUSED when
+ * no process listens there (none, or one that is gone and left its file).
+ */
+export function connectToControlSocket(path: string): Promise<Socket | NodeJS.ErrnoException> {
+  return new Promise((done) => {
+    const socket = connect(path);
+    socket.once('connect', () => done(socket));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err));
+  });
 }

@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import { EbbError, ExitCode } from '../core/index.ts';
 import { emptyStats, type ListenerStats } from '../listeners/index.ts';
@@ -8,6 +7,7 @@ import {
   type NoteMessage,
   type ServiceCount,
 } from './handoff-messages.ts';
+import { connectToControlSocket } from './handoff-socket-path.ts';
 import { LineChannel } from './line-channel.ts';
 
 /** How long the running process has to answer each step before the new one gives up. */
@@ -55,16 +55,12 @@ export class Predecessor {
 
   /** The process listening at `path`, told hello; null when none listens there (no hand-off). */
   static async find(path: string, logger: Logger): Promise<Predecessor | null> {
-    const socket = connect(path);
-    const connected = await new Promise<boolean>((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT' && err.code !== 'ECONNREFUSED')
-          logger.warn({ code: 'EBB_HANDOFF_SOCKET', err: err.message }, 'hand-off control socket');
-        resolve(false);
-      });
-    });
-    if (!connected) return null;
+    const socket = await connectToControlSocket(path);
+    if (socket instanceof Error) {
+      if (socket.code !== 'ENOENT' && socket.code !== 'ECONNREFUSED')
+        logger.warn({ code: 'EBB_HANDOFF_SOCKET', err: socket.message }, 'hand-off control socket');
+      return null;
+    }
     const predecessor = new Predecessor(new LineChannel(socket, PredecessorMessage));
     predecessor.#channel.send({ type: 'hello', pid: process.pid, version: '1' });
     const hello = await predecessor.#await('hello');

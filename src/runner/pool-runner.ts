@@ -241,18 +241,11 @@ export class PoolRunner {
     const fromPid = predecessor.pid;
     const continuing = this.agents.filter((a) => predecessor.members.includes(a.member.id));
     await Promise.all(continuing.map((a) => a.takeOver()));
-    for (const agent of continuing) {
-      const sessions = agent.services.reduce(
-        (n, s) => n + predecessor.stats(agent.member.id, s.id).sessions,
-        0,
-      );
-      agent.publish({
-        code: EventCode.agentHandoff,
-        member: agent.member.id,
-        at: Date.now(),
-        data: { phase: 'took-over', fromPid, toPid: process.pid, sessions },
-      });
-    }
+    announceHandoff(continuing, (agent) => ({
+      phase: 'took-over',
+      fromPid,
+      sessions: agent.services.reduce((n, s) => n + predecessor.stats(agent.member.id, s.id).sessions, 0),
+    }));
     this.options.logger.info(
       { fromPid, sessions: predecessor.sessions },
       'took over from the running process; it serves its live sessions until they end',
@@ -264,21 +257,13 @@ export class PoolRunner {
   private announceFinish(predecessor: Predecessor, continuing: MemberAgent[]): void {
     const fromPid = predecessor.pid;
     void predecessor.finished.then((result) => {
-      for (const agent of continuing) {
-        agent.publish({
-          code: EventCode.agentHandoff,
-          member: agent.member.id,
-          at: Date.now(),
-          data: {
-            phase: 'finished',
-            fromPid,
-            toPid: process.pid,
-            ended: result?.ended ?? null,
-            forced: result?.forced ?? null,
-            ...(result ? {} : { note: 'the old process went away without a word' }),
-          },
-        });
-      }
+      announceHandoff(continuing, () => ({
+        phase: 'finished',
+        fromPid,
+        ended: result?.ended ?? null,
+        forced: result?.forced ?? null,
+        ...(result ? {} : { note: 'the old process went away without a word' }),
+      }));
       if (this.predecessor === predecessor) this.predecessor = null;
     });
   }
@@ -339,14 +324,11 @@ export class PoolRunner {
           const adopted = Predecessor.adopted(channel, pid, members);
           this.predecessors.add(adopted);
           const continuing = this.agents.filter((a) => members.includes(a.member.id));
-          for (const agent of continuing) {
-            agent.publish({
-              code: EventCode.agentHandoff,
-              member: agent.member.id,
-              at: Date.now(),
-              data: { phase: 're-attached', fromPid: pid, toPid: process.pid, sessions: adopted.sessions },
-            });
-          }
+          announceHandoff(continuing, () => ({
+            phase: 're-attached',
+            fromPid: pid,
+            sessions: adopted.sessions,
+          }));
           this.announceFinish(adopted, continuing);
         },
       },
@@ -391,6 +373,22 @@ export class PoolRunner {
       await this.store?.close();
     })();
     return this.stopping;
+  }
+}
+
+/** One `agent.handoff` event per member of `agents` (SPEC §13): `phase fromPid toPid …`, toPid this process. */
+function announceHandoff(
+  agents: MemberAgent[],
+  data: (agent: MemberAgent) => { phase: string; fromPid: number } & Record<string, unknown>,
+): void {
+  for (const agent of agents) {
+    const { phase, fromPid, ...facts } = data(agent);
+    agent.publish({
+      code: EventCode.agentHandoff,
+      member: agent.member.id,
+      at: Date.now(),
+      data: { phase, fromPid, toPid: process.pid, ...facts },
+    });
   }
 }
 
