@@ -119,9 +119,8 @@ describe('hand-off of an http front end on two threads', () => {
     for (const socket of sockets) socket.close(1000);
     for (const close of closes) assert.equal((await close).code, 1000);
     assert.equal(await old.waitForExit(10_000), 0, old.output);
-    // 10 WebSockets, the POST, and any of the loop's requests that was in flight at the yield.
-    const ended = /(\d+) session\(s\) ended by themselves, 0 forced/.exec(old.output);
-    assert.ok(ended && Number(ended[1]) >= 11, old.output);
+    // 10 WebSockets, the POST, and the loop's request if one was in flight at the yield (one at a time).
+    assert.match(old.output, /1[12] session\(s\) ended by themselves, 0 forced/);
     const after = await until((s) => s.sessions === 0, 'nothing left');
     assert.equal(after.forced, 0);
     assert.equal((await fetch(`http://${address}:${base}/headers`)).status, 200);
