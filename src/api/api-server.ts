@@ -1,6 +1,6 @@
 import { getRequestListener } from '@hono/node-server';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/index.ts';
 import { EbbError, ExitCode, ListenError } from '../core/index.ts';
 import { createApiApp, type ApiDeps, type ApiOptions } from './api-app.ts';
@@ -8,11 +8,10 @@ import { admitBody } from './body-limit.ts';
 import { isLoopback } from './request-guard.ts';
 import { probePortFree } from '../net/index.ts';
 
-/** How often a handing-over server looks for keep-alive connections that went idle, to close them. */
-const idleSweepMs = 100;
-
 export class ApiServer {
   private server: Server | null = null;
+  /** Set once this process hands over: every answer says `Connection: close`. */
+  private handingOff = false;
   private readonly streamsEnd = new AbortController();
   private readonly deps: ApiDeps;
   private readonly listen: string;
@@ -42,6 +41,9 @@ export class ApiServer {
     const toApp = getRequestListener(app.fetch);
     // A body declared too large is answered before the app, unread (issue 16 #6).
     const server = createServer((request, response) => {
+      // RFC 9112 §9.6: a server that is about to close says so in its answer, so the client does not
+      // send its next request on this connection.
+      if (this.handingOff) response.setHeader('connection', 'close');
       if (admitBody(request, response)) void toApp(request, response);
     });
     this.server = server;
@@ -61,21 +63,26 @@ export class ApiServer {
 
   /**
    * Hands over to a new process bound beside this one (SPEC §13): stops listening, so new connections go
-   * to it; ends the event streams (EventSource reconnects, and reaches the new process); and resolves once
-   * the requests under way are answered — a `pause` waiting for its confirmation among them — closing
-   * keep-alive connections as they go idle. Past `deadlineMs` what is left is cut.
+   * to it; ends the event streams (EventSource reconnects, and reaches the new process); answers what
+   * arrives on the connections it has — a `pause` waiting for its confirmation among them — with
+   * `Connection: close`; and resolves once every connection is gone. Past `deadlineMs` what is left is cut.
+   *
+   * An idle keep-alive connection is not closed from this side: a client may be sending its next request
+   * on it at that very moment, and that request would fail (RFC 9112 §9.3.1 lets a client retry it, and
+   * Node's fetch does not). The client closes it first, by the `Keep-Alive: timeout=` this server
+   * advertises, or sends one more request and gets `Connection: close`; at the server's own keep-alive
+   * timeout Node closes what is left. So `net.Server#close`: http.Server's own `close()` would also close
+   * idle connections at once.
    */
   async handOff(deadlineMs: number): Promise<void> {
     const server = this.server;
     this.server = null;
     if (!server) return;
+    this.handingOff = true;
     this.streamsEnd.abort();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const sweep = setInterval(() => server.closeIdleConnections(), idleSweepMs);
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
-    server.closeIdleConnections();
     await closed;
-    clearInterval(sweep);
     clearTimeout(deadline);
   }
 
