@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../test/harness/ports.ts';
 import { bindBesidePredecessor } from '../net/index.ts';
 import { ApiServer } from './api-server.ts';
 import { InMemoryPool } from './api-test-support.ts';
 
-const port = 20_000 + Math.floor(Math.random() * 30_000);
-const listen = `127.0.0.1:${port}`;
+let port = 0;
 
 /** One HTTP/1.1 exchange on `socket`: the head of the answer (status line and headers), lower-cased. */
 function exchange(socket: Socket, path: string): Promise<string> {
@@ -28,20 +28,23 @@ function exchange(socket: Socket, path: string): Promise<string> {
     };
     const onClose = () => reject(new Error(`the connection closed before an answer to ${path}: "${text}"`));
     socket.on('data', onData).once('close', onClose);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${listen}\r\n\r\n`);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
   });
 }
 
 describe('ApiServer hand-off', () => {
   const pool = new InMemoryPool();
-  before(() => pool.start());
+  before(async () => {
+    await pool.start();
+    port = await freePort();
+  });
   after(async () => {
     bindBesidePredecessor(false);
     await pool.close();
   });
 
   it('answers a request on a kept-alive connection after it stops listening, with Connection: close', async () => {
-    const old = new ApiServer({ state: pool.state, controller: pool.controller }, listen, {
+    const old = new ApiServer({ state: pool.state, controller: pool.controller }, `127.0.0.1:${port}`, {
       processMetrics: false,
     });
     await old.start();
@@ -52,7 +55,7 @@ describe('ApiServer hand-off', () => {
     assert.doesNotMatch(first, /connection: close/);
 
     bindBesidePredecessor(true);
-    const successor = new ApiServer({ state: pool.state, controller: pool.controller }, listen, {
+    const successor = new ApiServer({ state: pool.state, controller: pool.controller }, `127.0.0.1:${port}`, {
       processMetrics: false,
     });
     await successor.start();
