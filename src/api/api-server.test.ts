@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../test/harness/ports.ts';
 import { bindBesidePredecessor } from '../net/index.ts';
 import { ApiServer } from './api-server.ts';
 import { InMemoryPool } from './api-test-support.ts';
@@ -36,7 +35,11 @@ describe('ApiServer hand-off', () => {
   const pool = new InMemoryPool();
   before(async () => {
     await pool.start();
-    port = await freePort();
+    // A port the kernel says is free (a random one may be some connection's ephemeral port).
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
   });
   after(async () => {
     bindBesidePredecessor(false);
