@@ -32,6 +32,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { parseConfig } from '../src/config/index.ts';
 import { createListener, type Listener } from '../src/listeners/index.ts';
 import { HttpListener } from '../src/listeners/http/index.ts';
+import { ebbNodeFlags } from '../test/harness/ebb-process.ts';
 import type { ManagedProcess } from '../test/harness/managed-process.ts';
 import { which } from '../test/harness/managed-process.ts';
 import { freePort } from '../test/harness/ports.ts';
@@ -391,7 +392,8 @@ async function main(): Promise<void> {
           '--threads',
           String(t === Target.ebb ? n.threads : 1),
         ],
-        { fdLimit },
+        // Both with the V8 flags `ebb` runs with (its young generation's size among them).
+        { fdLimit, nodeArgs: ebbNodeFlags },
       );
       await ebb.waitForOutput(/ready/);
       return { http: httpPort, ws: wsFront, pid: ebb.pid, proc: ebb };

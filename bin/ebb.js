@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning --max-semi-space-size=2
 // The `ebb` command. In the repository Node 24+ runs the TypeScript sources directly (type stripping);
 // installed as a package (under node_modules, where Node strips no types) it runs the compiled dist/.
 // Plain JavaScript that any Node parses, so an old Node gets a sentence, not a stack trace (operator

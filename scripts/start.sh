@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
-exec node_modules/.bin/node --disable-warning=ExperimentalWarning bin/ebb.js up "${@:-examples/demo.yaml}"
+# As an installed `ebb` runs: through its `#!/usr/bin/env -S node …` line (its Node flags), on the
+# project's pinned Node.
+PATH="$PWD/node_modules/.bin:$PATH"
+exec bin/ebb.js up "${@:-examples/demo.yaml}"

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStatus } from '../src/control/index.ts';
-import { ebbBin, Workspace } from './harness/ebb-process.ts';
+import { ebbBin, ebbNodeFlags, Workspace } from './harness/ebb-process.ts';
 import {
   nodeBin,
   nodeFlags,
@@ -49,7 +49,7 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
   const inNs = (command: string, args: string[], env: Record<string, string> = {}) =>
     runProcess('ip', ['netns', 'exec', ns, command, ...args], { env, timeoutMs: 30_000 });
   const cli = async (pool: 'a' | 'b', ...args: string[]) => {
-    const r = await inNs(nodeBin, [...nodeFlags, ebbBin, '--config', pools[pool].config, ...args], {
+    const r = await inNs(nodeBin, [...ebbNodeFlags, ebbBin, '--config', pools[pool].config, ...args], {
       EBB_API: pools[pool].api,
     });
     return r;
@@ -83,15 +83,21 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
     return doc.nftables.flatMap((i) => (i.rule?.comment ? [i.rule.comment] : []));
   };
   const startEbb = async (pool: 'a' | 'b', env: Record<string, string> = {}) => {
-    const proc = lab.start(1, `ebb up ${pool}`, nodeBin, [...nodeFlags, ebbBin, 'up', pools[pool].config], {
-      cwd: ws.dir,
-      env,
-    });
+    const proc = lab.start(
+      1,
+      `ebb up ${pool}`,
+      nodeBin,
+      [...ebbNodeFlags, ebbBin, 'up', pools[pool].config],
+      {
+        cwd: ws.dir,
+        env,
+      },
+    );
     await proc.waitForOutput(/is up/, 20_000);
     return proc;
   };
   const startSplit = async (pool: 'a' | 'b') => {
-    const args = [...nodeFlags, ebbBin, '--config', pools[pool].config];
+    const args = [...ebbNodeFlags, ebbBin, '--config', pools[pool].config];
     const procs = [
       ...['fe01', 'fe02'].map((m) =>
         lab.start(1, `ebb agent ${m}`, nodeBin, [...args, 'agent', '--member', m], { cwd: ws.dir }),
@@ -156,21 +162,21 @@ describe('kernel data path (mode: kernel) in a network namespace', { skip: !runn
       '--bounding-set=-net_admin',
       '--inh-caps=-net_admin',
       nodeBin,
-      ...nodeFlags,
+      ...ebbNodeFlags,
       ebbBin,
       'up',
       pools.a.config,
     ]);
     assert.equal(noCap.code, 1, noCap.stderr + noCap.stdout);
     assert.match(noCap.stderr, /fe01\/db tcp 127\.0\.0\.11:7000 \(mode kernel\): needs CAP_NET_ADMIN/);
-    const noNft = await inNs(nodeBin, [...nodeFlags, ebbBin, 'up', pools.a.config], {
+    const noNft = await inNs(nodeBin, [...ebbNodeFlags, ebbBin, 'up', pools.a.config], {
       PATH: '/usr/bin:/bin',
     });
     assert.equal(noNft.code, 1, noNft.stderr + noNft.stdout);
     assert.match(noNft.stderr, /fe01\/db tcp 127\.0\.0\.11:7000 \(mode kernel\): needs nft/);
     const agent = await inNs(
       nodeBin,
-      [...nodeFlags, ebbBin, '--config', pools.a.config, 'agent', '--member', 'fe02'],
+      [...ebbNodeFlags, ebbBin, '--config', pools.a.config, 'agent', '--member', 'fe02'],
       {
         PATH: '/usr/bin:/bin',
       },

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ebbBin } from './harness/ebb-process.ts';
+import { ebbBin, ebbNodeFlags } from './harness/ebb-process.ts';
 import { etcdBin, etcdMemberArgs } from './harness/etcd-cluster.ts';
-import { nodeBin, nodeFlags, type ManagedProcess } from './harness/managed-process.ts';
+import { nodeBin, type ManagedProcess } from './harness/managed-process.ts';
 import { NetnsLab } from './harness/netns.ts';
 import { poolYaml, tcpService } from './harness/pool-config.ts';
 
@@ -27,7 +27,7 @@ describe('multi-host pool in network namespaces', () => {
     return proc;
   };
   const ebb = (host: number, ...args: string[]) =>
-    lab.exec(host, nodeBin, [...nodeFlags, ebbBin, '--config', config, ...args], {
+    lab.exec(host, nodeBin, [...ebbNodeFlags, ebbBin, '--config', config, ...args], {
       EBB_TOKEN: token,
       EBB_API: `http://${lab.hosts[0]!.address}:7070`,
     });
@@ -95,7 +95,7 @@ describe('multi-host pool in network namespaces', () => {
         members: ips.map((ip, i) => ({ id: `m${i + 1}`, address: ip, services: [tcpService('web', 7000)] })),
       }),
     );
-    const ebbArgs = (...args: string[]) => [...nodeFlags, ebbBin, '--config', config, ...args];
+    const ebbArgs = (...args: string[]) => [...ebbNodeFlags, ebbBin, '--config', config, ...args];
     for (let i = 1; i <= 3; i++) spawnOn(i, `agent${i}`, nodeBin, ebbArgs('agent', '--member', `m${i}`));
     spawnOn(1, 'dns', nodeBin, ebbArgs('dns'));
     spawnOn(1, 'api', nodeBin, ebbArgs('api'));

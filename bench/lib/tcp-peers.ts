@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { Haproxy } from '../../test/harness/haproxy.ts';
+import { ebbNodeFlags } from '../../test/harness/ebb-process.ts';
 import type { ManagedProcess } from '../../test/harness/managed-process.ts';
 import { freePort } from '../../test/harness/ports.ts';
 import { childFdLimit, startNodeScript, track } from './processes.ts';
@@ -24,16 +25,19 @@ export async function startEchoUpstream(): Promise<Endpoint & { proc: ManagedPro
   return { host: '127.0.0.1', port, proc };
 }
 
-/** The floor of a Node proxy (bench/lib/tcp-floor-proxy.ts) on a free 127.0.0.1 port in front of `upstream`. */
+/**
+ * The floor of a Node proxy (bench/lib/tcp-floor-proxy.ts) on a free 127.0.0.1 port in front of `upstream`,
+ * with the V8 flags `ebb` runs with: the floor of what Ebb could be, tuned as Ebb is.
+ */
 export async function startNodeFloorProxy(upstream: Endpoint): Promise<Endpoint & { proc: ManagedProcess }> {
   const port = await freePort();
   const script = join(import.meta.dirname, 'tcp-floor-proxy.ts');
-  const proc = startNodeScript('node floor proxy', script, [
-    '--port',
-    String(port),
-    '--upstream-port',
-    String(upstream.port),
-  ]);
+  const proc = startNodeScript(
+    'node floor proxy',
+    script,
+    ['--port', String(port), '--upstream-port', String(upstream.port)],
+    { nodeArgs: ebbNodeFlags },
+  );
   await proc.waitForOutput(/listening \d+/);
   return { host: '127.0.0.1', port, proc };
 }

@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../src/config/index.ts';
 import {
   ManagedProcess,
   nodeBin,
-  nodeFlags,
   root,
   runProcess,
   type ProcessOptions,
@@ -14,6 +13,20 @@ import {
 import { poolYaml } from './pool-config.ts';
 
 export const ebbBin = join(root, 'bin/ebb.js');
+
+/**
+ * The Node flags `ebb` runs with when installed: those of its `#!/usr/bin/env -S node …` line, so a test
+ * or a benchmark that starts `node bin/ebb.js` runs Ebb as an operator's `ebb` does (the V8 young
+ * generation's size among them, docs/deploy.md "Installing").
+ */
+export const ebbNodeFlags = shebangFlags(ebbBin);
+
+function shebangFlags(file: string): string[] {
+  const line = readFileSync(file, 'utf8').split('\n', 1)[0]!;
+  const flags = /^#!\/usr\/bin\/env -S node((?: --[\w=-]+)*)$/.exec(line);
+  if (!flags) throw new Error(`${file}: the first line is not "#!/usr/bin/env -S node --flag …": ${line}`);
+  return flags[1]!.trim().split(' ').filter(Boolean);
+}
 
 export type EbbRun = ProcessResult;
 
@@ -42,7 +55,7 @@ export function runEbb(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<EbbRun> {
-  return runProcess(nodeBin, [...nodeFlags, ebbBin, ...args], options);
+  return runProcess(nodeBin, [...ebbNodeFlags, ebbBin, ...args], options);
 }
 
 export interface EbbServerOptions extends ProcessOptions {
@@ -56,7 +69,7 @@ export interface EbbServerOptions extends ProcessOptions {
 export class EbbServer extends ManagedProcess {
   constructor(args: string[], options: EbbServerOptions = {}) {
     const { nodeArgs = [], name = `ebb ${args.join(' ')}`, ...rest } = options;
-    super(name, nodeBin, [...nodeFlags, ...nodeArgs, ebbBin, ...args], rest);
+    super(name, nodeBin, [...ebbNodeFlags, ...nodeArgs, ebbBin, ...args], rest);
   }
 
   /** Starts `ebb <args>` and waits until its output matches `ready`; ends it if it never does. */
