@@ -1,8 +1,9 @@
 /**
  * SPEC §9 "memory per session": RSS growth per 10,000 idle proxied sessions through an Ebb tcp listener,
- * beside HAProxy (TCP mode, `nbthread 1`) proxying to the same upstream (a plain Node echo server).
+ * beside HAProxy (TCP mode, as many threads) proxying to the same upstream (a plain Node echo server).
  *
- *   node --disable-warning=ExperimentalWarning bench/memory-per-session.ts [--runs 3] [--sessions N] [--json]
+ *   node --disable-warning=ExperimentalWarning bench/memory-per-session.ts [--runs 3] [--sessions N]
+ *        [--threads 1] [--json]
  *
  * Each run starts a fresh proxy, warms it up with 200 sessions (opened, one round trip, closed), reads
  * VmRSS from /proc/<pid>/status, opens N sessions (each does one small echo round trip, so both legs are
@@ -13,8 +14,9 @@
  * the hard limit on open files (`ulimit -Hn`, which only CAP_SYS_RESOURCE can raise) is too low: then N
  * is the most that fits and the growth is scaled to 10,000 (it is linear in N).
  *
- * Ebb's listener runs on one thread (`agent.workers: 1`, pinned: the default is the CPU count), as
- * HAProxy's `nbthread 1`.
+ * Ebb's listener runs on `--threads` threads (default 1; `agent.workers`, pinned: the default is the CPU
+ * count), HAProxy with `nbthread` the same; the node floor is always one thread. At N > 1 Ebb's sessions
+ * live in worker threads (each its own V8 heap) and the figure is the whole process's RSS growth.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { which } from '../test/harness/managed-process.ts';
@@ -46,11 +48,13 @@ async function main(): Promise<void> {
       runs: [3, 1, 10],
       sessions: [10_000, 100, Number.POSITIVE_INFINITY],
       'settle-ms': [2000, 200, 30_000],
+      threads: [1, 1, 8],
     },
   });
   const log = bench.log;
   const runs = bench.numbers.runs;
   const settleMs = bench.numbers['settle-ms'];
+  const threads = bench.numbers.threads;
   // Two sockets per proxied session, plus room for the process's own descriptors.
   const fit = Math.floor((childFdLimit() - 600) / 2);
   const wanted = bench.numbers.sessions;
@@ -64,7 +68,7 @@ async function main(): Promise<void> {
   log(
     `memory-per-session: ${runs} run(s); ${sessions} idle proxied sessions per measurement` +
       (sessions < wanted ? ` (fd hard limit ${hardFdLimit()} fits no more; figures scaled to 10,000)` : '') +
-      `; settle ${settleMs} ms; upstream: Node echo; HAProxy nbthread 1, mode tcp`,
+      `; settle ${settleMs} ms; upstream: Node echo; Ebb agent.workers ${threads}, HAProxy nbthread ${threads}, mode tcp; the node floor one thread`,
   );
 
   const dir = scratchDir('ebb-bench-mem-');
@@ -80,7 +84,7 @@ async function main(): Promise<void> {
         members: 1,
         minAccepting: 0,
         services: [{ id: 'proxy', upstream: `127.0.0.1:${upPort}` }],
-        agentWorkers: 1,
+        agentWorkers: threads,
       });
       const m = pool.members[0]!;
       pid = pool.apiProcess.pid;
@@ -97,6 +101,7 @@ async function main(): Promise<void> {
         dir,
         { host: '127.0.0.1', port: upPort },
         sessions + 100,
+        threads,
       );
       pid = haproxy.pid;
       endpoint = { host, port };
