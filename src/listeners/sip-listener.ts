@@ -196,6 +196,11 @@ export class SipListener extends LifecycleListener {
   }
 
   /** The port only this listener has, beside the shared one (`reusePort`, udp and tcp proxies). */
+  /** A front end sharing its port that has given it up (closing): new traffic to the port goes to the others. */
+  get gaveUpSharedPort(): boolean {
+    return this.#transport instanceof SipSharedPortTransport && this.#transport.gaveUpSharedPort;
+  }
+
   get ownPort(): number | undefined {
     return this.#transport instanceof SipSharedPortTransport ? this.#transport.ownPort : undefined;
   }
@@ -207,8 +212,11 @@ export class SipListener extends LifecycleListener {
 
   /** For good: new sessions are refused; with a shared port, it is given up to the listeners beside. */
   async #stopListening(): Promise<void> {
-    this.#setRefusing(true);
+    // The shared port first, then refusing: a TCP connect the kernel queued on this front end is
+    // accepted while its socket closes (src/net: queued connects are not reset), and with a front end
+    // beside it to take new calls that one is served as a call here, not refused with a 503.
     if (this.#transport instanceof SipSharedPortTransport) await this.#transport.stopShared();
+    this.#setRefusing(true);
   }
 
   #setRefusing(refusing: boolean): void {

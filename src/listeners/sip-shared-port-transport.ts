@@ -22,6 +22,7 @@ export class SipSharedPortTransport implements SipTransport {
   readonly #shared: SipTransport;
   readonly #own: SipTransport;
   #sharing = false;
+  #gaveUp = false;
 
   /** `shared` binds the configured port with `reusePort`; `own` port 0 with `OWN_FIRST_CONNECTION_ID`. */
   constructor(shared: SipTransport, own: SipTransport) {
@@ -82,6 +83,12 @@ export class SipSharedPortTransport implements SipTransport {
   async stopShared(): Promise<void> {
     this.#sharing = false;
     await this.#shared.stopListening?.();
+    this.#gaveUp = true;
+  }
+
+  /** True once `stopShared()` is done: the kernel hands this front end nothing on the shared port. */
+  get gaveUpSharedPort(): boolean {
+    return this.#gaveUp;
   }
 
   async close(): Promise<void> {

@@ -117,7 +117,8 @@ describe('SipListener sharing its port (reusePort)', () => {
 
       let closed = false;
       const closing = a.close().then(() => (closed = true));
-      await until(() => a.state === 'closing', 'a closing');
+      await until(() => a.gaveUpSharedPort, 'a gave the shared port up');
+      assert.equal(a.state, 'closing');
       // A new call goes to b: a no longer listens on the shared port (its own port stays).
       const v = await ua(transport, a.port);
       const other = await v.call();
