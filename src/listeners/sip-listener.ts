@@ -195,12 +195,12 @@ export class SipListener extends LifecycleListener {
     if (note.kind === 'sip-dialog') this.#core?.applyNote(note);
   }
 
-  /** The port only this listener has, beside the shared one (`reusePort`, udp and tcp proxies). */
   /** A front end sharing its port that has given it up (closing): new traffic to the port goes to the others. */
   get gaveUpSharedPort(): boolean {
     return this.#transport instanceof SipSharedPortTransport && this.#transport.gaveUpSharedPort;
   }
 
+  /** The port only this listener has, beside the shared one (`reusePort`, udp and tcp proxies). */
   get ownPort(): number | undefined {
     return this.#transport instanceof SipSharedPortTransport ? this.#transport.ownPort : undefined;
   }
