@@ -10,9 +10,8 @@ import { probePortFree } from '../net/index.ts';
 
 export class ApiServer {
   private server: Server | null = null;
-  /** Set once this process hands over: every answer says `Connection: close`. */
-  private handingOff = false;
-  private readonly streamsEnd = new AbortController();
+  /** Aborted when this process hands over: the event streams end, and every answer says `Connection: close`. */
+  private readonly handingOff = new AbortController();
   private readonly deps: ApiDeps;
   private readonly listen: string;
   private readonly options: ApiOptions;
@@ -37,13 +36,13 @@ export class ApiServer {
         { exitCode: ExitCode.usage },
       );
     }
-    const app = createApiApp(this.deps, { ...this.options, streamsEnd: this.streamsEnd.signal });
+    const app = createApiApp(this.deps, { ...this.options, streamsEnd: this.handingOff.signal });
     const toApp = getRequestListener(app.fetch);
     // A body declared too large is answered before the app, unread (issue 16 #6).
     const server = createServer((request, response) => {
       // RFC 9112 §9.6: a server that is about to close says so in its answer, so the client does not
       // send its next request on this connection.
-      if (this.handingOff) response.setHeader('connection', 'close');
+      if (this.handingOff.signal.aborted) response.setHeader('connection', 'close');
       if (admitBody(request, response)) void toApp(request, response);
     });
     this.server = server;
@@ -78,8 +77,7 @@ export class ApiServer {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    this.handingOff = true;
-    this.streamsEnd.abort();
+    this.handingOff.abort();
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
     await closed;
